@@ -1,0 +1,22 @@
+//! The error type of the model crate.
+
+/// Errors raised by the data contract: invalid names and unparsable values.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// A topic, stream, table or prefix name breaks the naming rules.
+    #[error("invalid {what} name {name:?}: {reason}")]
+    InvalidName {
+        /// What kind of name it was (`topic`, `stream`, `table`, `prefix`).
+        what: &'static str,
+        /// The offending name (truncated to 300 characters for display).
+        name: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A timestamp that is not `YYYY-MM-DDTHH:MM:SS[.fff]` (or with a space instead of `T`).
+    #[error("invalid timestamp {0:?}: expected ISO-8601 without zone, e.g. 2020-08-28T03:52:47")]
+    InvalidTimestamp(String),
+}
+
+/// Result alias of the model crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,71 @@
+//! Timestamps of the contract: ISO-8601 without zone (`2020-08-28T03:52:47`), a space accepted in
+//! place of the `T`, optional fractional seconds. Used by the source, the emulator and cleaning.
+
+use chrono::NaiveDateTime;
+
+use crate::{Error, Result};
+
+/// Format used when writing timestamps in JSON (the raw-record shape).
+pub const ISO_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
+/// Format used when writing timestamps to SQL databases and CSV (`2020-08-28 03:52:47`).
+pub const SQL_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+/// Parses `YYYY-MM-DD[T ]HH:MM:SS[.f]`.
+pub fn parse(text: &str) -> Result<NaiveDateTime> {
+    let t = text.trim();
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(v) = NaiveDateTime::parse_from_str(t, fmt) {
+            return Ok(v);
+        }
+    }
+    Err(Error::InvalidTimestamp(text.chars().take(100).collect()))
+}
+
+/// Formats as the raw-record JSON shape (`2020-08-28T03:52:47`, fraction only when non-zero).
+pub fn to_iso(t: &NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.f").to_string()
+}
+
+/// Formats for SQL/CSV (`2020-08-28 03:52:47`, fraction only when non-zero).
+pub fn to_sql(t: &NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.f").to_string()
+}
+
+/// Serde adapter for a `NaiveDateTime` in the contract's text form.
+pub mod serde_iso {
+    use chrono::NaiveDateTime;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    /// Writes `2020-08-28T03:52:47`.
+    pub fn serialize<S: Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::to_iso(t))
+    }
+
+    /// Reads `2020-08-28T03:52:47` or `2020-08-28 03:52:47`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        super::parse(&text).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_t_space_and_fraction() {
+        let a = parse("2020-08-28T03:52:47").unwrap();
+        assert_eq!(parse("2020-08-28 03:52:47").unwrap(), a);
+        assert_eq!(to_iso(&a), "2020-08-28T03:52:47");
+        assert_eq!(to_sql(&a), "2020-08-28 03:52:47");
+        let f = parse("2020-08-28 03:52:47.250").unwrap();
+        assert_eq!(to_iso(&f), "2020-08-28T03:52:47.250");
+    }
+
+    #[test]
+    fn rejects_zone_and_garbage() {
+        assert!(parse("2020-08-28T03:52:47Z").is_err());
+        assert!(parse("28/08/2020").is_err());
+        assert!(parse("").is_err());
+    }
+}
