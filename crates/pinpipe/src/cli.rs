@@ -1,0 +1,151 @@
+//! Command-line interface: every subcommand, its flags and help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// pinpipe: the classic Pinterest Lambda-architecture pipeline (RDS, API Gateway, Kafka/Kinesis,
+/// S3 sink, Spark batch and streaming, Airflow) as one binary.
+#[derive(Debug, Parser)]
+#[command(name = "pinpipe", version, propagate_version = true, max_term_width = 110)]
+#[command(after_help = "Configuration: defaults < pinpipe.toml (or --config / $PINPIPE_CONFIG) < PINPIPE_* \
+environment variables < flags. `pinpipe config` shows the effective values and where each came from.")]
+pub struct Cli {
+    /// Options every subcommand accepts.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file (default: ./pinpipe.toml when it exists; also $PINPIPE_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory holding every embedded store [config: data_dir, default .pinpipe].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Prefix of topic, stream and table names [config: prefix, default pinterest].
+    #[arg(long, global = true, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run pinpipe on embedded defaults: create the source database if it is missing and show
+    /// sample posts as the emulator will send them.
+    Up(UpArgs),
+    /// The source database (the classic RDS): generate, load CSVs, sample rows.
+    Source(SourceArgs),
+    /// Print the effective configuration and where each value came from.
+    Config,
+    /// Benchmarks (report medians over several runs and ratios to a baseline of the same run).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `pinpipe up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Posts to generate when the source database is empty (11,154 like the classic dataset).
+    #[arg(long, default_value_t = 11_154, value_name = "N")]
+    pub source_rows: u64,
+    /// Seed of the generated source and of the sample.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Sample posts to print.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub samples: u32,
+}
+
+/// `pinpipe source`.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Database URL: sqlite://PATH, postgres://USER@HOST/DB, mysql://USER@HOST/DB
+    /// [config: source.url, default sqlite://<data_dir>/source.db].
+    #[arg(long, global = true, value_name = "URL")]
+    pub source_url: Option<String>,
+    /// What to do with it.
+    #[command(subcommand)]
+    pub command: SourceCommand,
+}
+
+/// Subcommands of `pinpipe source`.
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Generate deterministic, realistic rows for the three tables.
+    Generate {
+        /// Posts to generate (rows per table).
+        #[arg(long, default_value_t = 11_154, value_name = "N")]
+        rows: u64,
+        /// Seed: the same seed and row count give identical tables.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Drop existing tables first (otherwise a non-empty source is an error).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Load the classic db_data/ CSV files (geolocation_data.csv, user_data.csv and optionally
+    /// pinterest_data.csv; pins are generated when that file is absent).
+    Load {
+        /// Directory holding the CSV files.
+        #[arg(long, value_name = "DIR")]
+        csv_dir: PathBuf,
+        /// Seed for generated pins.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Drop existing tables first (otherwise a non-empty source is an error).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Print row r of each table as the JSON the emulator posts (pin, geo, user: one per line).
+    Sample {
+        /// Row key (`index`/`ind`); random when omitted.
+        #[arg(long, value_name = "R")]
+        row: Option<i64>,
+        /// Seed for the random row.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Pretty-print the JSON.
+        #[arg(long)]
+        pretty: bool,
+    },
+    /// Print the database, row counts and key range.
+    Info {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print posts as JSON lines `{"pin":...,"geo":...,"user":...}` in key order.
+    Export {
+        /// First key.
+        #[arg(long, value_name = "KEY", allow_negative_numbers = true)]
+        from: Option<i64>,
+        /// At most this many posts.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+    },
+}
+
+/// Subcommands of `pinpipe bench`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Source generation: rows/s of the generator alone (the baseline) and of generating into the
+    /// database.
+    Source {
+        /// Posts per run.
+        #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+        rows: u64,
+        /// Runs; medians are reported.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        runs: u32,
+        /// Database to benchmark (its tables are REPLACED); default: a scratch SQLite file in the
+        /// data directory.
+        #[arg(long, value_name = "URL")]
+        source_url: Option<String>,
+    },
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the `pinpipe` binary: one test binary, a small harness in [`harness`],
+//! one module per subcommand.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod harness;
+
+mod config;
+mod source;
