@@ -4,12 +4,12 @@
 use async_trait::async_trait;
 use pinpipe_model::{Kind, Post};
 use sqlx::AssertSqlSafe;
-use sqlx::mysql::MySqlPool;
 use sqlx::{MySql, QueryBuilder};
 
+use crate::server::Server;
 use crate::sql::Dialect;
-use crate::store::{Counts, Rows, SourceStore, assemble, assemble_page};
-use crate::{Error, Result, server};
+use crate::store::{Counts, Rows, SourceStore};
+use crate::{Error, Result};
 
 const D: Dialect = Dialect::MySql;
 /// Rows per INSERT statement: 12 columns × 2,000 rows stays well under MySQL's 65,535 placeholders.
@@ -17,16 +17,13 @@ const ROWS_PER_STATEMENT: usize = 2_000;
 
 /// A source database on a MySQL or MariaDB server.
 pub struct MySqlStore {
-    pool: MySqlPool,
-    target: String,
+    server: Server<sqlx::MySql>,
 }
 
 impl MySqlStore {
     /// Connects (fails within a few seconds if the server is unreachable).
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool = server::connect::<sqlx::MySql>(url).await?;
-        let target = crate::config::redact(url);
-        Ok(MySqlStore { pool, target })
+        Ok(MySqlStore { server: Server::connect(url, D).await? })
     }
 }
 
@@ -37,7 +34,7 @@ fn insert_into(kind: Kind) -> QueryBuilder<MySql> {
 #[async_trait]
 impl SourceStore for MySqlStore {
     fn target(&self) -> String {
-        self.target.clone()
+        self.server.target.clone()
     }
 
     async fn create_tables(&self, replace: bool) -> Result<()> {
@@ -46,12 +43,12 @@ impl SourceStore for MySqlStore {
         for kind in Kind::ALL {
             if replace {
                 sqlx::query(AssertSqlSafe(D.drop_table(kind)))
-                    .execute(&self.pool)
+                    .execute(&self.server.pool)
                     .await
                     .map_err(|e| Error::db(doing, e))?;
             }
             sqlx::query(AssertSqlSafe(D.create_table(kind)))
-                .execute(&self.pool)
+                .execute(&self.server.pool)
                 .await
                 .map_err(|e| Error::db(doing, e))?;
         }
@@ -59,35 +56,17 @@ impl SourceStore for MySqlStore {
     }
 
     async fn tables_exist(&self) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() \
-             AND table_name IN ('pinterest_data', 'geolocation_data', 'user_data')",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| Error::db("checking for the source tables", e))?;
-        Ok(n == 3)
+        self.server.tables_exist().await
     }
 
     async fn counts(&self) -> Result<Counts> {
-        if !self.tables_exist().await? {
-            return Err(Error::NoTables { target: self.target.clone() });
-        }
-        let mut n = [0u64; 3];
-        for (slot, kind) in n.iter_mut().zip(Kind::ALL) {
-            let c: i64 = sqlx::query_scalar(AssertSqlSafe(D.count(kind)))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| Error::db("counting rows", e))?;
-            *slot = c.max(0) as u64;
-        }
-        Ok(Counts { pinterest_data: n[0], geolocation_data: n[1], user_data: n[2] })
+        self.server.counts().await
     }
 
     async fn insert(&self, rows: Rows) -> Result<()> {
         let doing = "inserting rows into MySQL";
         let db = |e| Error::db(doing, e);
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.server.pool.begin().await.map_err(db)?;
         for chunk in rows.pins.chunks(ROWS_PER_STATEMENT) {
             let mut q = insert_into(Kind::Pin);
             q.push_values(chunk, |mut b, p| {
@@ -132,68 +111,18 @@ impl SourceStore for MySqlStore {
     }
 
     async fn key_range(&self) -> Result<Option<(i64, i64)>> {
-        let (lo, hi): (Option<i64>, Option<i64>) = sqlx::query_as(AssertSqlSafe(D.key_range()))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| Error::db("reading the key range", e))?;
-        Ok(lo.zip(hi))
+        self.server.key_range().await
     }
 
     async fn next_key(&self, key: i64) -> Result<Option<i64>> {
-        sqlx::query_scalar(AssertSqlSafe(D.next_key()))
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| Error::db("seeking a row", e))
+        self.server.next_key(key).await
     }
 
     async fn posts_from(&self, key: i64, limit: usize) -> Result<Vec<Post>> {
-        let doing = |e| Error::db("reading a page of rows", e);
-        let pins = sqlx::query(AssertSqlSafe(D.select_page(Kind::Pin)))
-            .bind(key)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(doing)?;
-        let pins = pins.iter().map(server::pin).collect::<Result<Vec<_>>>()?;
-        let Some(last) = pins.last().map(|p| p.index) else { return Ok(Vec::new()) };
-        let page = |kind: Kind| {
-            let pool = self.pool.clone();
-            async move {
-                sqlx::query(AssertSqlSafe(D.select_page(kind)))
-                    .bind(key)
-                    .bind(last)
-                    .fetch_all(&pool)
-                    .await
-                    .map_err(doing)
-            }
-        };
-        let (geos, users) = tokio::try_join!(page(Kind::Geo), page(Kind::User))?;
-        assemble_page(
-            pins,
-            geos.iter().map(server::geo).collect::<Result<_>>()?,
-            users.iter().map(server::user).collect::<Result<_>>()?,
-        )
+        self.server.posts_from(key, limit).await
     }
 
     async fn post(&self, key: i64) -> Result<Option<Post>> {
-        let fetch = |kind: Kind| {
-            let sql = D.select_row(kind);
-            let pool = self.pool.clone();
-            async move {
-                sqlx::query(AssertSqlSafe(sql))
-                    .bind(key)
-                    .fetch_optional(&pool)
-                    .await
-                    .map_err(|e| Error::db("reading a row", e))
-            }
-        };
-        let (p, g, u) = tokio::try_join!(fetch(Kind::Pin), fetch(Kind::Geo), fetch(Kind::User))?;
-        assemble(
-            key,
-            p.as_ref().map(server::pin).transpose()?,
-            g.as_ref().map(server::geo).transpose()?,
-            u.as_ref().map(server::user).transpose()?,
-        )
+        self.server.post(key).await
     }
 }

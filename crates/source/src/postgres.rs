@@ -4,26 +4,23 @@
 use async_trait::async_trait;
 use pinpipe_model::{Kind, Post, time};
 use sqlx::AssertSqlSafe;
-use sqlx::postgres::PgPool;
 
+use crate::server::Server;
 use crate::sql::Dialect;
-use crate::store::{Counts, Rows, SourceStore, assemble, assemble_page};
-use crate::{Error, Result, server};
+use crate::store::{Counts, Rows, SourceStore};
+use crate::{Error, Result};
 
 const D: Dialect = Dialect::Postgres;
 
 /// A source database on a PostgreSQL server.
 pub struct PostgresStore {
-    pool: PgPool,
-    target: String,
+    server: Server<sqlx::Postgres>,
 }
 
 impl PostgresStore {
     /// Connects (fails within a few seconds if the server is unreachable).
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool = server::connect::<sqlx::Postgres>(url).await?;
-        let target = crate::config::redact(url);
-        Ok(PostgresStore { pool, target })
+        Ok(PostgresStore { server: Server::connect(url, D).await? })
     }
 }
 
@@ -126,12 +123,12 @@ fn copy_users(rows: &Rows) -> String {
 #[async_trait]
 impl SourceStore for PostgresStore {
     fn target(&self) -> String {
-        self.target.clone()
+        self.server.target.clone()
     }
 
     async fn create_tables(&self, replace: bool) -> Result<()> {
         let doing = "creating the source tables";
-        let mut tx = self.pool.begin().await.map_err(|e| Error::db(doing, e))?;
+        let mut tx = self.server.pool.begin().await.map_err(|e| Error::db(doing, e))?;
         for kind in Kind::ALL {
             if replace {
                 sqlx::query(AssertSqlSafe(D.drop_table(kind)))
@@ -148,34 +145,16 @@ impl SourceStore for PostgresStore {
     }
 
     async fn tables_exist(&self) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() \
-             AND table_name IN ('pinterest_data', 'geolocation_data', 'user_data')",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| Error::db("checking for the source tables", e))?;
-        Ok(n == 3)
+        self.server.tables_exist().await
     }
 
     async fn counts(&self) -> Result<Counts> {
-        if !self.tables_exist().await? {
-            return Err(Error::NoTables { target: self.target.clone() });
-        }
-        let mut n = [0u64; 3];
-        for (slot, kind) in n.iter_mut().zip(Kind::ALL) {
-            let c: i64 = sqlx::query_scalar(AssertSqlSafe(D.count(kind)))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| Error::db("counting rows", e))?;
-            *slot = c.max(0) as u64;
-        }
-        Ok(Counts { pinterest_data: n[0], geolocation_data: n[1], user_data: n[2] })
+        self.server.counts().await
     }
 
     async fn insert(&self, rows: Rows) -> Result<()> {
         let doing = "copying rows into PostgreSQL";
-        let mut tx = self.pool.begin().await.map_err(|e| Error::db(doing, e))?;
+        let mut tx = self.server.pool.begin().await.map_err(|e| Error::db(doing, e))?;
         for (kind, data) in
             [(Kind::Pin, copy_pins(&rows)), (Kind::Geo, copy_geos(&rows)), (Kind::User, copy_users(&rows))]
         {
@@ -191,69 +170,19 @@ impl SourceStore for PostgresStore {
     }
 
     async fn key_range(&self) -> Result<Option<(i64, i64)>> {
-        let (lo, hi): (Option<i64>, Option<i64>) = sqlx::query_as(AssertSqlSafe(D.key_range()))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| Error::db("reading the key range", e))?;
-        Ok(lo.zip(hi))
+        self.server.key_range().await
     }
 
     async fn next_key(&self, key: i64) -> Result<Option<i64>> {
-        sqlx::query_scalar(AssertSqlSafe(D.next_key()))
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| Error::db("seeking a row", e))
+        self.server.next_key(key).await
     }
 
     async fn posts_from(&self, key: i64, limit: usize) -> Result<Vec<Post>> {
-        let doing = |e| Error::db("reading a page of rows", e);
-        let pins = sqlx::query(AssertSqlSafe(D.select_page(Kind::Pin)))
-            .bind(key)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(doing)?;
-        let pins = pins.iter().map(server::pin).collect::<Result<Vec<_>>>()?;
-        let Some(last) = pins.last().map(|p| p.index) else { return Ok(Vec::new()) };
-        let page = |kind: Kind| {
-            let pool = self.pool.clone();
-            async move {
-                sqlx::query(AssertSqlSafe(D.select_page(kind)))
-                    .bind(key)
-                    .bind(last)
-                    .fetch_all(&pool)
-                    .await
-                    .map_err(doing)
-            }
-        };
-        let (geos, users) = tokio::try_join!(page(Kind::Geo), page(Kind::User))?;
-        assemble_page(
-            pins,
-            geos.iter().map(server::geo).collect::<Result<_>>()?,
-            users.iter().map(server::user).collect::<Result<_>>()?,
-        )
+        self.server.posts_from(key, limit).await
     }
 
     async fn post(&self, key: i64) -> Result<Option<Post>> {
-        let fetch = |kind: Kind| {
-            let sql = D.select_row(kind);
-            let pool = self.pool.clone();
-            async move {
-                sqlx::query(AssertSqlSafe(sql))
-                    .bind(key)
-                    .fetch_optional(&pool)
-                    .await
-                    .map_err(|e| Error::db("reading a row", e))
-            }
-        };
-        let (p, g, u) = tokio::try_join!(fetch(Kind::Pin), fetch(Kind::Geo), fetch(Kind::User))?;
-        assemble(
-            key,
-            p.as_ref().map(server::pin).transpose()?,
-            g.as_ref().map(server::geo).transpose()?,
-            u.as_ref().map(server::user).transpose()?,
-        )
+        self.server.post(key).await
     }
 }
 

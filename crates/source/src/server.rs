@@ -1,11 +1,15 @@
-//! What the two server backends (PostgreSQL and MySQL, both through sqlx) share: decoding a row
-//! of each table into the raw records, and pool settings.
+//! What the two server backends (PostgreSQL and MySQL, both through sqlx) share: connecting,
+//! decoding rows into the raw records, and every read, written once over any sqlx database.
+//! The backends differ only in DDL transactions and bulk loading.
 
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use pinpipe_model::{RawGeo, RawPin, RawUser};
+use pinpipe_model::{Kind, Post, RawGeo, RawPin, RawUser};
+use sqlx::{AssertSqlSafe, Database, Pool};
 
+use crate::sql::Dialect;
+use crate::store::{Counts, assemble, assemble_page};
 use crate::{Error, Result};
 
 /// How long connecting or acquiring a pooled connection may take before failing.
@@ -112,4 +116,108 @@ pub(crate) fn user(r: &impl RowExt) -> Result<RawUser> {
         })
     })()
     .map_err(decoding)
+}
+
+/// A pool on a server with the reads every server backend shares.
+pub(crate) struct Server<DB: Database> {
+    pub(crate) pool: Pool<DB>,
+    pub(crate) target: String,
+    dialect: Dialect,
+}
+
+impl<DB> Server<DB>
+where
+    DB: Database,
+    DB::Row: RowExt,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    /// Connects (see [`connect`]).
+    pub(crate) async fn connect(url: &str, dialect: Dialect) -> Result<Self> {
+        Ok(Server { pool: connect::<DB>(url).await?, target: crate::config::redact(url), dialect })
+    }
+
+    /// Runs `sql` with integer parameters and returns every row.
+    async fn rows(&self, sql: String, params: &[i64], doing: &str) -> Result<Vec<DB::Row>> {
+        let mut q = sqlx::query::<DB>(AssertSqlSafe(sql));
+        for p in params {
+            q = q.bind(*p);
+        }
+        q.fetch_all(&self.pool).await.map_err(|e| Error::db(doing, e))
+    }
+
+    async fn first_int(&self, sql: String, params: &[i64], doing: &str) -> Result<Option<i64>> {
+        let rows = self.rows(sql, params, doing).await?;
+        rows.first().map(|r| r.int(0)).transpose().map(Option::flatten).map_err(|e| Error::db(doing, e))
+    }
+
+    pub(crate) async fn tables_exist(&self) -> Result<bool> {
+        let schema = if self.dialect == Dialect::MySql { "DATABASE()" } else { "current_schema()" };
+        let sql = format!(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = {schema} \
+             AND table_name IN ('pinterest_data', 'geolocation_data', 'user_data')"
+        );
+        Ok(self.first_int(sql, &[], "checking for the source tables").await? == Some(3))
+    }
+
+    pub(crate) async fn counts(&self) -> Result<Counts> {
+        if !self.tables_exist().await? {
+            return Err(Error::NoTables { target: self.target.clone() });
+        }
+        let mut n = [0u64; 3];
+        for (slot, kind) in n.iter_mut().zip(Kind::ALL) {
+            let c = self.first_int(self.dialect.count(kind), &[], "counting rows").await?;
+            *slot = c.unwrap_or(0).max(0) as u64;
+        }
+        Ok(Counts { pinterest_data: n[0], geolocation_data: n[1], user_data: n[2] })
+    }
+
+    pub(crate) async fn key_range(&self) -> Result<Option<(i64, i64)>> {
+        let doing = "reading the key range";
+        let rows = self.rows(self.dialect.key_range(), &[], doing).await?;
+        let Some(r) = rows.first() else { return Ok(None) };
+        let (lo, hi) = (r.int(0), r.int(1));
+        Ok(lo.map_err(|e| Error::db(doing, e))?.zip(hi.map_err(|e| Error::db(doing, e))?))
+    }
+
+    pub(crate) async fn next_key(&self, key: i64) -> Result<Option<i64>> {
+        self.first_int(self.dialect.next_key(), &[key], "seeking a row").await
+    }
+
+    pub(crate) async fn posts_from(&self, key: i64, limit: usize) -> Result<Vec<Post>> {
+        let doing = "reading a page of rows";
+        let d = self.dialect;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let pins = self.rows(d.select_page(Kind::Pin), &[key, limit], doing).await?;
+        let pins = pins.iter().map(pin).collect::<Result<Vec<_>>>()?;
+        let Some(last) = pins.last().map(|p| p.index) else { return Ok(Vec::new()) };
+        let bounds = [key, last];
+        let (geos, users) = tokio::try_join!(
+            self.rows(d.select_page(Kind::Geo), &bounds, doing),
+            self.rows(d.select_page(Kind::User), &bounds, doing)
+        )?;
+        assemble_page(
+            pins,
+            geos.iter().map(geo).collect::<Result<_>>()?,
+            users.iter().map(user).collect::<Result<_>>()?,
+        )
+    }
+
+    pub(crate) async fn post(&self, key: i64) -> Result<Option<Post>> {
+        let doing = "reading a row";
+        let d = self.dialect;
+        let k = [key];
+        let (p, g, u) = tokio::try_join!(
+            self.rows(d.select_row(Kind::Pin), &k, doing),
+            self.rows(d.select_row(Kind::Geo), &k, doing),
+            self.rows(d.select_row(Kind::User), &k, doing)
+        )?;
+        assemble(
+            key,
+            p.first().map(pin).transpose()?,
+            g.first().map(geo).transpose()?,
+            u.first().map(user).transpose()?,
+        )
+    }
 }
