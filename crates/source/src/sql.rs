@@ -129,10 +129,11 @@ impl Dialect {
         format!("INSERT INTO {} ({}) VALUES ({})", kind.source_table(), self.column_list(kind), ph.join(", "))
     }
 
-    /// Key range of `pinterest_data`.
+    /// Key range of `pinterest_data`: two subqueries, because SQLite answers a lone `MIN` or
+    /// `MAX` from the index but scans the table for `SELECT MIN(k), MAX(k)`.
     pub(crate) fn key_range(self) -> String {
-        let k = self.quote(Kind::Pin.key_column());
-        format!("SELECT MIN({k}), MAX({k}) FROM {}", Kind::Pin.source_table())
+        let (k, t) = (self.quote(Kind::Pin.key_column()), Kind::Pin.source_table());
+        format!("SELECT (SELECT MIN({k}) FROM {t}), (SELECT MAX({k}) FROM {t})")
     }
 
     /// Smallest key ≥ placeholder 1 (an index seek).

@@ -1,7 +1,9 @@
 //! The embedded SQLite backend (the default): one file under the data directory, no server.
 //!
-//! Writes run in one transaction per batch with cached prepared statements; the file uses WAL so
-//! that readers (the emulator) never block on a writer.
+//! Writes run in one transaction per batch with cached prepared statements. The file uses a
+//! rollback journal and 16 KiB pages: a bulk load appends pages and so writes each page once
+//! (WAL would write it twice), which measured 47% faster (`pinpipe bench source`, 81k → 119k
+//! posts/s); a reader that meets a writer waits (busy timeout) instead of failing.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -35,7 +37,7 @@ impl SqliteStore {
                 std::fs::create_dir_all(parent).map_err(|e| connect(Box::new(e)))?;
             }
             let conn = Connection::open(&p).map_err(|e| connect(Box::new(e)))?;
-            conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")
+            conn.execute_batch("PRAGMA page_size=16384; PRAGMA journal_mode=DELETE; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; PRAGMA busy_timeout=10000;")
                 .map_err(|e| connect(Box::new(e)))?;
             Ok(conn)
         })
@@ -284,5 +286,47 @@ impl SourceStore for SqliteStore {
             assemble(key, pin, geo, user)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: `SELECT MIN(k), MAX(k)` made every random sample scan the whole table
+    /// (3.8 s on 10M rows). No statement on the emulator's path may scan.
+    #[tokio::test]
+    async fn row_access_never_scans_a_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
+        store.create_tables(false).await.unwrap();
+        let statements = [
+            D.key_range(),
+            D.next_key(),
+            D.select_row(Kind::Pin),
+            D.select_row(Kind::Geo),
+            D.select_page(Kind::Pin),
+            D.select_page(Kind::User),
+        ];
+        let plans = store
+            .with_conn(move |conn| {
+                let mut plans = Vec::new();
+                for sql in statements {
+                    let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+                    let zeros = rusqlite::params_from_iter(vec![0i64; st.parameter_count()]);
+                    let details: Vec<String> =
+                        st.query_map(zeros, |r| r.get::<_, String>(3)).unwrap().map(|d| d.unwrap()).collect();
+                    plans.push((sql, details));
+                }
+                Ok(plans)
+            })
+            .await
+            .unwrap();
+        for (sql, details) in plans {
+            assert!(!details.is_empty());
+            for d in &details {
+                assert!(!d.starts_with("SCAN") || d == "SCAN CONSTANT ROW", "{sql}\n  plans a scan: {d}");
+            }
+        }
     }
 }
