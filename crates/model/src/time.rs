@@ -50,9 +50,9 @@ fn format_with(t: &NaiveDateTime, sep: char) -> String {
     let nanos = t.nanosecond() % 1_000_000_000;
     if nanos != 0 {
         // Like chrono's `%.f`: 3, 6 or 9 digits, whichever is exact.
-        let _ = if nanos % 1_000_000 == 0 {
+        let _ = if nanos.is_multiple_of(1_000_000) {
             write!(s, ".{:03}", nanos / 1_000_000)
-        } else if nanos % 1_000 == 0 {
+        } else if nanos.is_multiple_of(1_000) {
             write!(s, ".{:06}", nanos / 1_000)
         } else {
             write!(s, ".{nanos:09}")

@@ -1,0 +1,298 @@
+//! The embedded log: pinpipe's default, durable log on local disk (no server).
+//!
+//! * Each partition is a sequence of segment files of checksummed batches ([`batch`]).
+//! * One writer thread does group commit ([`writer`]): an append is acknowledged only after an
+//!   `fdatasync` that covers it, and many concurrent producers share each sync.
+//! * Readers read committed bytes only, concurrently with the writer ([`state`]), and wait on the
+//!   partition's end offset instead of polling.
+//! * Opening recovers from a crash ([`load`]): the torn tail of a partition's last segment is cut
+//!   off; every acknowledged batch is intact because it was synced before it was acknowledged.
+//! * Another process may open the same directory read-only ([`EmbeddedLog::open_read_only`],
+//!   e.g. `pinpipe log read` beside a running `pinpipe serve`); it sees new data by re-scanning
+//!   and waits for it by polling every 50 ms, since it shares no memory with the writer.
+
+mod batch;
+mod load;
+mod state;
+mod writer;
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::oneshot;
+
+use self::load::{Mode, topic_dirs, topics_dir, trash_dir};
+use self::state::{Partition, Segment, Topic, scan, segment_name, write_lock};
+use self::writer::{Command, Writer};
+use crate::config::ResolvedLog;
+use crate::port::{Log, PartitionOffsets, ReadLimits, Record, StoredRecord, TopicInfo, TopicKind};
+use crate::{Error, Result};
+
+/// How often a read-only view looks for new data while waiting.
+const READ_ONLY_POLL: Duration = Duration::from_millis(50);
+
+/// The embedded log.
+pub struct EmbeddedLog {
+    root: PathBuf,
+    topics: Arc<RwLock<HashMap<String, Arc<Topic>>>>,
+    /// The writer's queue; `None` for a read-only view.
+    writer: Option<mpsc::Sender<Command>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    _lock: Option<File>,
+}
+
+impl EmbeddedLog {
+    /// Opens (creating if needed) the log for writing: takes its lock, recovers every partition
+    /// and starts the writer thread.
+    pub fn open(config: &ResolvedLog) -> Result<Self> {
+        let root = config.dir.clone();
+        for dir in [topics_dir(&root), trash_dir(&root)] {
+            fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+        }
+        let lock_path = root.join("LOCK");
+        let lock =
+            File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(Error::io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(root)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path)(e)),
+        }
+        // Leftovers of interrupted creations and deletions.
+        let trash = trash_dir(&root);
+        for entry in fs::read_dir(&trash).map_err(Error::io(&trash))?.flatten() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+        let mut topics = HashMap::new();
+        let mut loaded = Vec::new();
+        for dir in topic_dirs(&root)? {
+            let (topic, partitions) = load::load_topic(&dir, Mode::Recover)?;
+            loaded.extend(partitions);
+            topics.insert(topic.info.name.clone(), Arc::new(topic));
+        }
+        let topics = Arc::new(RwLock::new(topics));
+        let writer = Writer::new(root.clone(), config.clone(), Arc::clone(&topics), loaded)?;
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("pinpipe-log-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(Error::io(&root))?;
+        Ok(EmbeddedLog { root, topics, writer: Some(tx), thread: Mutex::new(Some(thread)), _lock: Some(lock) })
+    }
+
+    /// Opens another process' log for reading only; nothing on disk is changed.
+    pub fn open_read_only(dir: &Path) -> Result<Self> {
+        if !topics_dir(dir).is_dir() {
+            return Err(Error::Io {
+                path: dir.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no embedded log here (no topics/ directory)",
+                ),
+            });
+        }
+        let log = EmbeddedLog {
+            root: dir.to_owned(),
+            topics: Arc::new(RwLock::new(HashMap::new())),
+            writer: None,
+            thread: Mutex::new(None),
+            _lock: None,
+        };
+        log.rescan_topics()?;
+        Ok(log)
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// Applies the retention limits now (the writer also does so every 30 seconds).
+    pub async fn enforce_retention(&self) -> Result<()> {
+        self.request(|reply| Command::Retention { reply }).await
+    }
+
+    fn sender(&self) -> Result<&mpsc::Sender<Command>> {
+        self.writer.as_ref().ok_or_else(|| Error::ReadOnly(self.root.clone()))
+    }
+
+    fn topic_state(&self, name: &str) -> Result<Arc<Topic>> {
+        if let Some(t) = self.topics.read().ok().and_then(|t| t.get(name).cloned()) {
+            return Ok(t);
+        }
+        if self.writer.is_none() {
+            self.rescan_topics()?;
+            if let Some(t) = self.topics.read().ok().and_then(|t| t.get(name).cloned()) {
+                return Ok(t);
+            }
+        }
+        Err(Error::TopicNotFound(name.to_owned()))
+    }
+
+    fn partition(&self, topic: &str, partition: u32) -> Result<Arc<Partition>> {
+        let t = self.topic_state(topic)?;
+        let p = t.partitions.get(partition as usize).cloned().ok_or_else(|| Error::PartitionNotFound {
+            topic: topic.to_owned(),
+            partition,
+            partitions: t.info.partitions,
+        })?;
+        if self.writer.is_none() {
+            refresh(&p)?;
+        }
+        Ok(p)
+    }
+
+    /// Read-only views: pick up topics created or deleted by the writing process.
+    fn rescan_topics(&self) -> Result<()> {
+        let mut fresh = HashMap::new();
+        let known = self.topics.read().map(|t| t.clone()).unwrap_or_default();
+        for dir in topic_dirs(&self.root)? {
+            let Ok(info) = load::read_meta(&dir) else { continue };
+            match known.get(&info.name) {
+                Some(t) if t.info == info => {
+                    fresh.insert(info.name.clone(), Arc::clone(t));
+                }
+                _ => {
+                    let (topic, _) = load::load_topic(&dir, Mode::ReadOnly)?;
+                    fresh.insert(info.name.clone(), Arc::new(topic));
+                }
+            }
+        }
+        *write_lock(&self.topics) = fresh;
+        Ok(())
+    }
+
+    async fn request<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.sender()?.send(make(tx)).map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+}
+
+/// Read-only views: takes in batches the writer has added since the last look, and new segments.
+fn refresh(p: &Partition) -> Result<()> {
+    loop {
+        let segments = p.segments();
+        let Some(last) = segments.last() else { return Ok(()) };
+        let len = last.file.metadata().map_err(Error::io(&last.path))?.len();
+        let size = last.size();
+        if len > size {
+            let last_indexed = last.index.read().ok().and_then(|i| i.last().map(|e| e.1));
+            let found = scan(&last.file, &last.path, size, len, p.end(), last_indexed)?;
+            write_lock(&last.index).extend(found.index);
+            last.size.store(found.valid_end, Ordering::Release);
+            p.end.send_replace(found.next_offset);
+        }
+        // A segment named after our end offset means the writer closed the last one: once all of
+        // the closed one is taken in, move on to the new one.
+        let next = p.end();
+        let next_path = p.dir.join(segment_name(next));
+        if next > last.base && next_path.is_file() {
+            let len_now = last.file.metadata().map_err(Error::io(&last.path))?.len();
+            if len_now > last.size() {
+                continue;
+            }
+            let segment = Arc::new(Segment::new(next, next_path, Vec::new(), 0)?);
+            write_lock(&p.segments).push(segment);
+            continue;
+        }
+        return Ok(());
+    }
+}
+
+#[async_trait]
+impl Log for EmbeddedLog {
+    fn describe(&self) -> String {
+        let mode = if self.writer.is_some() { "" } else { " (read-only)" };
+        format!("embedded log at {}{mode}", self.root.display())
+    }
+
+    async fn create_topic(&self, name: &str, kind: TopicKind, partitions: u32) -> Result<TopicInfo> {
+        let name = name.to_owned();
+        self.request(|reply| Command::Create { name, kind, partitions, reply }).await
+    }
+
+    async fn delete_topic(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.request(|reply| Command::Delete { name, reply }).await
+    }
+
+    async fn topics(&self) -> Result<Vec<TopicInfo>> {
+        if self.writer.is_none() {
+            self.rescan_topics()?;
+        }
+        let mut all: Vec<TopicInfo> =
+            self.topics.read().map(|t| t.values().map(|t| t.info.clone()).collect()).unwrap_or_default();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    async fn topic(&self, name: &str) -> Result<TopicInfo> {
+        Ok(self.topic_state(name)?.info.clone())
+    }
+
+    async fn offsets(&self, name: &str) -> Result<Vec<PartitionOffsets>> {
+        let t = self.topic_state(name)?;
+        let mut out = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            if self.writer.is_none() {
+                refresh(p)?;
+            }
+            out.push(PartitionOffsets { partition: p.number, start: p.start(), end: p.end() });
+        }
+        Ok(out)
+    }
+
+    async fn append(&self, topic: &str, partition: u32, records: Vec<Record>) -> Result<u64> {
+        let topic = topic.to_owned();
+        self.request(|reply| Command::Append { topic, partition, records, reply }).await
+    }
+
+    async fn read(&self, topic: &str, partition: u32, offset: u64, limits: ReadLimits) -> Result<Vec<StoredRecord>> {
+        let p = self.partition(topic, partition)?;
+        tokio::task::spawn_blocking(move || p.read(offset, limits)).await.map_err(|_| Error::Closed)?
+    }
+
+    async fn wait_for(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> Result<bool> {
+        let p = self.partition(topic, partition)?;
+        if self.writer.is_some() {
+            let mut rx = p.end.subscribe();
+            drop(p);
+            return match tokio::time::timeout(timeout, rx.wait_for(|&end| end > offset)).await {
+                Ok(Ok(_)) => Ok(true),
+                Ok(Err(_)) => Err(Error::TopicNotFound(topic.to_owned())),
+                Err(_) => Ok(false),
+            };
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if p.end() > offset {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(READ_ONLY_POLL.min(deadline - tokio::time::Instant::now())).await;
+            refresh(&p)?;
+        }
+    }
+}
+
+impl Drop for EmbeddedLog {
+    fn drop(&mut self) {
+        // Closing the queue makes the writer commit what it holds and stop; wait for it so that
+        // every acknowledged append is on disk before the lock is released.
+        self.writer.take();
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,195 @@
+//! Tests of the embedded backend: the shared conformance suite, crash recovery, segments,
+//! retention, read-only views and the lock.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::config::LogConfig;
+use crate::conformance::{Harness, suite};
+
+struct Embedded {
+    dir: tempfile::TempDir,
+    config: LogConfig,
+}
+
+impl Embedded {
+    fn new(config: LogConfig) -> Self {
+        Embedded { dir: tempfile::tempdir().unwrap(), config }
+    }
+    fn resolved(&self) -> ResolvedLog {
+        self.config.validate(self.dir.path()).unwrap()
+    }
+    fn open_log(&self) -> EmbeddedLog {
+        EmbeddedLog::open(&self.resolved()).unwrap()
+    }
+    fn segment_files(&self, topic: &str, p: u32) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.dir.path().join("log/topics").join(topic).join(p.to_string()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+#[async_trait::async_trait]
+impl Harness for Embedded {
+    async fn open(&self) -> Arc<dyn Log> {
+        Arc::new(self.open_log())
+    }
+}
+
+fn value(i: u64) -> Record {
+    Record::value(Bytes::from(format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(100))))
+}
+
+const ALL: ReadLimits = ReadLimits { max_records: usize::MAX, max_bytes: usize::MAX };
+
+#[tokio::test]
+async fn passes_the_conformance_suite() {
+    suite(&Embedded::new(LogConfig::default())).await;
+}
+
+#[tokio::test]
+async fn passes_the_conformance_suite_with_tiny_segments() {
+    suite(&Embedded::new(LogConfig { segment_bytes: 4096, ..LogConfig::default() })).await;
+}
+
+#[tokio::test]
+async fn a_torn_tail_is_cut_off_and_acknowledged_records_stay() {
+    let e = Embedded::new(LogConfig::default());
+    {
+        let log = e.open_log();
+        log.create_topic("t", TopicKind::Topic, 1).await.unwrap();
+        for i in 0..10 {
+            log.append("t", 0, vec![value(i), value(i + 100)]).await.unwrap();
+        }
+    }
+    let seg = e.dir.path().join("log/topics/t/0").join(segment_name(0));
+    let good_len = fs::metadata(&seg).unwrap().len();
+    // A batch the writer had only half written when the machine died, then garbage.
+    let mut torn = Vec::new();
+    super::batch::encode(&mut torn, 20, 0, &[value(999)]);
+    torn.truncate(torn.len() / 2);
+    fs::OpenOptions::new().append(true).open(&seg).unwrap().write_all(&torn).unwrap();
+    let log = e.open_log();
+    assert_eq!(fs::metadata(&seg).unwrap().len(), good_len, "torn tail cut off");
+    let all = log.read("t", 0, 0, ALL).await.unwrap();
+    assert_eq!(all.len(), 20);
+    assert_eq!(all.iter().map(|r| r.offset).collect::<Vec<_>>(), (0..20).collect::<Vec<_>>());
+    assert_eq!(log.append("t", 0, vec![value(7)]).await.unwrap(), 20);
+    drop(log);
+
+    // Garbage that fails the checksum at the tail is cut off the same way.
+    fs::OpenOptions::new().append(true).open(&seg).unwrap().write_all(&[0x55; 64]).unwrap();
+    let log = e.open_log();
+    assert_eq!(log.offsets("t").await.unwrap()[0].end, 21);
+}
+
+#[tokio::test]
+async fn segments_roll_and_reads_cross_them_from_any_offset() {
+    let e = Embedded::new(LogConfig { segment_bytes: 8192, ..LogConfig::default() });
+    let log = e.open_log();
+    log.create_topic("t", TopicKind::Topic, 1).await.unwrap();
+    for i in 0..300 {
+        log.append("t", 0, vec![value(i)]).await.unwrap();
+    }
+    let files = e.segment_files("t", 0);
+    let logs = files.iter().filter(|f| f.ends_with(".log")).count();
+    let idxs = files.iter().filter(|f| f.ends_with(".idx")).count();
+    assert!(logs >= 4, "{files:?}");
+    assert_eq!(idxs, logs - 1, "every closed segment has an index: {files:?}");
+    for from in [0u64, 1, 57, 58, 150, 299] {
+        let got = log.read("t", 0, from, ReadLimits { max_records: 3, max_bytes: usize::MAX }).await.unwrap();
+        let want: Vec<u64> = (from..(from + 3).min(300)).collect();
+        assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), want, "from {from}");
+        assert_eq!(got[0].value, value(from).value);
+    }
+    drop(log);
+    // Reopening uses the indexes and finds the same data.
+    let log = e.open_log();
+    assert_eq!(log.read("t", 0, 0, ALL).await.unwrap().len(), 300);
+    assert_eq!(log.append("t", 0, vec![value(300)]).await.unwrap(), 300);
+}
+
+#[tokio::test]
+async fn a_damaged_closed_segment_is_an_error_not_silently_dropped() {
+    let e = Embedded::new(LogConfig { segment_bytes: 4096, ..LogConfig::default() });
+    {
+        let log = e.open_log();
+        log.create_topic("t", TopicKind::Topic, 1).await.unwrap();
+        for i in 0..100 {
+            log.append("t", 0, vec![value(i)]).await.unwrap();
+        }
+    }
+    let dir = e.dir.path().join("log/topics/t/0");
+    fs::remove_file(dir.join(super::state::index_name(0))).unwrap();
+    let seg = dir.join(segment_name(0));
+    let mut bytes = fs::read(&seg).unwrap();
+    bytes[100] ^= 0xff;
+    fs::write(&seg, bytes).unwrap();
+    let err = EmbeddedLog::open(&e.resolved()).err().unwrap();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn retention_removes_old_segments_and_moves_the_start() {
+    let e = Embedded::new(LogConfig { segment_bytes: 4096, retention_bytes: 10_000, ..LogConfig::default() });
+    let log = e.open_log();
+    log.create_topic("t", TopicKind::Topic, 1).await.unwrap();
+    for i in 0..200 {
+        log.append("t", 0, vec![value(i)]).await.unwrap();
+    }
+    log.enforce_retention().await.unwrap();
+    let o = log.offsets("t").await.unwrap()[0];
+    assert!(o.start > 0, "start moved: {o:?}");
+    assert_eq!(o.end, 200);
+    assert!(matches!(log.read("t", 0, 0, ALL).await, Err(Error::OffsetOutOfRange { .. })));
+    let rest = log.read("t", 0, o.start, ALL).await.unwrap();
+    assert_eq!(rest.len() as u64, 200 - o.start);
+    let bytes: u64 = e
+        .segment_files("t", 0)
+        .iter()
+        .filter(|f| f.ends_with(".log"))
+        .map(|f| fs::metadata(e.dir.path().join("log/topics/t/0").join(f)).unwrap().len())
+        .sum();
+    assert!(bytes <= 10_000 + 4096, "{bytes} bytes kept");
+}
+
+#[tokio::test]
+async fn a_second_writer_is_refused_and_read_only_views_follow_the_writer() {
+    let e = Embedded::new(LogConfig { segment_bytes: 4096, ..LogConfig::default() });
+    let log = Arc::new(e.open_log());
+    assert!(matches!(EmbeddedLog::open(&e.resolved()), Err(Error::Locked(_))));
+    log.create_topic("t", TopicKind::Topic, 1).await.unwrap();
+    log.append("t", 0, vec![value(0)]).await.unwrap();
+
+    let ro = EmbeddedLog::open_read_only(&e.dir.path().join("log")).unwrap();
+    assert!(ro.describe().contains("read-only"));
+    assert_eq!(ro.read("t", 0, 0, ALL).await.unwrap().len(), 1);
+    assert!(matches!(ro.append("t", 0, vec![value(1)]).await, Err(Error::ReadOnly(_))));
+    assert!(matches!(ro.create_topic("u", TopicKind::Topic, 1).await, Err(Error::ReadOnly(_))));
+
+    // New records (across several new segments) and new topics become visible.
+    let writer = Arc::clone(&log);
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for i in 1..120 {
+            writer.append("t", 0, vec![value(i)]).await.unwrap();
+        }
+        writer.create_topic("later", TopicKind::Stream, 2).await.unwrap();
+    });
+    assert!(ro.wait_for("t", 0, 1, Duration::from_secs(10)).await.unwrap());
+    task.await.unwrap();
+    let all = ro.read("t", 0, 0, ALL).await.unwrap();
+    assert_eq!(all.len(), 120);
+    assert_eq!(all.last().unwrap().value, value(119).value);
+    assert_eq!(ro.topic("later").await.unwrap().partitions, 2);
+    assert!(!ro.wait_for("t", 0, 120, Duration::from_millis(100)).await.unwrap());
+}

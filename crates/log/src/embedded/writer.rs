@@ -1,0 +1,363 @@
+//! The one writer thread: group commit. It takes every append waiting in its queue, writes each
+//! partition's batches with one `write`, makes them durable with one `fdatasync` per partition,
+//! and only then publishes the new end offsets and acknowledges. Topic creation and deletion
+//! go through the same queue, so they are ordered with appends.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::oneshot;
+
+use super::batch::{self, MAX_BATCH_BYTES};
+use super::load::{self, Loaded, Mode, create_segment_file, sync_dir, topics_dir, trash_dir, write_index};
+use super::state::{INDEX_INTERVAL, Segment, Topic, segment_name, write_lock};
+use crate::config::ResolvedLog;
+use crate::port::{MAX_PARTITIONS, Record, TopicInfo, TopicKind};
+use crate::{Error, Result};
+
+/// Requests to the writer.
+pub(crate) enum Command {
+    Append { topic: String, partition: u32, records: Vec<Record>, reply: oneshot::Sender<Result<u64>> },
+    Create { name: String, kind: TopicKind, partitions: u32, reply: oneshot::Sender<Result<TopicInfo>> },
+    Delete { name: String, reply: oneshot::Sender<Result<()>> },
+    Retention { reply: oneshot::Sender<Result<()>> },
+}
+
+/// An append the writer did not take: its reply and why.
+type Refused = Box<(oneshot::Sender<Result<u64>>, Error)>;
+
+/// Most commands taken into one group.
+const MAX_GROUP: usize = 4096;
+/// How often retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(30);
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The writer's side of one partition.
+struct Active {
+    partition: Arc<super::state::Partition>,
+    segment: Arc<Segment>,
+    file: File,
+    /// Bytes written to the segment and durable.
+    written: u64,
+    /// Encoded batches not yet written.
+    pending: Vec<u8>,
+    /// Index entries for `pending` (positions in the segment).
+    pending_index: Vec<(u64, u64)>,
+    /// Position of the last index entry of the segment.
+    last_indexed: Option<u64>,
+    /// Offset the next batch gets (pending included).
+    next_offset: u64,
+    /// Acknowledgements waiting for the next commit.
+    replies: Vec<(oneshot::Sender<Result<u64>>, u64)>,
+    /// Set after a failed write or fsync: the partition takes no more writes.
+    failed: bool,
+}
+
+impl Active {
+    fn new(l: Loaded) -> Result<Self> {
+        let segment = l.partition.segments().last().cloned().ok_or_else(|| Error::Corrupt {
+            path: l.partition.dir.clone(),
+            reason: "partition has no segment".into(),
+        })?;
+        let file = File::options().append(true).open(&segment.path).map_err(Error::io(&segment.path))?;
+        let last_indexed = segment.index.read().ok().and_then(|i| i.last().map(|e| e.1));
+        Ok(Active {
+            partition: l.partition,
+            segment,
+            file,
+            written: l.last_size,
+            pending: Vec::new(),
+            pending_index: Vec::new(),
+            last_indexed,
+            next_offset: l.next_offset,
+            replies: Vec::new(),
+            failed: false,
+        })
+    }
+
+    fn failed_error(&self) -> Error {
+        Error::Failed { topic: self.partition.topic.clone(), partition: self.partition.number }
+    }
+
+    /// Writes and syncs what is pending, then publishes and acknowledges it.
+    fn commit(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let outcome = self.file.write_all(&self.pending).and_then(|()| self.file.sync_data());
+        match outcome {
+            Ok(()) => {
+                self.written += self.pending.len() as u64;
+                write_lock(&self.segment.index).append(&mut self.pending_index);
+                self.segment.size.store(self.written, Ordering::Release);
+                self.partition.end.send_replace(self.next_offset);
+                for (reply, base) in self.replies.drain(..) {
+                    let _ = reply.send(Ok(base));
+                }
+            }
+            Err(e) => {
+                tracing::error!(topic = %self.partition.topic, partition = self.partition.number, "log write failed: {e}");
+                self.failed = true;
+                // Best effort: drop what may have been half written; restart recovers anyway.
+                let _ = self.file.set_len(self.written);
+                self.next_offset = self.partition.end();
+                self.pending_index.clear();
+                for (reply, _) in self.replies.drain(..) {
+                    let _ = reply.send(Err(Error::Failed {
+                        topic: self.partition.topic.clone(),
+                        partition: self.partition.number,
+                    }));
+                }
+            }
+        }
+        self.pending.clear();
+    }
+
+    /// Closes the active segment (index written) and starts a new one at `next_offset`.
+    fn roll(&mut self) -> Result<()> {
+        self.commit();
+        if self.failed {
+            return Err(self.failed_error());
+        }
+        let dir = self.partition.dir.clone();
+        let index = self.segment.index.read().map(|i| i.clone()).unwrap_or_default();
+        write_index(&dir, self.segment.base, &index)?;
+        let path = create_segment_file(&dir, self.next_offset)?;
+        let segment = Arc::new(Segment::new(self.next_offset, path.clone(), Vec::new(), 0)?);
+        self.file = File::options().append(true).open(&path).map_err(Error::io(&path))?;
+        write_lock(&self.partition.segments).push(Arc::clone(&segment));
+        self.segment = segment;
+        self.written = 0;
+        self.last_indexed = None;
+        Ok(())
+    }
+}
+
+/// The writer thread's state.
+pub(crate) struct Writer {
+    root: PathBuf,
+    config: ResolvedLog,
+    topics: Arc<RwLock<HashMap<String, Arc<Topic>>>>,
+    active: HashMap<(String, u32), Active>,
+    /// Partitions with pending data in the current group.
+    touched: Vec<(String, u32)>,
+    last_retention: Instant,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        root: PathBuf,
+        config: ResolvedLog,
+        topics: Arc<RwLock<HashMap<String, Arc<Topic>>>>,
+        loaded: Vec<Loaded>,
+    ) -> Result<Self> {
+        let mut active = HashMap::new();
+        for l in loaded {
+            let key = (l.partition.topic.clone(), l.partition.number);
+            active.insert(key, Active::new(l)?);
+        }
+        Ok(Writer { root, config, topics, active, touched: Vec::new(), last_retention: Instant::now() })
+    }
+
+    /// Runs until every sender is gone, then commits what is pending.
+    pub(crate) fn run(mut self, rx: Receiver<Command>) {
+        loop {
+            let first = match rx.recv_timeout(RETENTION_EVERY) {
+                Ok(cmd) => cmd,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.retention();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            self.handle(first);
+            let mut taken = 1;
+            while taken < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(cmd) => self.handle(cmd),
+                    Err(_) => break,
+                }
+                taken += 1;
+            }
+            self.commit();
+            if self.last_retention.elapsed() >= RETENTION_EVERY {
+                self.retention();
+            }
+        }
+        self.commit();
+    }
+
+    fn commit(&mut self) {
+        for key in self.touched.drain(..) {
+            if let Some(a) = self.active.get_mut(&key) {
+                a.commit();
+            }
+        }
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Append { topic, partition, records, reply } => {
+                if let Err(e) = self.stage(topic, partition, &records, reply) {
+                    // `stage` hands the reply back only when it did not keep it.
+                    let (reply, e) = *e;
+                    let _ = reply.send(Err(e));
+                }
+            }
+            Command::Create { name, kind, partitions, reply } => {
+                self.commit();
+                let _ = reply.send(self.create(&name, kind, partitions));
+            }
+            Command::Delete { name, reply } => {
+                self.commit();
+                let _ = reply.send(self.delete(&name));
+            }
+            Command::Retention { reply } => {
+                self.commit();
+                self.retention();
+                let _ = reply.send(Ok(()));
+            }
+        }
+    }
+
+    /// Encodes a batch into its partition's pending buffer; the reply waits for the commit.
+    fn stage(
+        &mut self,
+        topic: String,
+        partition: u32,
+        records: &[Record],
+        reply: oneshot::Sender<Result<u64>>,
+    ) -> std::result::Result<(), Refused> {
+        let refuse = |reply, e| Err(Box::new((reply, e)));
+        if records.is_empty() {
+            return refuse(reply, Error::EmptyBatch);
+        }
+        let len = batch::encoded_len(records);
+        if len > MAX_BATCH_BYTES {
+            return refuse(reply, Error::BatchTooLarge { bytes: len, max: MAX_BATCH_BYTES });
+        }
+        let key = (topic, partition);
+        let Some(a) = self.active.get_mut(&key) else {
+            let (topic, partition) = key;
+            let partitions = self.topics.read().ok().and_then(|t| t.get(&topic).map(|t| t.info.partitions));
+            let e = match partitions {
+                Some(partitions) => Error::PartitionNotFound { topic, partition, partitions },
+                None => Error::TopicNotFound(topic),
+            };
+            return refuse(reply, e);
+        };
+        if a.failed {
+            let e = a.failed_error();
+            return refuse(reply, e);
+        }
+        let in_segment = a.written + a.pending.len() as u64;
+        if in_segment > 0
+            && in_segment + len as u64 > self.config.segment_bytes
+            && let Err(e) = a.roll()
+        {
+            return refuse(reply, e);
+        }
+        let was_idle = a.pending.is_empty();
+        let pos = a.written + a.pending.len() as u64;
+        if a.last_indexed.is_none_or(|l| pos - l >= INDEX_INTERVAL) {
+            a.pending_index.push((a.next_offset, pos));
+            a.last_indexed = Some(pos);
+        }
+        let base = a.next_offset;
+        batch::encode(&mut a.pending, base, now_ms(), records);
+        a.next_offset += records.len() as u64;
+        a.replies.push((reply, base));
+        if was_idle {
+            self.touched.push(key);
+        }
+        Ok(())
+    }
+
+    fn create(&mut self, name: &str, kind: TopicKind, partitions: u32) -> Result<TopicInfo> {
+        match kind {
+            TopicKind::Topic => pinpipe_model::names::validate_topic(name)?,
+            TopicKind::Stream => pinpipe_model::names::validate_stream(name)?,
+        }
+        if partitions == 0 || partitions > MAX_PARTITIONS {
+            return Err(Error::InvalidPartitionCount(partitions));
+        }
+        let final_dir = topics_dir(&self.root).join(name);
+        let exists = self.topics.read().map(|t| t.contains_key(name)).unwrap_or(true);
+        if exists || final_dir.exists() {
+            return Err(Error::TopicExists(name.to_owned()));
+        }
+        // Build the topic in the trash directory, then move it into place in one rename.
+        let staging = trash_dir(&self.root).join(format!("create-{name}-{}", now_ms()));
+        fs::create_dir_all(&staging).map_err(Error::io(&staging))?;
+        let info = TopicInfo { name: name.to_owned(), kind, partitions, created_ms: now_ms() };
+        load::write_meta(&staging, &info)?;
+        for p in 0..partitions {
+            let dir = staging.join(p.to_string());
+            fs::create_dir(&dir).map_err(Error::io(&dir))?;
+            create_segment_file(&dir, 0)?;
+        }
+        sync_dir(&staging)?;
+        fs::rename(&staging, &final_dir).map_err(Error::io(&final_dir))?;
+        sync_dir(&topics_dir(&self.root))?;
+        let (topic, loaded) = load::load_topic(&final_dir, Mode::Recover)?;
+        for l in loaded {
+            self.active.insert((name.to_owned(), l.partition.number), Active::new(l)?);
+        }
+        write_lock(&self.topics).insert(name.to_owned(), Arc::new(topic));
+        Ok(info)
+    }
+
+    fn delete(&mut self, name: &str) -> Result<()> {
+        let topic = write_lock(&self.topics).remove(name).ok_or_else(|| Error::TopicNotFound(name.to_owned()))?;
+        self.active.retain(|(t, _), _| t != name);
+        let doomed = trash_dir(&self.root).join(format!("delete-{name}-{}", now_ms()));
+        fs::rename(&topic.dir, &doomed).map_err(Error::io(&topic.dir))?;
+        sync_dir(&topics_dir(&self.root))?;
+        std::thread::spawn(move || {
+            if let Err(e) = fs::remove_dir_all(&doomed) {
+                tracing::warn!(path = %doomed.display(), "could not remove a deleted topic's files: {e}");
+            }
+        });
+        Ok(())
+    }
+
+    /// Removes closed segments beyond the retention limits.
+    fn retention(&mut self) {
+        self.last_retention = Instant::now();
+        if self.config.retention.is_none() && self.config.retention_bytes.is_none() {
+            return;
+        }
+        let cutoff = self.config.retention.and_then(|r| SystemTime::now().checked_sub(r));
+        for a in self.active.values() {
+            let p = &a.partition;
+            let mut segments = write_lock(&p.segments);
+            let mut total: u64 = segments.iter().map(|s| s.size()).sum();
+            while segments.len() > 1 {
+                let oldest = &segments[0];
+                let too_big = self.config.retention_bytes.is_some_and(|max| total > max);
+                let too_old =
+                    cutoff.is_some_and(|c| fs::metadata(&oldest.path).and_then(|m| m.modified()).is_ok_and(|m| m < c));
+                if !(too_big || too_old) {
+                    break;
+                }
+                let next_base = segments[1].base;
+                p.start.store(next_base, Ordering::Release);
+                total -= oldest.size();
+                let (path, base) = (oldest.path.clone(), oldest.base);
+                segments.remove(0);
+                let _ = fs::remove_file(&path);
+                let _ = fs::remove_file(p.dir.join(super::state::index_name(base)));
+                tracing::info!(topic = %p.topic, partition = p.number, segment = %segment_name(base), "retention removed a segment");
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! The log: pinpipe's stand-in for the classic stack's Kafka topics (MSK) and Kinesis streams.
+//!
+//! * [`port`]: the port, one trait [`Log`] (create / delete / list / describe topics, append a
+//!   batch durably, read from an offset, end offsets, wait for new data). Kinesis streams are
+//!   topics too: shards are partitions and sequence numbers are derived from offsets.
+//! * [`embedded`]: the default backend, a durable segment log on local disk (see
+//!   `docs/log.md` for the format, the guarantees and why it is not built on SQLite).
+//! * [`partitioner`]: Kafka's default partitioner (murmur2), Kinesis' MD5 hash-key ranges and
+//!   sequence numbers.
+//! * [`config`]: the `[log]` configuration section.
+//!
+//! Every backend passes one conformance suite (`conformance.rs`).
+
+pub mod config;
+pub mod embedded;
+pub mod error;
+pub mod partitioner;
+pub mod port;
+
+#[cfg(test)]
+mod conformance;
+
+pub use config::LogConfig;
+pub use error::{Error, Result};
+pub use port::{Log, PartitionOffsets, ReadLimits, Record, StoredRecord, TopicInfo, TopicKind};
