@@ -41,6 +41,12 @@ pub enum Command {
     Up(UpArgs),
     /// The source database (the classic RDS): generate, load CSVs, sample rows.
     Source(SourceArgs),
+    /// Run the ingestion API (Confluent REST Proxy v2 and the API Gateway → Kinesis routes) on
+    /// the embedded log until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+    /// Inspect the log like kcat: list topics and streams, read records.
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Print the effective configuration and where each value came from.
     Config,
     /// Benchmarks (report medians over several runs and ratios to a baseline of the same run).
@@ -60,6 +66,42 @@ pub struct UpArgs {
     /// Sample posts to print.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub samples: u32,
+}
+
+/// `pinpipe serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [config: api.listen, default 127.0.0.1:8082]; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// Subcommands of `pinpipe log`.
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// List topics and streams with their partitions and offsets.
+    Topics {
+        /// As JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print records as JSON lines {"topic","partition","offset","timestamp","key","value"}.
+    Read {
+        /// Topic or stream name.
+        topic: String,
+        /// Only this partition (shard); all partitions when omitted.
+        #[arg(long, short)]
+        partition: Option<u32>,
+        /// Where to start: an offset, `beginning` or `end`.
+        #[arg(long, default_value = "beginning", value_name = "OFFSET")]
+        from: String,
+        /// Keep waiting for new records (until Ctrl-C).
+        #[arg(long, short)]
+        follow: bool,
+        /// Stop after this many records.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+    },
 }
 
 /// `pinpipe source`.

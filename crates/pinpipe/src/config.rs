@@ -14,6 +14,9 @@ use anyhow::{Context, anyhow};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
+use pinpipe_api::ApiConfig;
+use pinpipe_log::LogConfig;
+use pinpipe_log::config::ResolvedLog;
 use pinpipe_model::Names;
 use pinpipe_source::{SourceConfig, SourceUrl};
 use serde::{Deserialize, Serialize};
@@ -33,6 +36,10 @@ pub struct Config {
     pub prefix: String,
     /// The source database.
     pub source: SourceConfig,
+    /// The log (topics and streams).
+    pub log: LogConfig,
+    /// The ingestion API.
+    pub api: ApiConfig,
 }
 
 impl Default for Config {
@@ -41,6 +48,8 @@ impl Default for Config {
             data_dir: PathBuf::from(".pinpipe"),
             prefix: pinpipe_model::names::DEFAULT_PREFIX.to_owned(),
             source: SourceConfig::default(),
+            log: LogConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -61,6 +70,10 @@ pub struct Resolved {
     pub names: Names,
     /// The source database.
     pub source: SourceUrl,
+    /// The log.
+    pub log: ResolvedLog,
+    /// The API.
+    pub api: pinpipe_api::Resolved,
 }
 
 impl Config {
@@ -72,7 +85,9 @@ impl Config {
         let names = Names::new(&self.prefix).map_err(|e| Invalid { key: "prefix", message: e.to_string() })?;
         let source =
             self.source.validate(&self.data_dir).map_err(|e| Invalid { key: "source.url", message: e.to_string() })?;
-        Ok(Resolved { names, source })
+        let log = self.log.validate(&self.data_dir).map_err(|(key, message)| Invalid { key, message })?;
+        let api = self.api.validate(log.default_partitions).map_err(|(key, message)| Invalid { key, message })?;
+        Ok(Resolved { names, source, log, api })
     }
 }
 

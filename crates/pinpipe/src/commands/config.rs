@@ -1,25 +1,52 @@
 //! `pinpipe config`: the effective configuration as TOML, each value annotated with where it
-//! came from (default, file, environment variable or flag).
+//! came from (default, file, environment variable or flag). Secrets are masked.
 
 use crate::config::Loaded;
 use crate::output::line;
 
+/// Keys whose values are never printed.
+const SECRET_KEYS: [&str; 1] = ["api.api_keys"];
+
+fn show(key: &str, value: &toml::Value) -> String {
+    if SECRET_KEYS.contains(&key) && value.as_str().is_some_and(|s| !s.is_empty()) {
+        return "\"***\"".into();
+    }
+    match (key, value) {
+        ("source.url", toml::Value::String(url)) => {
+            toml::Value::String(pinpipe_source::config::redact(url)).to_string()
+        }
+        _ => value.to_string(),
+    }
+}
+
 /// Prints the configuration.
 pub fn run(loaded: &Loaded) -> anyhow::Result<()> {
-    let c = &loaded.config;
     let file = loaded.file.as_ref().map_or("none".to_owned(), |f| f.display().to_string());
     line("# Effective pinpipe configuration (defaults < file < PINPIPE_* environment < flags).")?;
     line(&format!("# Configuration file: {file}"))?;
-    let value = |v: &str| toml::Value::String(v.to_owned()).to_string();
-    line(&format!("data_dir = {}  # {}", value(&c.data_dir.display().to_string()), loaded.origin("data_dir")))?;
-    line(&format!("prefix = {}  # {}", value(&c.prefix), loaded.origin("prefix")))?;
-    line("")?;
-    line("[source]")?;
-    match &c.source.url {
-        Some(url) => {
-            line(&format!("url = {}  # {}", value(&pinpipe_source::config::redact(url)), loaded.origin("source.url")))?
+    let table = toml::Table::try_from(&loaded.config)?;
+    let (sections, scalars): (Vec<_>, Vec<_>) = table.iter().partition(|(_, v)| v.is_table());
+    for (k, v) in scalars {
+        line(&format!("{k} = {}  # {}", show(k, v), loaded.origin(k)))?;
+    }
+    for (section, v) in sections {
+        line("")?;
+        line(&format!("[{section}]"))?;
+        if let Some(t) = v.as_table() {
+            for (k, v) in t {
+                let key = format!("{section}.{k}");
+                line(&format!("{k} = {}  # {}", show(&key, v), loaded.origin(&key)))?;
+            }
         }
-        None => line(&format!("# url unset: embedded SQLite at {}", loaded.resolved.source.display()))?,
+        match section.as_str() {
+            "source" if loaded.config.source.url.is_none() => {
+                line(&format!("# url unset: embedded SQLite at {}", loaded.resolved.source.display()))?;
+            }
+            "log" if loaded.config.log.dir.is_none() => {
+                line(&format!("# dir unset: embedded log at {}", loaded.resolved.log.dir.display()))?;
+            }
+            _ => {}
+        }
     }
     let n = &loaded.resolved.names;
     line("")?;

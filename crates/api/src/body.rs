@@ -1,0 +1,113 @@
+//! Request bodies: the size limit (413 with the family's error body, never a bare text) and the
+//! content types of the REST Proxy.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, header};
+use bytes::Bytes;
+
+/// How a produce request embeds its keys and values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Embedded {
+    /// `application/vnd.kafka.json.v2+json` (also `vnd.kafka.v2+json` and `application/json`):
+    /// keys and values are JSON, stored as their JSON text.
+    Json,
+    /// `application/vnd.kafka.binary.v2+json`: keys and values are base64 strings.
+    Binary,
+}
+
+/// The embedded format of a produce request, or why its content type is not accepted.
+pub fn produce_format(headers: &HeaderMap) -> Result<Embedded, String> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Err("Content-Type is missing: use application/vnd.kafka.json.v2+json".into());
+    };
+    let ct = ct.to_str().unwrap_or_default();
+    let mime = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match mime.as_str() {
+        "application/vnd.kafka.json.v2+json" | "application/vnd.kafka.v2+json" | "application/json" => {
+            Ok(Embedded::Json)
+        }
+        "application/vnd.kafka.binary.v2+json" => Ok(Embedded::Binary),
+        _ => Err(format!(
+            "Content-Type {ct:?} is not supported: use application/vnd.kafka.json.v2+json or application/vnd.kafka.binary.v2+json"
+        )),
+    }
+}
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Larger than the limit.
+    TooLarge(usize),
+    /// The connection failed while reading.
+    Read(String),
+}
+
+/// Reads the whole body, refusing more than `limit` bytes (checked against `Content-Length`
+/// first, then while reading).
+pub async fn read(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let inner = e.into_inner();
+        if inner.is::<http_body_util::LengthLimitError>() {
+            BodyError::TooLarge(limit)
+        } else {
+            BodyError::Read(inner.to_string())
+        }
+    })
+}
+
+/// The JSON text of a value inside `body`, without copying when possible. Values that contain
+/// line breaks (pretty-printed JSON) are re-serialised compactly so that every stored value is
+/// one line, as the sink's newline-delimited objects need.
+pub fn json_value(body: &Bytes, raw: &serde_json::value::RawValue) -> Bytes {
+    let text = raw.get();
+    if text.contains(['\n', '\r']) {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) => Bytes::from(v.to_string()),
+            Err(_) => Bytes::copy_from_slice(text.as_bytes()),
+        }
+    } else {
+        body.slice_ref(text.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        let h = |ct: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::CONTENT_TYPE, ct.parse().unwrap());
+            produce_format(&m)
+        };
+        assert_eq!(h("application/vnd.kafka.json.v2+json"), Ok(Embedded::Json));
+        assert_eq!(h("application/vnd.kafka.json.v2+json; charset=utf-8"), Ok(Embedded::Json));
+        assert_eq!(h("application/json"), Ok(Embedded::Json));
+        assert_eq!(h("application/vnd.kafka.v2+json"), Ok(Embedded::Json));
+        assert_eq!(h("application/vnd.kafka.binary.v2+json"), Ok(Embedded::Binary));
+        assert!(h("application/vnd.kafka.avro.v2+json").is_err());
+        assert!(h("text/plain").is_err());
+        assert!(produce_format(&HeaderMap::new()).is_err());
+    }
+
+    #[test]
+    fn values_are_sliced_or_compacted() {
+        let body = Bytes::from_static(b"{\"v\":{\"a\": 1},\"w\":{\n \"b\": 2\n}}");
+        #[derive(serde::Deserialize)]
+        struct B<'a> {
+            #[serde(borrow)]
+            v: &'a serde_json::value::RawValue,
+            #[serde(borrow)]
+            w: &'a serde_json::value::RawValue,
+        }
+        let b: B<'_> = serde_json::from_slice(&body).unwrap();
+        assert_eq!(&json_value(&body, b.v)[..], b"{\"a\": 1}");
+        assert_eq!(&json_value(&body, b.w)[..], b"{\"b\":2}");
+    }
+}

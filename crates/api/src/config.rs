@@ -1,0 +1,126 @@
+//! The `[api]` configuration section.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// The `[api]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address to listen on (the REST Proxy's port by default).
+    pub listen: String,
+    /// A path prefix every route is under, like an API Gateway stage (`/prod`); empty for none.
+    pub base_path: String,
+    /// Accepted `x-api-key` values, comma-separated; empty turns key checks off. Set it through
+    /// the environment (`PINPIPE_API__API_KEYS`), not in a file.
+    pub api_keys: String,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Most records in one produce request (stream `PutRecords` is also capped at Kinesis' 500).
+    pub max_records: usize,
+    /// Largest single key + value accepted (Kafka's and Kinesis' default of 1 MiB).
+    pub max_record_bytes: usize,
+    /// Create unknown topics and streams on first produce.
+    pub auto_create_topics: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: "127.0.0.1:8082".into(),
+            base_path: String::new(),
+            api_keys: String::new(),
+            max_body_bytes: 16 << 20,
+            max_records: 10_000,
+            max_record_bytes: 1 << 20,
+            auto_create_topics: true,
+        }
+    }
+}
+
+/// A validated `[api]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Normalised base path: empty, or `/stage` without a trailing slash.
+    pub base_path: String,
+    /// Accepted API keys; empty means no check.
+    pub api_keys: Vec<String>,
+    /// See [`ApiConfig`].
+    pub max_body_bytes: usize,
+    /// See [`ApiConfig`].
+    pub max_records: usize,
+    /// See [`ApiConfig`].
+    pub max_record_bytes: usize,
+    /// See [`ApiConfig`].
+    pub auto_create_topics: bool,
+    /// Partitions of automatically created topics and streams.
+    pub default_partitions: u32,
+}
+
+impl ApiConfig {
+    /// Checks the section; returns `(key, message)` for the first bad value.
+    pub fn validate(&self, default_partitions: u32) -> Result<Resolved, (&'static str, String)> {
+        let listen = self
+            .listen
+            .parse()
+            .map_err(|_| ("api.listen", format!("{:?} is not an address like 127.0.0.1:8082", self.listen)))?;
+        let base = self.base_path.trim_end_matches('/');
+        if !base.is_empty() {
+            let ok = base.starts_with('/')
+                && base[1..].split('/').all(|seg| {
+                    !seg.is_empty()
+                        && seg != "."
+                        && seg != ".."
+                        && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                });
+            if !ok {
+                return Err(("api.base_path", format!("{:?} is not a path like /prod", self.base_path)));
+            }
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(("api.max_body_bytes", "must be at least 1024".into()));
+        }
+        if self.max_records == 0 {
+            return Err(("api.max_records", "must be at least 1".into()));
+        }
+        if self.max_record_bytes == 0 {
+            return Err(("api.max_record_bytes", "must be at least 1".into()));
+        }
+        let api_keys = self.api_keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
+        Ok(Resolved {
+            listen,
+            base_path: base.to_owned(),
+            api_keys,
+            max_body_bytes: self.max_body_bytes,
+            max_records: self.max_records,
+            max_record_bytes: self.max_record_bytes,
+            auto_create_topics: self.auto_create_topics,
+            default_partitions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_and_normalises() {
+        let r = ApiConfig { base_path: "/prod/".into(), api_keys: "a, b,,".into(), ..ApiConfig::default() }
+            .validate(1)
+            .unwrap();
+        assert_eq!(r.base_path, "/prod");
+        assert_eq!(r.api_keys, ["a", "b"]);
+        for (c, key) in [
+            (ApiConfig { listen: "nowhere".into(), ..ApiConfig::default() }, "api.listen"),
+            (ApiConfig { base_path: "prod".into(), ..ApiConfig::default() }, "api.base_path"),
+            (ApiConfig { base_path: "/a/../b".into(), ..ApiConfig::default() }, "api.base_path"),
+            (ApiConfig { max_records: 0, ..ApiConfig::default() }, "api.max_records"),
+        ] {
+            assert_eq!(c.validate(1).unwrap_err().0, key);
+        }
+    }
+}

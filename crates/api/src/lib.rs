@@ -1,0 +1,177 @@
+//! The ingestion API: what the classic stack's API Gateway and Confluent REST Proxy did, over
+//! the log port, so that existing clients work unmodified.
+//!
+//! * [`topics`]: Confluent REST Proxy v2 (`POST /topics/{topic}`, `GET /topics`, ...).
+//! * [`streams`]: the classic API Gateway → Kinesis routes (`PUT /streams/{stream}/record`, ...).
+//! * [`error`]: Confluent and Kinesis error bodies; [`body`]: request bodies and their limits.
+//! * [`metrics`]: Prometheus metrics; `GET /healthz`.
+//!
+//! [`app`] builds the router without a socket (tests call it with `oneshot`); [`serve`] runs it.
+//! A produce is answered only after the log has made its records durable.
+
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod streams;
+pub mod topics;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use pinpipe_log::partitioner::RoundRobin;
+use pinpipe_log::{Log, TopicInfo, TopicKind};
+
+pub use config::{ApiConfig, Resolved};
+use error::Family;
+use metrics::{Metrics, RequestLabels, RouteLabels};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The shared parts.
+pub struct Inner {
+    /// The log records go to.
+    pub log: Arc<dyn Log>,
+    /// The validated `[api]` section.
+    pub config: Resolved,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Spreads keyless requests over partitions.
+    pub round_robin: RoundRobin,
+}
+
+impl AppState {
+    /// State over `log` with `config`.
+    pub fn new(log: Arc<dyn Log>, config: Resolved) -> Self {
+        AppState(Arc::new(Inner { log, config, metrics: Metrics::default(), round_robin: RoundRobin::default() }))
+    }
+
+    /// The topic, created first when it is unknown and auto-creation is on.
+    pub async fn ensure_topic(&self, name: &str, kind: TopicKind) -> pinpipe_log::Result<TopicInfo> {
+        match self.0.log.topic(name).await {
+            Err(pinpipe_log::Error::TopicNotFound(_)) if self.0.config.auto_create_topics => {
+                match self.0.log.create_topic(name, kind, self.0.config.default_partitions).await {
+                    Err(pinpipe_log::Error::TopicExists(_)) => self.0.log.topic(name).await,
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// The whole API as a router.
+pub fn app(state: AppState) -> Router {
+    let api = topics::routes()
+        .merge(streams::routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_api_key));
+    let routes = api
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .method_not_allowed_fallback(method_not_allowed);
+    let base = state.config.base_path.clone();
+    let router = if base.is_empty() { routes } else { Router::new().nest(&base, routes) };
+    router.fallback(not_found).with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes; in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}
+
+async fn healthz() -> Response {
+    let mut r = r#"{"status":"ok"}"#.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    // End offsets of every partition, fresh at each scrape.
+    if let Ok(topics) = state.log.topics().await {
+        for t in topics {
+            if let Ok(offsets) = state.log.offsets(&t.name).await {
+                for o in offsets {
+                    let labels = metrics::PartitionLabels { topic: t.name.clone(), partition: o.partition };
+                    state.metrics.end_offset.get_or_create(&labels).set(o.end);
+                }
+            }
+        }
+    }
+    let mut r = state.metrics.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
+}
+
+/// Counts and times every routed request.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or_else(String::new, |m| m.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    let seconds = start.elapsed().as_secs_f64();
+    state.metrics.latency.get_or_create(&RouteLabels { route: route.clone() }).observe(seconds);
+    state.metrics.requests.get_or_create(&RequestLabels { route, method, status: response.status().as_u16() }).inc();
+    response
+}
+
+/// Checks `x-api-key` when keys are configured.
+async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let keys = &state.config.api_keys;
+    if !keys.is_empty() {
+        let given = request.headers().get("x-api-key").and_then(|v| v.to_str().ok());
+        if !given.is_some_and(|g| keys.iter().any(|k| k == g)) {
+            let family = Family::of(request.uri().path(), &state.config.base_path);
+            let message =
+                if given.is_some() { "Forbidden: invalid x-api-key" } else { "Forbidden: missing x-api-key header" };
+            return family.error(StatusCode::FORBIDDEN, 40301, "AccessDeniedException", message.into());
+        }
+    }
+    next.run(request).await
+}
+
+async fn not_found(State(state): State<AppState>, request: Request) -> Response {
+    let family = Family::of(request.uri().path(), &state.config.base_path);
+    family.error(
+        StatusCode::NOT_FOUND,
+        404,
+        "UnknownOperationException",
+        format!("HTTP 404 Not Found: {}", request.uri().path()),
+    )
+}
+
+async fn method_not_allowed(State(state): State<AppState>, request: Request) -> Response {
+    let family = Family::of(request.uri().path(), &state.config.base_path);
+    family.error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        405,
+        "UnknownOperationException",
+        format!("HTTP 405 Method Not Allowed: {} {}", request.method(), request.uri().path()),
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,353 @@
+//! The stream routes, exactly as the classic API Gateway → Kinesis integration exposes them:
+//! `GET /streams` (ListStreams), `GET|POST|DELETE /streams/{stream}` (DescribeStream,
+//! CreateStream, DeleteStream), `PUT /streams/{stream}/record` (PutRecord) and
+//! `PUT /streams/{stream}/records` (PutRecords). Responses and errors have Kinesis' JSON shapes.
+//!
+//! The `Data` of a record is any JSON; what is stored is its JSON text (the integration's
+//! mapping template base64-encodes `$input.json('$.Data')`, which decodes to the same bytes). The
+//! partition key picks the shard by its MD5 hash, as Kinesis does, and is kept as the record key.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use pinpipe_log::partitioner::{self, sequence_number, shard_end, shard_id, shard_start};
+use pinpipe_log::port::MAX_PARTITIONS;
+use pinpipe_log::{Record, TopicKind};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::body::{self, BodyError};
+use crate::error::{ACCOUNT, AMZ_JSON, KinesisError, REGION};
+
+/// Most records in one `PutRecords` (Kinesis' limit).
+pub const MAX_PUT_RECORDS: usize = 500;
+/// Longest partition key (Kinesis' limit, in characters).
+pub const MAX_PARTITION_KEY: usize = 256;
+
+/// The stream routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/streams", get(list))
+        .route("/streams/{stream}", get(describe).post(create).delete(delete))
+        .route("/streams/{stream}/record", axum::routing::put(put_record))
+        .route("/streams/{stream}/records", axum::routing::put(put_records))
+}
+
+type Result<T, E = KinesisError> = std::result::Result<T, E>;
+
+fn ok_json(v: &Value) -> Response {
+    let mut r = (StatusCode::OK, v.to_string()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON));
+    r
+}
+
+fn respond(r: Result<Response>) -> Response {
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn arn(stream: &str) -> String {
+    format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{stream}")
+}
+
+fn log_error(e: pinpipe_log::Error) -> KinesisError {
+    match e {
+        pinpipe_log::Error::TopicNotFound(s) => KinesisError::not_found(&s),
+        pinpipe_log::Error::TopicExists(s) => {
+            KinesisError::new("ResourceInUseException", format!("Stream {s} under account {ACCOUNT} already exists."))
+        }
+        pinpipe_log::Error::InvalidName(e) => KinesisError::validation(e.to_string()),
+        pinpipe_log::Error::InvalidPartitionCount(n) => {
+            KinesisError::new("LimitExceededException", format!("ShardCount {n} is outside 1..={MAX_PARTITIONS}"))
+        }
+        other => KinesisError::internal(other.to_string()),
+    }
+}
+
+fn stream_name(path: Result<Path<String>, PathRejection>) -> Result<String> {
+    let Path(stream) = path.map_err(|e| KinesisError::validation(e.body_text()))?;
+    pinpipe_model::names::validate_stream(&stream).map_err(|e| {
+        KinesisError::validation(format!(
+            "1 validation error detected: Value at 'streamName' failed to satisfy constraint: {e}"
+        ))
+    })?;
+    Ok(stream)
+}
+
+async fn read_body(s: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes> {
+    body::read(headers, body, s.config.max_body_bytes).await.map_err(|e| match e {
+        BodyError::TooLarge(limit) => {
+            KinesisError::new("ValidationException", format!("The request body is larger than {limit} bytes"))
+                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        }
+        BodyError::Read(m) => {
+            KinesisError::new("SerializationException", format!("Could not read the request body: {m}"))
+        }
+    })
+}
+
+fn parse<'a, T: Deserialize<'a>>(bytes: &'a Bytes) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => KinesisError::validation(format!("Invalid request: {e}")),
+        _ => KinesisError::new("SerializationException", format!("The request body is not valid JSON: {e}")),
+    })
+}
+
+async fn list(State(s): State<AppState>) -> Response {
+    respond(
+        async {
+            let topics = s.log.topics().await.map_err(log_error)?;
+            let streams: Vec<_> = topics.into_iter().filter(|t| t.kind == TopicKind::Stream).collect();
+            let names: Vec<&str> = streams.iter().map(|t| t.name.as_str()).collect();
+            let summaries: Vec<Value> = streams
+                .iter()
+                .map(|t| {
+                    json!({
+                        "StreamName": t.name,
+                        "StreamARN": arn(&t.name),
+                        "StreamStatus": "ACTIVE",
+                        "StreamModeDetails": { "StreamMode": "PROVISIONED" },
+                        "StreamCreationTimestamp": t.created_ms as f64 / 1000.0,
+                    })
+                })
+                .collect();
+            Ok(ok_json(&json!({ "StreamNames": names, "HasMoreStreams": false, "StreamSummaries": summaries })))
+        }
+        .await,
+    )
+}
+
+async fn describe(State(s): State<AppState>, path: Result<Path<String>, PathRejection>) -> Response {
+    respond(
+        async {
+            let stream = stream_name(path)?;
+            let info = s.log.topic(&stream).await.map_err(log_error)?;
+            let offsets = s.log.offsets(&stream).await.map_err(log_error)?;
+            let shards: Vec<Value> = offsets
+                .iter()
+                .map(|o| {
+                    json!({
+                        "ShardId": shard_id(o.partition),
+                        "HashKeyRange": {
+                            "StartingHashKey": shard_start(o.partition, info.partitions).to_string(),
+                            "EndingHashKey": shard_end(o.partition, info.partitions).to_string(),
+                        },
+                        "SequenceNumberRange": { "StartingSequenceNumber": sequence_number(o.partition, o.start) },
+                    })
+                })
+                .collect();
+            Ok(ok_json(&json!({
+                "StreamDescription": {
+                    "StreamName": info.name,
+                    "StreamARN": arn(&info.name),
+                    "StreamStatus": "ACTIVE",
+                    "StreamModeDetails": { "StreamMode": "PROVISIONED" },
+                    "Shards": shards,
+                    "HasMoreShards": false,
+                    "RetentionPeriodHours": 24,
+                    "StreamCreationTimestamp": info.created_ms as f64 / 1000.0,
+                    "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
+                    "EncryptionType": "NONE",
+                }
+            })))
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize, Default)]
+struct CreateBody {
+    #[serde(rename = "ShardCount")]
+    shard_count: Option<i64>,
+}
+
+async fn create(
+    State(s): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(async {
+        let stream = stream_name(path)?;
+        let bytes = read_body(&s, &headers, body).await?;
+        let request: CreateBody = if bytes.iter().all(u8::is_ascii_whitespace) { CreateBody::default() } else { parse(&bytes)? };
+        let shards = match request.shard_count {
+            None => s.config.default_partitions,
+            Some(n) if n < 1 => {
+                return Err(KinesisError::validation(format!(
+                    "1 validation error detected: Value '{n}' at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1"
+                )));
+            }
+            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+        };
+        s.log.create_topic(&stream, TopicKind::Stream, shards).await.map_err(log_error)?;
+        Ok(ok_json(&json!({})))
+    }
+    .await)
+}
+
+async fn delete(State(s): State<AppState>, path: Result<Path<String>, PathRejection>) -> Response {
+    respond(
+        async {
+            let stream = stream_name(path)?;
+            s.log.delete_topic(&stream).await.map_err(log_error)?;
+            Ok(ok_json(&json!({})))
+        }
+        .await,
+    )
+}
+
+/// `PutRecord` body (the integration's request shape; `StreamName` in the body is ignored, the
+/// path names the stream).
+#[derive(Deserialize)]
+struct PutRecordBody<'a> {
+    #[serde(rename = "Data", borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(rename = "PartitionKey", default)]
+    partition_key: Option<String>,
+}
+
+/// `PutRecords` body: the integration's `{"records":[{"data","partition-key"}]}`, or Kinesis'
+/// own `{"Records":[{"Data","PartitionKey"}]}`.
+#[derive(Deserialize)]
+struct PutRecordsBody<'a> {
+    #[serde(alias = "Records", borrow)]
+    records: Vec<PutRecordsEntry<'a>>,
+}
+
+#[derive(Deserialize)]
+struct PutRecordsEntry<'a> {
+    #[serde(alias = "Data", borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(rename = "partition-key", alias = "PartitionKey", default)]
+    partition_key: Option<String>,
+}
+
+/// Checks one record and turns it into (shard-independent) key and value.
+fn record(
+    s: &AppState,
+    body: &Bytes,
+    data: Option<&RawValue>,
+    key: Option<String>,
+    at: &str,
+) -> Result<(String, Bytes)> {
+    let data = data
+        .filter(|d| d.get() != "null")
+        .ok_or_else(|| KinesisError::validation(format!("1 validation error detected: Value null at '{at}data' failed to satisfy constraint: Member must not be null")))?;
+    let key = key.ok_or_else(|| {
+        KinesisError::validation(format!("1 validation error detected: Value null at '{at}partitionKey' failed to satisfy constraint: Member must not be null"))
+    })?;
+    let chars = key.chars().count();
+    if chars == 0 || chars > MAX_PARTITION_KEY {
+        return Err(KinesisError::validation(format!(
+            "1 validation error detected: Value at '{at}partitionKey' failed to satisfy constraint: Member must have length between 1 and {MAX_PARTITION_KEY}"
+        )));
+    }
+    let value = body::json_value(body, data);
+    if value.len() + key.len() > s.config.max_record_bytes {
+        return Err(KinesisError::validation(format!(
+            "1 validation error detected: Value at '{at}data' failed to satisfy constraint: Member must have length less than or equal to {}",
+            s.config.max_record_bytes
+        )));
+    }
+    Ok((key, value))
+}
+
+async fn put_record(
+    State(s): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        async {
+            let stream = stream_name(path)?;
+            let bytes = read_body(&s, &headers, body).await?;
+            let request: PutRecordBody<'_> = parse(&bytes)?;
+            let (key, value) = record(&s, &bytes, request.data, request.partition_key, "")?;
+            let info = s.ensure_topic(&stream, TopicKind::Stream).await.map_err(log_error)?;
+            let shard = partitioner::kinesis_shard(&key, info.partitions);
+            let size = (key.len() + value.len()) as u64;
+            let record = Record { timestamp_ms: None, key: Some(Bytes::from(key)), value };
+            let offset = s.log.append(&stream, shard, vec![record]).await.map_err(log_error)?;
+            s.metrics.appended(&stream, shard, 1, size, offset + 1);
+            Ok(ok_json(&json!({
+                "SequenceNumber": sequence_number(shard, offset),
+                "ShardId": shard_id(shard),
+                "EncryptionType": "NONE",
+            })))
+        }
+        .await,
+    )
+}
+
+async fn put_records(
+    State(s): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(async {
+        let stream = stream_name(path)?;
+        let bytes = read_body(&s, &headers, body).await?;
+        let request: PutRecordsBody<'_> = parse(&bytes)?;
+        let n = request.records.len();
+        let max = MAX_PUT_RECORDS.min(s.config.max_records);
+        if n == 0 || n > max {
+            return Err(KinesisError::validation(format!(
+                "1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length between 1 and {max} (it has {n})"
+            )));
+        }
+        let mut checked = Vec::with_capacity(n);
+        for (i, r) in request.records.iter().enumerate() {
+            checked.push(record(&s, &bytes, r.data, r.partition_key.clone(), &format!("records.{}.member.", i + 1))?);
+        }
+        drop(request);
+        let info = s.ensure_topic(&stream, TopicKind::Stream).await.map_err(log_error)?;
+        let mut groups: BTreeMap<u32, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
+        for (i, (key, value)) in checked.into_iter().enumerate() {
+            let shard = partitioner::kinesis_shard(&key, info.partitions);
+            let g = groups.entry(shard).or_default();
+            g.0.push(i);
+            g.1.push(Record { timestamp_ms: None, key: Some(Bytes::from(key)), value });
+        }
+        let (stream_ref, s) = (&stream, &s);
+        let appends = groups.into_iter().map(|(shard, (indexes, records))| async move {
+            let count = records.len() as u64;
+            let size: u64 = records.iter().map(|r| (r.value.len() + r.key.as_ref().map_or(0, Bytes::len)) as u64).sum();
+            let outcome = s.log.append(stream_ref, shard, records).await;
+            if let Ok(base) = &outcome {
+                s.metrics.appended(stream_ref, shard, count, size, base + count);
+            }
+            (shard, indexes, outcome)
+        });
+        let results = futures_util::future::join_all(appends).await;
+        let mut out = vec![Value::Null; n];
+        let mut failed = 0usize;
+        for (shard, indexes, outcome) in results {
+            for (j, i) in indexes.into_iter().enumerate() {
+                out[i] = match &outcome {
+                    Ok(base) => json!({ "SequenceNumber": sequence_number(shard, base + j as u64), "ShardId": shard_id(shard) }),
+                    Err(e) => {
+                        failed += 1;
+                        json!({ "ErrorCode": "InternalFailure", "ErrorMessage": e.to_string() })
+                    }
+                };
+            }
+        }
+        if failed == n {
+            let reason = out.first().and_then(|o| o["ErrorMessage"].as_str()).unwrap_or("append failed").to_owned();
+            return Err(KinesisError::internal(format!("No record was stored: {reason}")));
+        }
+        Ok(ok_json(&json!({ "FailedRecordCount": failed, "Records": out, "EncryptionType": "NONE" })))
+    }
+    .await)
+}

@@ -1,0 +1,319 @@
+//! The Confluent REST Proxy v2 routes: produce to a topic (or one partition of it), list and
+//! describe topics and partitions, partition offsets.
+//!
+//! A produce request is checked whole before anything is written (content type, size, JSON
+//! shape, every record's value, key and partition), so a bad request writes nothing. Its records
+//! are then grouped by partition and each group is appended as one unit; the response is sent
+//! after the log made them durable, with one `offsets` entry per record in request order.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use bytes::Bytes;
+use pinpipe_log::{Record, TopicKind, partitioner};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::body::{self, BodyError, Embedded};
+use crate::error::{KAFKA_V2_JSON, KafkaError};
+
+/// The REST Proxy routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/topics", get(list))
+        .route("/topics/{topic}", get(describe).post(produce))
+        .route("/topics/{topic}/partitions", get(partitions))
+        .route("/topics/{topic}/partitions/{partition}", get(partition).post(produce_to_partition))
+        .route("/topics/{topic}/partitions/{partition}/offsets", get(offsets))
+}
+
+type Result<T, E = KafkaError> = std::result::Result<T, E>;
+
+fn ok_json(v: &Value) -> Response {
+    let mut r = (StatusCode::OK, v.to_string()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(KAFKA_V2_JSON));
+    r
+}
+
+fn respond(r: Result<Response>) -> Response {
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn log_error(e: pinpipe_log::Error) -> KafkaError {
+    match e {
+        pinpipe_log::Error::TopicNotFound(t) => KafkaError::topic_not_found(&t),
+        pinpipe_log::Error::PartitionNotFound { topic, partition, .. } => {
+            KafkaError::partition_not_found(&topic, partition)
+        }
+        pinpipe_log::Error::InvalidName(e) => KafkaError::new(StatusCode::BAD_REQUEST, 40002, e.to_string()),
+        other => KafkaError::internal(other.to_string()),
+    }
+}
+
+/// The topic name from the path, validated.
+fn topic_name(path: Result<Path<String>, PathRejection>) -> Result<String> {
+    let Path(topic) = path.map_err(|e| KafkaError::new(StatusCode::BAD_REQUEST, 40002, e.body_text()))?;
+    pinpipe_model::names::validate_topic(&topic)
+        .map_err(|e| KafkaError::new(StatusCode::BAD_REQUEST, 40002, e.to_string()))?;
+    Ok(topic)
+}
+
+fn topic_and_partition(path: Result<Path<(String, String)>, PathRejection>) -> Result<(String, u32)> {
+    let Path((topic, partition)) = path.map_err(|e| KafkaError::new(StatusCode::BAD_REQUEST, 40002, e.body_text()))?;
+    pinpipe_model::names::validate_topic(&topic)
+        .map_err(|e| KafkaError::new(StatusCode::BAD_REQUEST, 40002, e.to_string()))?;
+    let p = partition.parse::<u32>().map_err(|_| KafkaError::partition_not_found(&topic, u32::MAX))?;
+    Ok((topic, p))
+}
+
+fn partition_json(p: u32) -> Value {
+    json!({ "partition": p, "leader": 0, "replicas": [{ "broker": 0, "leader": true, "in_sync": true }] })
+}
+
+async fn list(State(s): State<AppState>) -> Response {
+    respond(
+        async {
+            let topics = s.log.topics().await.map_err(log_error)?;
+            let names: Vec<&str> =
+                topics.iter().filter(|t| t.kind == TopicKind::Topic).map(|t| t.name.as_str()).collect();
+            Ok(ok_json(&json!(names)))
+        }
+        .await,
+    )
+}
+
+async fn describe(State(s): State<AppState>, path: Result<Path<String>, PathRejection>) -> Response {
+    respond(
+        async {
+            let topic = topic_name(path)?;
+            let info = s.log.topic(&topic).await.map_err(log_error)?;
+            let parts: Vec<Value> = (0..info.partitions).map(partition_json).collect();
+            Ok(ok_json(&json!({ "name": info.name, "configs": {}, "partitions": parts })))
+        }
+        .await,
+    )
+}
+
+async fn partitions(State(s): State<AppState>, path: Result<Path<String>, PathRejection>) -> Response {
+    respond(
+        async {
+            let topic = topic_name(path)?;
+            let info = s.log.topic(&topic).await.map_err(log_error)?;
+            Ok(ok_json(&Value::Array((0..info.partitions).map(partition_json).collect())))
+        }
+        .await,
+    )
+}
+
+async fn partition(State(s): State<AppState>, path: Result<Path<(String, String)>, PathRejection>) -> Response {
+    respond(
+        async {
+            let (topic, p) = topic_and_partition(path)?;
+            let info = s.log.topic(&topic).await.map_err(log_error)?;
+            if p >= info.partitions {
+                return Err(KafkaError::partition_not_found(&topic, p));
+            }
+            Ok(ok_json(&partition_json(p)))
+        }
+        .await,
+    )
+}
+
+async fn offsets(State(s): State<AppState>, path: Result<Path<(String, String)>, PathRejection>) -> Response {
+    respond(
+        async {
+            let (topic, p) = topic_and_partition(path)?;
+            let all = s.log.offsets(&topic).await.map_err(log_error)?;
+            let o = all.iter().find(|o| o.partition == p).ok_or_else(|| KafkaError::partition_not_found(&topic, p))?;
+            Ok(ok_json(&json!({ "beginning_offset": o.start, "end_offset": o.end })))
+        }
+        .await,
+    )
+}
+
+async fn produce(
+    State(s): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(async { produce_records(&s, topic_name(path)?, None, &headers, body).await }.await)
+}
+
+async fn produce_to_partition(
+    State(s): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        async {
+            let (topic, p) = topic_and_partition(path)?;
+            produce_records(&s, topic, Some(p), &headers, body).await
+        }
+        .await,
+    )
+}
+
+/// The produce request body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProduceBody<'a> {
+    #[serde(borrow)]
+    records: Vec<ProduceRecord<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProduceRecord<'a> {
+    #[serde(borrow, default)]
+    key: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    value: Option<&'a RawValue>,
+    #[serde(default)]
+    partition: Option<u32>,
+}
+
+/// Parses a produce body; not-JSON and wrong-shape are told apart.
+fn parse_body(bytes: &Bytes) -> Result<ProduceBody<'_>> {
+    serde_json::from_slice::<ProduceBody<'_>>(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => KafkaError::unprocessable(42202, format!("Invalid produce request: {e}")),
+        _ => KafkaError::unprocessable(42201, format!("The request body is not valid JSON: {e}")),
+    })
+}
+
+fn embedded_bytes(format: Embedded, body: &Bytes, raw: &RawValue, what: &str, i: usize) -> Result<Bytes> {
+    match format {
+        Embedded::Json => Ok(body::json_value(body, raw)),
+        Embedded::Binary => {
+            let text: &str = serde_json::from_str(raw.get()).map_err(|_| {
+                KafkaError::unprocessable(42205, format!("records[{i}].{what} must be a base64 string"))
+            })?;
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map(Bytes::from)
+                .map_err(|e| KafkaError::unprocessable(42205, format!("records[{i}].{what} is not valid base64: {e}")))
+        }
+    }
+}
+
+async fn produce_records(
+    s: &AppState,
+    topic: String,
+    fixed_partition: Option<u32>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let format =
+        body::produce_format(headers).map_err(|m| KafkaError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, 415, m))?;
+    let bytes = body::read(headers, body, s.config.max_body_bytes).await.map_err(|e| match e {
+        BodyError::TooLarge(limit) => KafkaError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            413,
+            format!("The request body is larger than {limit} bytes"),
+        ),
+        BodyError::Read(m) => {
+            KafkaError::new(StatusCode::BAD_REQUEST, 400, format!("Could not read the request body: {m}"))
+        }
+    })?;
+    let request = parse_body(&bytes)?;
+    let n = request.records.len();
+    if n == 0 {
+        return Err(KafkaError::unprocessable(42203, "The request has no records"));
+    }
+    if n > s.config.max_records {
+        return Err(KafkaError::unprocessable(
+            42206,
+            format!("The request has {n} records; at most {} are accepted", s.config.max_records),
+        ));
+    }
+    // Decode and check every record before writing anything.
+    let mut decoded = Vec::with_capacity(n);
+    for (i, r) in request.records.iter().enumerate() {
+        let raw_value = r
+            .value
+            .filter(|v| v.get() != "null")
+            .ok_or_else(|| KafkaError::unprocessable(42204, format!("records[{i}] has no value")))?;
+        let value = embedded_bytes(format, &bytes, raw_value, "value", i)?;
+        let key = match r.key.filter(|k| k.get() != "null") {
+            Some(k) => Some(embedded_bytes(format, &bytes, k, "key", i)?),
+            None => None,
+        };
+        let size = value.len() + key.as_ref().map_or(0, Bytes::len);
+        if size > s.config.max_record_bytes {
+            return Err(KafkaError::unprocessable(
+                42206,
+                format!("records[{i}] is {size} bytes; at most {} are accepted", s.config.max_record_bytes),
+            ));
+        }
+        if let (Some(fixed), Some(p)) = (fixed_partition, r.partition)
+            && fixed != p
+        {
+            return Err(KafkaError::unprocessable(
+                42202,
+                format!("records[{i}] names partition {p} in a request to partition {fixed}"),
+            ));
+        }
+        decoded.push((r.partition.or(fixed_partition), key, value));
+    }
+    drop(request);
+
+    let info = s.ensure_topic(&topic, TopicKind::Topic).await.map_err(log_error)?;
+    let keyless = s.round_robin.next(info.partitions);
+    let mut groups: BTreeMap<u32, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
+    for (i, (explicit, key, value)) in decoded.into_iter().enumerate() {
+        let p = match (explicit, &key) {
+            (Some(p), _) if p >= info.partitions => return Err(KafkaError::partition_not_found(&topic, p)),
+            (Some(p), _) => p,
+            (None, Some(k)) => partitioner::kafka_partition(k, info.partitions),
+            (None, None) => keyless,
+        };
+        let g = groups.entry(p).or_default();
+        g.0.push(i);
+        g.1.push(Record { timestamp_ms: None, key, value });
+    }
+
+    let appends = groups.into_iter().map(|(p, (indexes, records))| {
+        let bytes: u64 = records.iter().map(|r| (r.value.len() + r.key.as_ref().map_or(0, Bytes::len)) as u64).sum();
+        let topic = &topic;
+        async move {
+            let count = records.len() as u64;
+            let outcome = s.log.append(topic, p, records).await;
+            if let Ok(base) = &outcome {
+                s.metrics.appended(topic, p, count, bytes, base + count);
+            }
+            (p, indexes, outcome)
+        }
+    });
+    let results = futures_util::future::join_all(appends).await;
+
+    let mut offsets = vec![Value::Null; n];
+    let mut failed = 0;
+    for (p, indexes, outcome) in results {
+        for (j, i) in indexes.into_iter().enumerate() {
+            offsets[i] = match &outcome {
+                Ok(base) => json!({ "partition": p, "offset": base + j as u64, "error_code": null, "error": null }),
+                Err(e) => {
+                    failed += 1;
+                    let retriable = matches!(e, pinpipe_log::Error::Io { .. } | pinpipe_log::Error::Closed);
+                    json!({ "partition": p, "offset": null, "error_code": if retriable { 2 } else { 1 }, "error": e.to_string() })
+                }
+            };
+        }
+    }
+    if failed == n {
+        // Nothing was stored: say so with an error status, not only inside a 200.
+        let reason = offsets.first().and_then(|o| o["error"].as_str()).unwrap_or("append failed").to_owned();
+        return Err(KafkaError::internal(format!("No record was stored: {reason}")));
+    }
+    Ok(ok_json(&json!({ "offsets": offsets, "key_schema_id": null, "value_schema_id": null })))
+}
