@@ -190,4 +190,27 @@ pub enum BenchCommand {
         #[arg(long, value_name = "URL")]
         source_url: Option<String>,
     },
+    /// The embedded log's durable appends (batches of 500 and concurrent single records),
+    /// against SQLite doing the same as the baseline.
+    Log {
+        /// Records per batched run.
+        #[arg(long, default_value_t = 500_000, value_name = "N")]
+        records: usize,
+        /// Runs; medians are reported.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        runs: u32,
+    },
+    /// The API over loopback: GET /healthz (the bare-HTTP baseline), single-record and
+    /// 500-record produce requests against a `pinpipe serve` child process.
+    Api {
+        /// Seconds per scenario and run.
+        #[arg(long, default_value_t = 5, value_name = "S")]
+        seconds: u64,
+        /// Runs; medians are reported.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        runs: u32,
+        /// Concurrent connections for single-record requests and /healthz.
+        #[arg(long, default_value_t = 64, value_name = "C")]
+        concurrency: usize,
+    },
 }

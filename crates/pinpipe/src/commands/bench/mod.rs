@@ -1,5 +1,14 @@
 //! `pinpipe bench ...`: benchmarks. Each reports the median of several runs and the ratio to a
 //! baseline measured in the same run, because the machines are shared and noisy.
+//!
+//! * `source`: source generation ([`source`] below); baseline: the generator alone.
+//! * `log`: the embedded log's durable appends ([`log`]); baseline: SQLite doing the same.
+//! * `api`: the real server over loopback ([`api`], with the load generator [`loadgen`]);
+//!   baseline: `GET /healthz` on the same server.
+
+mod api;
+mod loadgen;
+mod log;
 
 use std::time::{Duration, Instant};
 
@@ -13,10 +22,12 @@ use crate::output::{self, line};
 pub async fn run(loaded: &Loaded, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Source { rows, runs, source_url } => source(loaded, rows, runs.max(1), source_url).await,
+        BenchCommand::Log { records, runs } => log::run(loaded, records, runs.max(1)).await,
+        BenchCommand::Api { seconds, runs, concurrency } => api::run(loaded, seconds, runs.max(1), concurrency).await,
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n == 0 {
@@ -80,7 +91,7 @@ async fn source(loaded: &Loaded, rows: u64, runs: u32, url: Option<String>) -> a
     ))
 }
 
-fn remove_sqlite(path: &std::path::Path) {
+pub(crate) fn remove_sqlite(path: &std::path::Path) {
     for suffix in ["", "-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
@@ -88,7 +99,7 @@ fn remove_sqlite(path: &std::path::Path) {
     }
 }
 
-fn humantime(d: Duration) -> String {
+pub(crate) fn humantime(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
@@ -99,4 +110,28 @@ mod tests {
         assert_eq!(super::median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(super::median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
     }
+}
+
+/// A fresh scratch directory for one benchmark, removed when dropped.
+pub(crate) struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub(crate) fn new(loaded: &Loaded, name: &str) -> anyhow::Result<Self> {
+        let dir = loaded.config.data_dir.join("bench").join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Realistic raw pin records (the emulator's payloads), as JSON text.
+pub(crate) fn pin_values(n: usize) -> Vec<bytes::Bytes> {
+    let g = pinpipe_source::Generator::new(42, n as u64);
+    (0..n).map(|i| bytes::Bytes::from(g.post(i as i64).json(pinpipe_model::Kind::Pin).to_string())).collect()
 }

@@ -1,0 +1,147 @@
+//! `pinpipe bench api`: a `pinpipe serve` child process on a scratch data directory, driven
+//! over loopback by the load generator with three scenarios, each run several times:
+//!
+//! * `GET /healthz` — bare HTTP, the baseline ceiling of this machine and server;
+//! * single-record `POST /topics/bench.pin` (one realistic pin per request), durable;
+//! * 500-record `POST /topics/bench.pin`, durable.
+//!
+//! The client and the server share the machine's cores, as they do in every loopback test.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+
+use super::loadgen::{self, Scenario};
+use super::{Scratch, median, pin_values};
+use crate::config::Loaded;
+use crate::output::{self, line};
+
+const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
+const BATCH: usize = 500;
+
+/// The server child; killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(dir: &std::path::Path) -> anyhow::Result<(Server, SocketAddr)> {
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .args(["--data-dir"])
+        .arg(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting `pinpipe serve`")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let server = Server(child);
+    let mut first = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut first)?;
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.trim_end_matches('/').parse().ok());
+    match addr {
+        Some(a) => Ok((server, a)),
+        None => bail!("`pinpipe serve` did not report its address (it printed {first:?})"),
+    }
+}
+
+fn records_body(values: &[Bytes]) -> Bytes {
+    let mut body = String::from("{\"records\":[");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str("{\"value\":");
+        body.push_str(std::str::from_utf8(v).unwrap_or("null"));
+        body.push('}');
+    }
+    body.push_str("]}");
+    Bytes::from(body)
+}
+
+/// Runs the benchmark.
+pub async fn run(loaded: &Loaded, seconds: u64, runs: u32, concurrency: usize) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(seconds.max(1));
+    let values = pin_values(BATCH);
+    let scenarios = [
+        ("GET /healthz", 1u64, Scenario {
+            method: hyper::Method::GET,
+            path: "/healthz".into(),
+            content_type: None,
+            body: Bytes::new(),
+            concurrency,
+            duration,
+        }),
+        ("single-record POST", 1, Scenario {
+            method: hyper::Method::POST,
+            path: "/topics/bench.pin".into(),
+            content_type: Some(JSON_V2),
+            body: records_body(&values[..1]),
+            concurrency,
+            duration,
+        }),
+        ("500-record POST", BATCH as u64, Scenario {
+            method: hyper::Method::POST,
+            path: "/topics/bench.pin".into(),
+            content_type: Some(JSON_V2),
+            body: records_body(&values),
+            concurrency: 8,
+            duration,
+        }),
+    ];
+    line(&format!(
+        "bench api: {} s per scenario, {runs} runs, {concurrency} connections (8 for 500-record requests), pin records of ~{} bytes",
+        duration.as_secs(),
+        values[0].len()
+    ))?;
+    // results[scenario] = (req/s, p50 ms, p99 ms) per run
+    let mut results: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); scenarios.len()];
+    for run in 1..=runs {
+        let scratch = Scratch::new(loaded, "api")?;
+        let (server, addr) = start_server(&scratch.0)?;
+        for (i, (name, per_request, s)) in scenarios.iter().enumerate() {
+            let o = loadgen::run(addr, s).await?;
+            if o.failed > 0 {
+                line(&format!("  warning: {} failed requests in {name}", o.failed))?;
+            }
+            let (p50, p99) = (o.quantile(0.5).as_secs_f64() * 1e3, o.quantile(0.99).as_secs_f64() * 1e3);
+            line(&format!(
+                "  run {run}: {name:<20} {:>9} req/s {:>10} records/s  p50 {p50:.2} ms  p99 {p99:.2} ms",
+                output::int(o.rate() as u64),
+                output::int((o.rate() * *per_request as f64) as u64)
+            ))?;
+            results[i].push((o.rate(), p50, p99));
+        }
+        drop(server);
+    }
+    line("median:")?;
+    let med = |i: usize, f: fn(&(f64, f64, f64)) -> f64| median(results[i].iter().map(f).collect());
+    for (i, (name, per_request, _)) in scenarios.iter().enumerate() {
+        line(&format!(
+            "  {name:<20} {:>9} req/s {:>10} records/s  p50 {:.2} ms  p99 {:.2} ms",
+            output::int(med(i, |r| r.0) as u64),
+            output::int((med(i, |r| r.0) * *per_request as f64) as u64),
+            med(i, |r| r.1),
+            med(i, |r| r.2)
+        ))?;
+    }
+    let (health, single, batched) = (med(0, |r| r.0), med(1, |r| r.0), med(2, |r| r.0) * BATCH as f64);
+    line(&format!(
+        "single-record durable POSTs at {:.0}% of /healthz req/s (goal >= 50%); batched ingestion {} records/s durable (goal >= 300,000)",
+        single / health.max(1e-9) * 100.0,
+        output::int(batched as u64)
+    ))
+}
