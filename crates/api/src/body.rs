@@ -65,7 +65,7 @@ pub async fn read(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes
 /// one line, as the sink's newline-delimited objects need.
 pub fn json_value(body: &Bytes, raw: &serde_json::value::RawValue) -> Bytes {
     let text = raw.get();
-    if text.contains(['\n', '\r']) {
+    if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_some() {
         match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v) => Bytes::from(v.to_string()),
             Err(_) => Bytes::copy_from_slice(text.as_bytes()),

@@ -128,12 +128,15 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
 
 /// Counts and times every routed request.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or_else(String::new, |m| m.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("other", |m| metrics::route_label(m.as_str(), &state.config.base_path));
+    let method = metrics::method_label(request.method());
     let start = Instant::now();
     let response = next.run(request).await;
     let seconds = start.elapsed().as_secs_f64();
-    state.metrics.latency.get_or_create(&RouteLabels { route: route.clone() }).observe(seconds);
+    state.metrics.latency.get_or_create(&RouteLabels { route }).observe(seconds);
     state.metrics.requests.get_or_create(&RequestLabels { route, method, status: response.status().as_u16() }).inc();
     response
 }

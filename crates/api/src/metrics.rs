@@ -1,7 +1,9 @@
 //! Prometheus metrics of the API (OpenMetrics text at `GET /metrics`): requests by route, method
 //! and status; request latency by route; records and bytes appended per topic; end offsets.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -10,13 +12,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-/// Labels of a request.
+/// Labels of a request (static strings: no allocation per request).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// The route template, e.g. `/topics/{topic}`.
-    pub route: String,
+    pub route: &'static str,
     /// HTTP method.
-    pub method: String,
+    pub method: &'static str,
     /// HTTP status code.
     pub status: u16,
 }
@@ -25,7 +27,49 @@ pub struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     /// The route template.
-    pub route: String,
+    pub route: &'static str,
+}
+
+/// The route templates (metrics label them without allocating).
+pub const ROUTES: &[&str] = &[
+    "/topics",
+    "/topics/{topic}",
+    "/topics/{topic}/partitions",
+    "/topics/{topic}/partitions/{partition}",
+    "/topics/{topic}/partitions/{partition}/offsets",
+    "/streams",
+    "/streams/{stream}",
+    "/streams/{stream}/record",
+    "/streams/{stream}/records",
+    "/healthz",
+    "/metrics",
+];
+
+/// The static label of a matched route (`other` for anything unexpected).
+pub fn route_label(matched: &str, base: &str) -> &'static str {
+    let path = matched.strip_prefix(base).unwrap_or(matched);
+    ROUTES.iter().find(|r| **r == path).copied().unwrap_or("other")
+}
+
+/// The static label of a method.
+pub fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Counters of one topic, looked up once and kept.
+struct TopicCounters {
+    records: Counter,
+    bytes: Counter,
 }
 
 /// Labels of a topic.
@@ -60,8 +104,9 @@ pub struct Metrics {
     pub records: Family<TopicLabels, Counter>,
     /// Bytes (keys and values) appended per topic.
     pub bytes: Family<TopicLabels, Counter>,
-    /// End offset per partition.
+    /// End offset per partition (refreshed from the log at each scrape).
     pub end_offset: Family<PartitionLabels, Gauge<u64, AtomicU64>>,
+    topics: RwLock<HashMap<String, Arc<TopicCounters>>>,
 }
 
 impl Default for Metrics {
@@ -77,17 +122,30 @@ impl Default for Metrics {
         registry.register("log_appended_records", "Records appended per topic", records.clone());
         registry.register("log_appended_bytes", "Key and value bytes appended per topic", bytes.clone());
         registry.register("log_end_offset", "Next offset of each partition", end_offset.clone());
-        Metrics { registry, requests, latency, records, bytes, end_offset }
+        Metrics { registry, requests, latency, records, bytes, end_offset, topics: RwLock::default() }
     }
 }
 
 impl Metrics {
-    /// Counts an append of `records` records and `bytes` bytes to `topic`, ending at `end`.
-    pub fn appended(&self, topic: &str, partition: u32, records: u64, bytes: u64, end: u64) {
-        let t = TopicLabels { topic: topic.to_owned() };
-        self.records.get_or_create(&t).inc_by(records);
-        self.bytes.get_or_create(&t).inc_by(bytes);
-        self.end_offset.get_or_create(&PartitionLabels { topic: t.topic, partition }).set(end);
+    /// Counts an append of `records` records and `bytes` bytes to `topic`.
+    pub fn appended(&self, topic: &str, records: u64, bytes: u64) {
+        let known = self.topics.read().ok().and_then(|t| t.get(topic).cloned());
+        let counters = match known {
+            Some(c) => c,
+            None => {
+                let labels = TopicLabels { topic: topic.to_owned() };
+                let c = Arc::new(TopicCounters {
+                    records: self.records.get_or_create(&labels).clone(),
+                    bytes: self.bytes.get_or_create(&labels).clone(),
+                });
+                if let Ok(mut t) = self.topics.write() {
+                    t.insert(topic.to_owned(), Arc::clone(&c));
+                }
+                c
+            }
+        };
+        counters.records.inc_by(records);
+        counters.bytes.inc_by(bytes);
     }
 
     /// The OpenMetrics text.

@@ -7,8 +7,6 @@
 //! mapping template base64-encodes `$input.json('$.Data')`, which decodes to the same bytes). The
 //! partition key picks the shard by its MD5 hash, as Kinesis does, and is kept as the record key.
 
-use std::collections::BTreeMap;
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -278,12 +276,15 @@ async fn put_record(
             let size = (key.len() + value.len()) as u64;
             let record = Record { timestamp_ms: None, key: Some(Bytes::from(key)), value };
             let offset = s.log.append(&stream, shard, vec![record]).await.map_err(log_error)?;
-            s.metrics.appended(&stream, shard, 1, size, offset + 1);
-            Ok(ok_json(&json!({
-                "SequenceNumber": sequence_number(shard, offset),
-                "ShardId": shard_id(shard),
-                "EncryptionType": "NONE",
-            })))
+            s.metrics.appended(&stream, 1, size);
+            let body = format!(
+                "{{\"SequenceNumber\":\"{}\",\"ShardId\":\"{}\",\"EncryptionType\":\"NONE\"}}",
+                sequence_number(shard, offset),
+                shard_id(shard)
+            );
+            let mut r = (StatusCode::OK, body).into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON));
+            Ok(r)
         }
         .await,
     )
@@ -312,41 +313,26 @@ async fn put_records(
         }
         drop(request);
         let info = s.ensure_topic(&stream, TopicKind::Stream).await.map_err(log_error)?;
-        let mut groups: BTreeMap<u32, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
-        for (i, (key, value)) in checked.into_iter().enumerate() {
-            let shard = partitioner::kinesis_shard(&key, info.partitions);
-            let g = groups.entry(shard).or_default();
-            g.0.push(i);
-            g.1.push(Record { timestamp_ms: None, key: Some(Bytes::from(key)), value });
+        let mut targets = Vec::with_capacity(n);
+        let mut records = Vec::with_capacity(n);
+        for (key, value) in checked {
+            targets.push(partitioner::kinesis_shard(&key, info.partitions));
+            records.push(Record { timestamp_ms: None, key: Some(Bytes::from(key)), value });
         }
-        let (stream_ref, s) = (&stream, &s);
-        let appends = groups.into_iter().map(|(shard, (indexes, records))| async move {
-            let count = records.len() as u64;
-            let size: u64 = records.iter().map(|r| (r.value.len() + r.key.as_ref().map_or(0, Bytes::len)) as u64).sum();
-            let outcome = s.log.append(stream_ref, shard, records).await;
-            if let Ok(base) = &outcome {
-                s.metrics.appended(stream_ref, shard, count, size, base + count);
-            }
-            (shard, indexes, outcome)
-        });
-        let results = futures_util::future::join_all(appends).await;
-        let mut out = vec![Value::Null; n];
-        let mut failed = 0usize;
-        for (shard, indexes, outcome) in results {
-            for (j, i) in indexes.into_iter().enumerate() {
-                out[i] = match &outcome {
-                    Ok(base) => json!({ "SequenceNumber": sequence_number(shard, base + j as u64), "ShardId": shard_id(shard) }),
-                    Err(e) => {
-                        failed += 1;
-                        json!({ "ErrorCode": "InternalFailure", "ErrorMessage": e.to_string() })
-                    }
-                };
-            }
-        }
+        let outcomes = crate::topics::append_grouped(&s, &stream, &targets, records).await;
+        let failed = outcomes.iter().filter(|o| o.is_err()).count();
         if failed == n {
-            let reason = out.first().and_then(|o| o["ErrorMessage"].as_str()).unwrap_or("append failed").to_owned();
+            let reason = outcomes.iter().find_map(|o| o.as_ref().err().map(ToString::to_string)).unwrap_or_default();
             return Err(KinesisError::internal(format!("No record was stored: {reason}")));
         }
+        let out: Vec<Value> = targets
+            .iter()
+            .zip(&outcomes)
+            .map(|(shard, o)| match o {
+                Ok(offset) => json!({ "SequenceNumber": sequence_number(*shard, *offset), "ShardId": shard_id(*shard) }),
+                Err(e) => json!({ "ErrorCode": "InternalFailure", "ErrorMessage": e.to_string() }),
+            })
+            .collect();
         Ok(ok_json(&json!({ "FailedRecordCount": failed, "Records": out, "EncryptionType": "NONE" })))
     }
     .await)

@@ -7,6 +7,7 @@
 //! after the log made them durable, with one `offsets` entry per record in request order.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use axum::Router;
 use axum::body::Body;
@@ -269,51 +270,98 @@ async fn produce_records(
 
     let info = s.ensure_topic(&topic, TopicKind::Topic).await.map_err(log_error)?;
     let keyless = s.round_robin.next(info.partitions);
-    let mut groups: BTreeMap<u32, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
-    for (i, (explicit, key, value)) in decoded.into_iter().enumerate() {
+    let mut targets = Vec::with_capacity(n);
+    let mut records = Vec::with_capacity(n);
+    for (explicit, key, value) in decoded {
         let p = match (explicit, &key) {
             (Some(p), _) if p >= info.partitions => return Err(KafkaError::partition_not_found(&topic, p)),
             (Some(p), _) => p,
             (None, Some(k)) => partitioner::kafka_partition(k, info.partitions),
             (None, None) => keyless,
         };
-        let g = groups.entry(p).or_default();
-        g.0.push(i);
-        g.1.push(Record { timestamp_ms: None, key, value });
+        targets.push(p);
+        records.push(Record { timestamp_ms: None, key, value });
     }
-
-    let appends = groups.into_iter().map(|(p, (indexes, records))| {
-        let bytes: u64 = records.iter().map(|r| (r.value.len() + r.key.as_ref().map_or(0, Bytes::len)) as u64).sum();
-        let topic = &topic;
-        async move {
-            let count = records.len() as u64;
-            let outcome = s.log.append(topic, p, records).await;
-            if let Ok(base) = &outcome {
-                s.metrics.appended(topic, p, count, bytes, base + count);
-            }
-            (p, indexes, outcome)
+    let outcomes = append_grouped(s, &topic, &targets, records).await;
+    let failed = outcomes.iter().filter(|o| o.is_err()).count();
+    if failed == n {
+        // Nothing was stored: say so with an error status, not only inside a 200.
+        let reason = outcomes.iter().find_map(|o| o.as_ref().err().map(ToString::to_string)).unwrap_or_default();
+        return Err(KafkaError::internal(format!("No record was stored: {reason}")));
+    }
+    let mut body = String::with_capacity(64 + 72 * n);
+    body.push_str("{\"offsets\":[");
+    for (i, (p, o)) in targets.iter().zip(&outcomes).enumerate() {
+        if i > 0 {
+            body.push(',');
         }
-    });
-    let results = futures_util::future::join_all(appends).await;
+        let _ = match o {
+            Ok(offset) => write!(body, "{{\"partition\":{p},\"offset\":{offset},\"error_code\":null,\"error\":null}}"),
+            Err(e) => {
+                let code =
+                    if matches!(**e, pinpipe_log::Error::Io { .. } | pinpipe_log::Error::Closed) { 2 } else { 1 };
+                write!(
+                    body,
+                    "{{\"partition\":{p},\"offset\":null,\"error_code\":{code},\"error\":{}}}",
+                    Value::from(e.to_string())
+                )
+            }
+        };
+    }
+    body.push_str("],\"key_schema_id\":null,\"value_schema_id\":null}");
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(KAFKA_V2_JSON));
+    Ok(r)
+}
 
-    let mut offsets = vec![Value::Null; n];
-    let mut failed = 0;
-    for (p, indexes, outcome) in results {
+/// Appends `records` (record i to partition `targets[i]`), one batch per partition, and returns
+/// each record's offset or its partition's error, in request order. Shared by both APIs.
+pub(crate) async fn append_grouped(
+    s: &AppState,
+    topic: &str,
+    targets: &[u32],
+    records: Vec<Record>,
+) -> Vec<Result<u64, std::sync::Arc<pinpipe_log::Error>>> {
+    let size =
+        |r: &[Record]| r.iter().map(|r| (r.value.len() + r.key.as_ref().map_or(0, Bytes::len)) as u64).sum::<u64>();
+    // The common case: every record goes to one partition.
+    if targets.windows(2).all(|w| w[0] == w[1]) {
+        let (count, bytes) = (records.len() as u64, size(&records));
+        return match s.log.append(topic, targets[0], records).await {
+            Ok(base) => {
+                s.metrics.appended(topic, count, bytes);
+                (base..base + count).map(Ok).collect()
+            }
+            Err(e) => {
+                let e = std::sync::Arc::new(e);
+                (0..count).map(|_| Err(std::sync::Arc::clone(&e))).collect()
+            }
+        };
+    }
+    let mut groups: BTreeMap<u32, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
+    for (i, (p, r)) in targets.iter().zip(records).enumerate() {
+        let g = groups.entry(*p).or_default();
+        g.0.push(i);
+        g.1.push(r);
+    }
+    let appends = groups.into_values().map(|(indexes, records)| async move {
+        let (count, bytes) = (records.len() as u64, size(&records));
+        let outcome = s.log.append(topic, targets[indexes[0]], records).await;
+        if outcome.is_ok() {
+            s.metrics.appended(topic, count, bytes);
+        }
+        (indexes, outcome)
+    });
+    let mut out: Vec<Result<u64, std::sync::Arc<pinpipe_log::Error>>> = Vec::with_capacity(targets.len());
+    out.resize_with(targets.len(), || Ok(0));
+    for (indexes, outcome) in futures_util::future::join_all(appends).await {
+        let outcome = outcome.map_err(std::sync::Arc::new);
         for (j, i) in indexes.into_iter().enumerate() {
-            offsets[i] = match &outcome {
-                Ok(base) => json!({ "partition": p, "offset": base + j as u64, "error_code": null, "error": null }),
-                Err(e) => {
-                    failed += 1;
-                    let retriable = matches!(e, pinpipe_log::Error::Io { .. } | pinpipe_log::Error::Closed);
-                    json!({ "partition": p, "offset": null, "error_code": if retriable { 2 } else { 1 }, "error": e.to_string() })
-                }
+            out[i] = match &outcome {
+                Ok(base) => Ok(base + j as u64),
+                Err(e) => Err(std::sync::Arc::clone(e)),
             };
         }
     }
-    if failed == n {
-        // Nothing was stored: say so with an error status, not only inside a 200.
-        let reason = offsets.first().and_then(|o| o["error"].as_str()).unwrap_or("append failed").to_owned();
-        return Err(KafkaError::internal(format!("No record was stored: {reason}")));
-    }
-    Ok(ok_json(&json!({ "offsets": offsets, "key_schema_id": null, "value_schema_id": null })))
+    out
 }

@@ -77,30 +77,42 @@ pub async fn run(loaded: &Loaded, seconds: u64, runs: u32, concurrency: usize) -
     let duration = Duration::from_secs(seconds.max(1));
     let values = pin_values(BATCH);
     let scenarios = [
-        ("GET /healthz", 1u64, Scenario {
-            method: hyper::Method::GET,
-            path: "/healthz".into(),
-            content_type: None,
-            body: Bytes::new(),
-            concurrency,
-            duration,
-        }),
-        ("single-record POST", 1, Scenario {
-            method: hyper::Method::POST,
-            path: "/topics/bench.pin".into(),
-            content_type: Some(JSON_V2),
-            body: records_body(&values[..1]),
-            concurrency,
-            duration,
-        }),
-        ("500-record POST", BATCH as u64, Scenario {
-            method: hyper::Method::POST,
-            path: "/topics/bench.pin".into(),
-            content_type: Some(JSON_V2),
-            body: records_body(&values),
-            concurrency: 8,
-            duration,
-        }),
+        (
+            "GET /healthz",
+            1u64,
+            Scenario {
+                method: hyper::Method::GET,
+                path: "/healthz".into(),
+                content_type: None,
+                body: Bytes::new(),
+                concurrency,
+                duration,
+            },
+        ),
+        (
+            "single-record POST",
+            1,
+            Scenario {
+                method: hyper::Method::POST,
+                path: "/topics/bench.pin".into(),
+                content_type: Some(JSON_V2),
+                body: records_body(&values[..1]),
+                concurrency,
+                duration,
+            },
+        ),
+        (
+            "500-record POST",
+            BATCH as u64,
+            Scenario {
+                method: hyper::Method::POST,
+                path: "/topics/bench.pin".into(),
+                content_type: Some(JSON_V2),
+                body: records_body(&values),
+                concurrency: 8,
+                duration,
+            },
+        ),
     ];
     line(&format!(
         "bench api: {} s per scenario, {runs} runs, {concurrency} connections (8 for 500-record requests), pin records of ~{} bytes",

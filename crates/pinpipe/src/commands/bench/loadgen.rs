@@ -77,7 +77,12 @@ pub async fn run(addr: SocketAddr, s: &Scenario) -> anyhow::Result<Outcome> {
     Ok(out)
 }
 
-async fn worker(addr: SocketAddr, s: Scenario, start: Instant, deadline: Instant) -> anyhow::Result<(u64, u64, Vec<Duration>)> {
+async fn worker(
+    addr: SocketAddr,
+    s: Scenario,
+    start: Instant,
+    deadline: Instant,
+) -> anyhow::Result<(u64, u64, Vec<Duration>)> {
     let stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
     stream.set_nodelay(true)?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;

@@ -103,14 +103,6 @@ pub(crate) fn humantime(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn median_of_odd_and_even() {
-        assert_eq!(super::median(vec![3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(super::median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
-    }
-}
 
 /// A fresh scratch directory for one benchmark, removed when dropped.
 pub(crate) struct Scratch(pub std::path::PathBuf);
@@ -134,4 +126,13 @@ impl Drop for Scratch {
 pub(crate) fn pin_values(n: usize) -> Vec<bytes::Bytes> {
     let g = pinpipe_source::Generator::new(42, n as u64);
     (0..n).map(|i| bytes::Bytes::from(g.post(i as i64).json(pinpipe_model::Kind::Pin).to_string())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(super::median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(super::median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
 }
