@@ -1,5 +1,6 @@
 //! Test support shared by pinpipe's crates (a dev-dependency only).
 //!
+//! * [`http`]: a minimal HTTP/1.1 client for talking to a real `pinpipe serve`.
 //! * [`TestDb`]: a throwaway database on the PostgreSQL or MariaDB server that `.ci/run` starts,
 //!   dropped again when the test ends, so tests never share tables.
 //!
@@ -8,6 +9,8 @@
 //! `TEST_PINPIPE_REQUIRE_SERVERS=1` (set by `.ci/run`), which turns a missing server into a failure.
 
 #![allow(clippy::unwrap_used)]
+
+pub mod http;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -88,3 +88,70 @@ pub fn db_data() -> PathBuf {
     assert!(p.join("user_data.csv").is_file(), "real CSV data not found at {}", p.display());
     p
 }
+
+/// A `pinpipe serve` child process; killed (SIGKILL) when dropped.
+pub struct Server {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    /// Everything it printed on stdout so far.
+    pub stdout: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `pinpipe serve --listen 127.0.0.1:0` in `w` with extra environment variables.
+    pub fn start(w: &Workdir, env: &[(&str, &str)]) -> Server {
+        use std::io::BufRead;
+        let mut cmd = w.cmd(&["serve", "--listen", "127.0.0.1:0"]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split(['/', ' ']).next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("serve printed {first:?}"));
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(first));
+        let sink = std::sync::Arc::clone(&stdout);
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Server { child, addr, stdout }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub fn terminate(mut self) -> (i32, String) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let code = self.child.wait().unwrap().code().unwrap_or(-1);
+        // Let the reader thread take the last lines.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let out = self.stdout.lock().unwrap().clone();
+        (code, out)
+    }
+
+    /// Kills the process at once (SIGKILL).
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

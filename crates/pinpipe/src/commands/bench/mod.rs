@@ -103,7 +103,6 @@ pub(crate) fn humantime(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
-
 /// A fresh scratch directory for one benchmark, removed when dropped.
 pub(crate) struct Scratch(pub std::path::PathBuf);
 
