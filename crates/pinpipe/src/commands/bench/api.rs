@@ -58,6 +58,16 @@ fn start_server(dir: &std::path::Path) -> anyhow::Result<(Server, SocketAddr)> {
     }
 }
 
+/// CPU seconds (user + system) a process has used so far, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn records_body(values: &[Bytes]) -> Bytes {
     let mut body = String::from("{\"records\":[");
     for (i, v) in values.iter().enumerate() {
@@ -124,14 +134,19 @@ pub async fn run(loaded: &Loaded, seconds: u64, runs: u32, concurrency: usize) -
     for run in 1..=runs {
         let scratch = Scratch::new(loaded, "api")?;
         let (server, addr) = start_server(&scratch.0)?;
+        let pid = server.0.id();
         for (i, (name, per_request, s)) in scenarios.iter().enumerate() {
+            let cpu_before = cpu_seconds(pid);
             let o = loadgen::run(addr, s).await?;
+            let server_cpu = cpu_seconds(pid) - cpu_before;
             if o.failed > 0 {
                 line(&format!("  warning: {} failed requests in {name}", o.failed))?;
             }
             let (p50, p99) = (o.quantile(0.5).as_secs_f64() * 1e3, o.quantile(0.99).as_secs_f64() * 1e3);
+            // Server CPU per request over the whole scenario (warm-up included in both).
+            let cpu_us = server_cpu * 1e6 / (o.ok as f64 * 1.1).max(1.0);
             line(&format!(
-                "  run {run}: {name:<20} {:>9} req/s {:>10} records/s  p50 {p50:.2} ms  p99 {p99:.2} ms",
+                "  run {run}: {name:<20} {:>9} req/s {:>10} records/s  p50 {p50:.2} ms  p99 {p99:.2} ms  server CPU ~{cpu_us:.0} us/req",
                 output::int(o.rate() as u64),
                 output::int((o.rate() * *per_request as f64) as u64)
             ))?;
