@@ -14,6 +14,22 @@ fn config_shows_values_and_their_origin() {
     assert!(out.stdout.contains("embedded SQLite at sqlite://envdir/source.db"), "{}", out.stdout);
     assert!(out.stdout.contains("topic fromfile.pin, stream streaming-fromfile-pin, table fromfile_pin_table"));
 
+    // Secrets are masked; every section is shown.
+    let out =
+        w.run_with(&["config"], &[("PINPIPE_API__API_KEYS", "s3cret,other"), ("PINPIPE_LOG__DEFAULT_PARTITIONS", "4")]);
+    assert!(out.stdout.contains("api_keys = \"***\"  # environment variable PINPIPE_API__API_KEYS"), "{}", out.stdout);
+    assert!(!out.stdout.contains("s3cret"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("default_partitions = 4  # environment variable PINPIPE_LOG__DEFAULT_PARTITIONS"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("listen = \"127.0.0.1:8082\"  # default"), "{}", out.stdout);
+    let e = w.fails(&["config"], &[("PINPIPE_LOG__DEFAULT_PARTITIONS", "0")]);
+    assert!(e.contains("invalid value for `log.default_partitions`"), "{e}");
+    let e = w.fails(&["config"], &[("PINPIPE_API__LISTEN", "nowhere")]);
+    assert!(e.contains("invalid value for `api.listen`"), "{e}");
+
     // Flags beat the environment, which beats the file.
     let out = w.run_with(&["--prefix", "flag", "config"], &[("PINPIPE_PREFIX", "env")]);
     assert!(out.stdout.contains("prefix = \"flag\"  # command-line flag --prefix"), "{}", out.stdout);
