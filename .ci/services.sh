@@ -4,6 +4,7 @@
 # let the EXIT trap in .ci/run do it) to stop them.
 #   PostgreSQL  -> TEST_PINPIPE_POSTGRES_URL (admin URL; tests create and drop their own databases)
 #   MariaDB     -> TEST_PINPIPE_MYSQL_URL
+#   moto        -> TEST_PINPIPE_S3_ENDPOINT (S3 and Kinesis APIs), with dummy AWS credentials
 
 ci_free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -41,14 +42,25 @@ ci_services_start() {
     "CREATE USER 'pinpipe'@'127.0.0.1' IDENTIFIED BY 'pinpipe'; GRANT ALL ON *.* TO 'pinpipe'@'127.0.0.1' WITH GRANT OPTION;"
   export TEST_PINPIPE_MYSQL_URL="mysql://pinpipe:pinpipe@127.0.0.1:$myport/mysql"
 
+  # moto: the S3 (and Kinesis) API on one port.
+  local motoport; motoport=$(ci_free_port)
+  moto_server -H 127.0.0.1 -p "$motoport" >"$CI_DIR/moto.log" 2>&1 &
+  echo $! >"$CI_DIR/moto.pid"
+  ci_wait 60 "moto" curl -sf -o /dev/null "http://127.0.0.1:$motoport/moto-api/"
+  export TEST_PINPIPE_S3_ENDPOINT="http://127.0.0.1:$motoport"
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+
   export TEST_PINPIPE_REQUIRE_SERVERS=1
-  echo "services: PostgreSQL on 127.0.0.1:$pgport, MariaDB on 127.0.0.1:$myport (logs in $CI_DIR)"
+  echo "services: PostgreSQL on 127.0.0.1:$pgport, MariaDB on 127.0.0.1:$myport, moto on 127.0.0.1:$motoport (logs in $CI_DIR)"
 }
 
 ci_services_stop() {
   [ -n "${CI_DIR:-}" ] || return 0
   if [ -n "${CI_PGBIN:-}" ] && [ -d "$CI_DIR/pg/data" ]; then
     runuser -u postgres -- "$CI_PGBIN/pg_ctl" -D "$CI_DIR/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  if [ -f "$CI_DIR/moto.pid" ]; then
+    kill "$(cat "$CI_DIR/moto.pid")" 2>/dev/null || true
   fi
   if [ -f "$CI_DIR/my/pid" ]; then
     mariadb-admin --no-defaults --socket="$CI_DIR/my/sock" -uroot shutdown >/dev/null 2>&1 || kill "$(cat "$CI_DIR/my/pid")" 2>/dev/null || true

@@ -1,16 +1,18 @@
 //! Test support shared by pinpipe's crates (a dev-dependency only).
 //!
 //! * [`http`]: a minimal HTTP/1.1 client for talking to a real `pinpipe serve`.
+//! * [`s3`]: a throwaway bucket on the S3 API server (moto) that `.ci/run` starts.
 //! * [`TestDb`]: a throwaway database on the PostgreSQL or MariaDB server that `.ci/run` starts,
 //!   dropped again when the test ends, so tests never share tables.
 //!
 //! Servers are found through `TEST_PINPIPE_POSTGRES_URL` and `TEST_PINPIPE_MYSQL_URL` (admin URLs
-//! of a server on 127.0.0.1). When one is unset the test is skipped with a note, unless
+//! of a server on 127.0.0.1) and `TEST_PINPIPE_S3_ENDPOINT`. When one is unset the test is skipped with a note, unless
 //! `TEST_PINPIPE_REQUIRE_SERVERS=1` (set by `.ci/run`), which turns a missing server into a failure.
 
 #![allow(clippy::unwrap_used)]
 
 pub mod http;
+pub mod s3;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -37,15 +39,22 @@ impl Server {
 /// # Panics
 /// When the server is not configured but `TEST_PINPIPE_REQUIRE_SERVERS=1`.
 pub fn server_url(server: Server) -> Option<String> {
-    match std::env::var(server.env()) {
+    service_url(server.env())
+}
+
+/// The value of the environment variable `var` naming a test service, or `None` (test skipped).
+///
+/// # Panics
+/// When it is unset but `TEST_PINPIPE_REQUIRE_SERVERS=1`.
+pub fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
             assert!(
                 std::env::var("TEST_PINPIPE_REQUIRE_SERVERS").as_deref() != Ok("1"),
-                "{} is not set but TEST_PINPIPE_REQUIRE_SERVERS=1",
-                server.env()
+                "{var} is not set but TEST_PINPIPE_REQUIRE_SERVERS=1"
             );
-            eprintln!("note: {} not set; skipping {server:?} test", server.env());
+            eprintln!("note: {var} not set; skipping a test that needs it");
             None
         }
     }

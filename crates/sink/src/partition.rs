@@ -1,0 +1,156 @@
+//! One partition's worker: resume after what the store holds, read records from the log, and
+//! write an object every `flush_size` records (or after `rotate_interval` without new data).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use object_store::ObjectStoreExt;
+use pinpipe_log::{Log, ReadLimits};
+use pinpipe_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Resolved;
+use crate::layout::{object_name, resume_offset};
+use crate::runtime::{Mode, PartitionStatus};
+use crate::{Error, Result};
+
+/// Longest wait for new data before looking again (also bounds how late a rotation can be).
+const POLL: Duration = Duration::from_secs(1);
+/// Backoff bounds when the store refuses a write.
+const RETRY_MIN: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// What one worker needs.
+pub(crate) struct Worker {
+    pub log: Arc<dyn Log>,
+    pub store: Store,
+    pub config: Resolved,
+    pub topic: String,
+    pub partition: u32,
+    pub status: Arc<Mutex<PartitionStatus>>,
+}
+
+impl Worker {
+    fn update(&self, f: impl FnOnce(&mut PartitionStatus)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s);
+        }
+    }
+
+    /// Runs until the end (`Once`) or until `stop` (`Follow`); writes what it holds before stopping.
+    pub(crate) async fn run(self, mode: Mode, stop: CancellationToken) -> Result<()> {
+        let (topic, p) = (self.topic.as_str(), self.partition);
+        let offsets = self.log.offsets(topic).await?;
+        let bounds = offsets.iter().find(|o| o.partition == p).copied().ok_or_else(|| {
+            Error::Log(pinpipe_log::Error::PartitionNotFound { topic: topic.to_owned(), partition: p, partitions: offsets.len() as u32 })
+        })?;
+        let mut next = resume_offset(&self.store, topic, p).await?;
+        if next > bounds.end {
+            return Err(Error::AheadOfLog { topic: topic.to_owned(), partition: p, stored: next, log_end: bounds.end });
+        }
+        if next < bounds.start {
+            tracing::warn!(topic, partition = p, "records {next}..{} were removed by retention before the sink wrote them", bounds.start);
+            next = bounds.start;
+        }
+        let target = match mode {
+            Mode::Once => bounds.end,
+            Mode::Follow => u64::MAX,
+        };
+        self.update(|s| {
+            s.written = next;
+            s.end = bounds.end;
+        });
+
+        let mut pending: Vec<u8> = Vec::new();
+        let (mut pending_start, mut pending_count) = (next, 0usize);
+        let mut read_at = next;
+        let mut last_data = Instant::now();
+        loop {
+            if read_at >= target || stop.is_cancelled() {
+                break;
+            }
+            let want = (self.config.flush_size - pending_count).min(10_000);
+            let limits = ReadLimits { max_records: want, max_bytes: 64 << 20 };
+            let records = match self.log.read(topic, p, read_at, limits).await {
+                Ok(r) => r,
+                Err(pinpipe_log::Error::OffsetOutOfRange { start, end, .. }) if read_at < start => {
+                    // Retention removed records under us; nothing can bring them back.
+                    tracing::warn!(topic, partition = p, "records {read_at}..{start} were removed by retention before the sink wrote them");
+                    if pending_count > 0 {
+                        self.flush(&mut pending, &mut pending_start, &mut pending_count, read_at).await?;
+                    }
+                    read_at = start;
+                    pending_start = start;
+                    self.update(|s| s.end = end);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if records.is_empty() {
+                let idle = last_data.elapsed();
+                if pending_count > 0 && self.config.rotate_interval.is_some_and(|r| idle >= r) {
+                    self.flush(&mut pending, &mut pending_start, &mut pending_count, read_at).await?;
+                    continue;
+                }
+                let wait = match self.config.rotate_interval {
+                    Some(r) if pending_count > 0 => r.saturating_sub(idle).clamp(Duration::from_millis(10), POLL),
+                    _ => POLL,
+                };
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    ready = self.log.wait_for(topic, p, read_at, wait) => { ready?; }
+                }
+                if let Ok(o) = self.log.offsets(topic).await
+                    && let Some(o) = o.iter().find(|o| o.partition == p)
+                {
+                    self.update(|s| s.end = o.end);
+                }
+                continue;
+            }
+            last_data = Instant::now();
+            for r in &records {
+                pending.extend_from_slice(&r.value);
+                pending.push(b'\n');
+                pending_count += 1;
+                read_at = r.offset + 1;
+            }
+            self.update(|s| s.end = s.end.max(read_at));
+            if pending_count >= self.config.flush_size {
+                self.flush(&mut pending, &mut pending_start, &mut pending_count, read_at).await?;
+            }
+        }
+        // Whatever is held when stopping or at the end of `--once` is written as a last,
+        // partial object; a restart continues after it.
+        if pending_count > 0 {
+            self.flush(&mut pending, &mut pending_start, &mut pending_count, read_at).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending records as the object named by their first offset, retrying until the
+    /// store takes it (the same name and content each time, so a retry is harmless).
+    async fn flush(&self, pending: &mut Vec<u8>, start: &mut u64, count: &mut usize, next: u64) -> Result<()> {
+        let key = self.store.key(&object_name(&self.topic, self.partition, *start));
+        let payload = bytes::Bytes::from(std::mem::take(pending));
+        let mut backoff = RETRY_MIN;
+        loop {
+            match self.store.inner.put(&key, payload.clone().into()).await {
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::error!(key = %key, "writing an object failed, retrying in {backoff:?}: {e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                }
+            }
+        }
+        let records = *count as u64;
+        self.update(|s| {
+            s.written = next;
+            s.objects += 1;
+            s.records += records;
+        });
+        *start = next;
+        *count = 0;
+        Ok(())
+    }
+}
