@@ -47,6 +47,12 @@ pub enum Command {
     /// Inspect the log like kcat: list topics and streams, read records.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Post random source rows to the API (topics, streams or both), like the classic posting
+    /// scripts; a summary at the end, exit code 1 if any record was not accepted.
+    Emulate(EmulateArgs),
+    /// Copy topics from the log into objects in the Confluent S3 sink layout, exactly once
+    /// (the MSK Connect S3 sink).
+    Sink(SinkArgs),
     /// Print the effective configuration and where each value came from.
     Config,
     /// Benchmarks (report medians over several runs and ratios to a baseline of the same run).
@@ -74,6 +80,64 @@ pub struct ServeArgs {
     /// Address to listen on [config: api.listen, default 127.0.0.1:8082]; port 0 picks a free one.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+}
+
+/// `pinpipe emulate`.
+#[derive(Debug, Args)]
+pub struct EmulateArgs {
+    /// API base URL, with any stage path [config: emulate.api_url, default http://127.0.0.1:8082].
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// batch (topics), stream (streams) or both [config: emulate.mode, default batch].
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<String>,
+    /// Posts to send; runs until Ctrl-C when omitted.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Posts per second; 0 for as fast as possible [config: emulate.rate].
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// Posts in flight at once [config: emulate.concurrency, default 4].
+    #[arg(long, value_name = "C")]
+    pub concurrency: Option<usize>,
+    /// Seed of the sequence of rows: the same seed posts the same rows.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Sleep a random 0-1 s after each post, like the classic script [config: emulate.think_time].
+    #[arg(long)]
+    pub think_time: bool,
+    /// Posts per request [config: emulate.batch_size, default 1].
+    #[arg(long, value_name = "B")]
+    pub batch_size: Option<usize>,
+    /// Source database [config: source.url].
+    #[arg(long, value_name = "URL")]
+    pub source_url: Option<String>,
+}
+
+/// `pinpipe sink`.
+#[derive(Debug, Args)]
+pub struct SinkArgs {
+    /// Where objects go: file:///DIR or s3://BUCKET/PREFIX [config: store.url, default <data_dir>/objects].
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// Endpoint of an S3-compatible server [config: store.s3_endpoint].
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// Topics to copy (whole-name regular expression) [config: sink.topics_regex, default <prefix>\..*].
+    #[arg(long, value_name = "REGEX")]
+    pub topics_regex: Option<String>,
+    /// Records per object [config: sink.flush_size, default 1].
+    #[arg(long, value_name = "N")]
+    pub flush_size: Option<usize>,
+    /// Write a partial object after this long without new data, e.g. 30s [config: sink.rotate_interval].
+    #[arg(long, value_name = "DURATION")]
+    pub rotate_interval: Option<String>,
+    /// Copy everything up to the current end, then exit.
+    #[arg(long, conflicts_with = "follow")]
+    pub once: bool,
+    /// Keep copying new records until Ctrl-C (the default).
+    #[arg(long)]
+    pub follow: bool,
 }
 
 /// Subcommands of `pinpipe log`.
@@ -195,6 +259,15 @@ pub enum BenchCommand {
     Log {
         /// Records per batched run.
         #[arg(long, default_value_t = 500_000, value_name = "N")]
+        records: usize,
+        /// Runs; medians are reported.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        runs: u32,
+    },
+    /// The sink into a directory at flush size 1 and 10,000, against reading the log alone.
+    Sink {
+        /// Records in the log.
+        #[arg(long, default_value_t = 200_000, value_name = "N")]
         records: usize,
         /// Runs; medians are reported.
         #[arg(long, default_value_t = 3, value_name = "N")]

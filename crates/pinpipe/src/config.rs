@@ -15,10 +15,13 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use pinpipe_api::ApiConfig;
+use pinpipe_emulate::EmulateConfig;
 use pinpipe_log::LogConfig;
 use pinpipe_log::config::ResolvedLog;
 use pinpipe_model::Names;
+use pinpipe_sink::SinkConfig;
 use pinpipe_source::{SourceConfig, SourceUrl};
+use pinpipe_store::StoreConfig;
 use serde::{Deserialize, Serialize};
 
 /// Name of the configuration file looked for in the working directory.
@@ -40,6 +43,12 @@ pub struct Config {
     pub log: LogConfig,
     /// The ingestion API.
     pub api: ApiConfig,
+    /// The object store (the sink's output, the batch job's input).
+    pub store: StoreConfig,
+    /// The sink connector.
+    pub sink: SinkConfig,
+    /// The posting emulator.
+    pub emulate: EmulateConfig,
 }
 
 impl Default for Config {
@@ -50,6 +59,9 @@ impl Default for Config {
             source: SourceConfig::default(),
             log: LogConfig::default(),
             api: ApiConfig::default(),
+            store: StoreConfig::default(),
+            sink: SinkConfig::default(),
+            emulate: EmulateConfig::default(),
         }
     }
 }
@@ -74,6 +86,12 @@ pub struct Resolved {
     pub log: ResolvedLog,
     /// The API.
     pub api: pinpipe_api::Resolved,
+    /// The object store.
+    pub store: pinpipe_store::Resolved,
+    /// The sink.
+    pub sink: pinpipe_sink::config::Resolved,
+    /// The emulator.
+    pub emulate: pinpipe_emulate::config::Resolved,
 }
 
 impl Config {
@@ -87,7 +105,17 @@ impl Config {
             self.source.validate(&self.data_dir).map_err(|e| Invalid { key: "source.url", message: e.to_string() })?;
         let log = self.log.validate(&self.data_dir).map_err(|(key, message)| Invalid { key, message })?;
         let api = self.api.validate(log.default_partitions).map_err(|(key, message)| Invalid { key, message })?;
-        Ok(Resolved { names, source, log, api })
+        let store = self.store.validate(&self.data_dir).map_err(|e| Invalid {
+            key: if matches!(&e, pinpipe_store::Error::InvalidUrl { url, .. } if self.store.s3_endpoint.as_deref() == Some(url.as_str())) {
+                "store.s3_endpoint"
+            } else {
+                "store.url"
+            },
+            message: e.to_string(),
+        })?;
+        let sink = self.sink.validate(&self.prefix).map_err(|(key, message)| Invalid { key, message })?;
+        let emulate = self.emulate.validate().map_err(|(key, message)| Invalid { key, message })?;
+        Ok(Resolved { names, source, log, api, store, sink, emulate })
     }
 }
 
@@ -98,16 +126,27 @@ const FLAG_PROVIDER: &str = "command-line flag";
 pub struct Overrides {
     /// `--config`.
     pub file: Option<PathBuf>,
-    /// `(dotted key, value)` pairs from flags.
-    pub values: Vec<(&'static str, Value)>,
+    /// `(dotted key, flag, value)` from flags; the flag name is what errors show.
+    pub values: Vec<(&'static str, &'static str, Value)>,
 }
 
-/// The flags as a figment provider, so that errors can say "command-line flag".
-struct Flags(Dict);
+impl Overrides {
+    /// Sets `key` from `--flag` when the flag was given.
+    pub fn set(&mut self, key: &'static str, flag: &'static str, value: Option<Value>) {
+        if let Some(v) = value {
+            self.values.push((key, flag, v));
+        }
+    }
+}
+
+/// The flags as a figment provider, so that errors can name the flag a value came from.
+struct Flags(Dict, std::collections::HashMap<String, &'static str>);
 
 impl Provider for Flags {
     fn metadata(&self) -> Metadata {
+        let flags = self.1.clone();
         Metadata::named(FLAG_PROVIDER)
+            .interpolater(move |_, keys| flags.get(&keys.join(".")).map_or_else(|| keys.join("."), |f| (*f).to_owned()))
     }
     fn data(&self) -> figment::Result<Map<Profile, Dict>> {
         Ok(Profile::Default.collect(self.0.clone()))
@@ -161,7 +200,7 @@ fn describe_source(md: &Metadata, keys: &[&str]) -> String {
     match &md.source {
         Some(figment::Source::File(path)) => path.display().to_string(),
         _ if keys.is_empty() => md.name.to_string(),
-        _ if md.name == FLAG_PROVIDER => format!("{FLAG_PROVIDER} --{}", keys.join("-").replace('_', "-")),
+        _ if md.name == FLAG_PROVIDER => format!("{FLAG_PROVIDER} {}", md.interpolate(&Profile::Default, keys)),
         _ if md.name.contains("environment") => {
             format!("environment variable {ENV_PREFIX}{}", keys.join("__").to_ascii_uppercase())
         }
@@ -191,10 +230,12 @@ pub fn load(overrides: &Overrides) -> anyhow::Result<Loaded> {
     }
     figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
     let mut flags = Dict::new();
-    for (key, value) in &overrides.values {
+    let mut names = std::collections::HashMap::new();
+    for (key, flag, value) in &overrides.values {
         nest(&mut flags, key, value.clone());
+        names.insert((*key).to_owned(), *flag);
     }
-    figment = figment.merge(Flags(flags));
+    figment = figment.merge(Flags(flags, names));
 
     let config: Config = figment.extract().map_err(|e| anyhow!(describe_figment_error(e)))?;
     let resolved = config.validate().map_err(|inv| {
@@ -265,7 +306,10 @@ mod tests {
         let mut d = Dict::new();
         nest(&mut d, "source.url", Value::from("sqlite://x.db"));
         nest(&mut d, "prefix", Value::from("p"));
-        let c: Config = Figment::from(Serialized::defaults(Config::default())).merge(Flags(d)).extract().unwrap();
+        let c: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Flags(d, Default::default()))
+            .extract()
+            .unwrap();
         assert_eq!(c.source.url.as_deref(), Some("sqlite://x.db"));
         assert_eq!(c.prefix, "p");
     }

@@ -90,7 +90,9 @@ pub async fn audit(store: &Store, log: &dyn pinpipe_log::Log, topic: &str, parti
         .map_err(|source| Error::Store { key: dir.to_string(), source })?;
     let mut objects: Vec<(u64, object_store::path::Path)> = listing
         .into_iter()
-        .filter_map(|m| m.location.filename().and_then(|f| parse_start(topic, partition, f)).map(|s| (s, m.location.clone())))
+        .filter_map(|m| {
+            m.location.filename().and_then(|f| parse_start(topic, partition, f)).map(|s| (s, m.location.clone()))
+        })
         .collect();
     objects.sort_by_key(|(s, _)| *s);
     let mut a = Audit::default();
@@ -135,11 +137,20 @@ mod tests {
 
     #[test]
     fn names_follow_the_confluent_scheme() {
-        assert_eq!(object_name("pinterest.pin", 0, 7), "topics/pinterest.pin/partition=0/pinterest.pin+0+0000000007.json");
+        assert_eq!(
+            object_name("pinterest.pin", 0, 7),
+            "topics/pinterest.pin/partition=0/pinterest.pin+0+0000000007.json"
+        );
         assert_eq!(object_name("t", 3, 12_345_678_901), "topics/t/partition=3/t+3+12345678901.json");
         assert_eq!(parse_start("pinterest.pin", 0, "pinterest.pin+0+0000000007.json"), Some(7));
         assert_eq!(parse_start("t", 3, "t+3+12345678901.json"), Some(12_345_678_901));
-        for other in ["t+1+0000000007.json", "t+3+7.json", "u+3+0000000007.json", "t+3+0000000007.json.tmp", "t+3+000000000x.json"] {
+        for other in [
+            "t+1+0000000007.json",
+            "t+3+7.json",
+            "u+3+0000000007.json",
+            "t+3+0000000007.json.tmp",
+            "t+3+000000000x.json",
+        ] {
             assert_eq!(parse_start("t", 3, other), None, "{other}");
         }
     }

@@ -42,14 +42,23 @@ impl Worker {
         let (topic, p) = (self.topic.as_str(), self.partition);
         let offsets = self.log.offsets(topic).await?;
         let bounds = offsets.iter().find(|o| o.partition == p).copied().ok_or_else(|| {
-            Error::Log(pinpipe_log::Error::PartitionNotFound { topic: topic.to_owned(), partition: p, partitions: offsets.len() as u32 })
+            Error::Log(pinpipe_log::Error::PartitionNotFound {
+                topic: topic.to_owned(),
+                partition: p,
+                partitions: offsets.len() as u32,
+            })
         })?;
         let mut next = resume_offset(&self.store, topic, p).await?;
         if next > bounds.end {
             return Err(Error::AheadOfLog { topic: topic.to_owned(), partition: p, stored: next, log_end: bounds.end });
         }
         if next < bounds.start {
-            tracing::warn!(topic, partition = p, "records {next}..{} were removed by retention before the sink wrote them", bounds.start);
+            tracing::warn!(
+                topic,
+                partition = p,
+                "records {next}..{} were removed by retention before the sink wrote them",
+                bounds.start
+            );
             next = bounds.start;
         }
         let target = match mode {
@@ -75,7 +84,11 @@ impl Worker {
                 Ok(r) => r,
                 Err(pinpipe_log::Error::OffsetOutOfRange { start, end, .. }) if read_at < start => {
                     // Retention removed records under us; nothing can bring them back.
-                    tracing::warn!(topic, partition = p, "records {read_at}..{start} were removed by retention before the sink wrote them");
+                    tracing::warn!(
+                        topic,
+                        partition = p,
+                        "records {read_at}..{start} were removed by retention before the sink wrote them"
+                    );
                     if pending_count > 0 {
                         self.flush(&mut pending, &mut pending_start, &mut pending_count, read_at).await?;
                     }

@@ -28,7 +28,8 @@ fn fixture() -> Fixture {
 }
 
 async fn append(log: &dyn Log, topic: &str, partition: u32, from: u32, n: u32) {
-    let records = (from..from + n).map(|i| Record::value(Bytes::from(format!("{{\"topic\":\"{topic}\",\"i\":{i}}}")))).collect();
+    let records =
+        (from..from + n).map(|i| Record::value(Bytes::from(format!("{{\"topic\":\"{topic}\",\"i\":{i}}}")))).collect();
     log.append(topic, partition, records).await.unwrap();
 }
 
@@ -110,7 +111,8 @@ async fn flush_size_groups_records_and_restarts_continue_exactly() {
 async fn following_rotates_partial_objects_after_the_interval_and_finds_new_topics() {
     let f = fixture();
     f.log.create_topic("pinterest.pin", TopicKind::Topic, 1).await.unwrap();
-    let s = Arc::new(sink(&f, SinkConfig { flush_size: 100, rotate_interval: "300ms".into(), ..SinkConfig::default() }));
+    let s =
+        Arc::new(sink(&f, SinkConfig { flush_size: 100, rotate_interval: "300ms".into(), ..SinkConfig::default() }));
     let stop = CancellationToken::new();
     let run = {
         let (s, stop) = (Arc::clone(&s), stop.clone());
@@ -160,11 +162,12 @@ async fn writes_the_same_layout_to_s3_exactly_once() {
     let Some(bucket) = pinpipe_testkit::s3::TestBucket::create().await else { return };
     let dir = tempfile::tempdir().unwrap();
     let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(&LogConfig::default().validate(dir.path()).unwrap()).unwrap());
-    let store = StoreConfig { url: Some(bucket.url("raw/v1")), s3_endpoint: Some(bucket.endpoint.clone()), s3_region: None }
-        .validate(dir.path())
-        .unwrap()
-        .open()
-        .unwrap();
+    let store =
+        StoreConfig { url: Some(bucket.url("raw/v1")), s3_endpoint: Some(bucket.endpoint.clone()), s3_region: None }
+            .validate(dir.path())
+            .unwrap()
+            .open()
+            .unwrap();
     let f = Fixture { _dir: dir, log, store };
     f.log.create_topic("pinterest.pin", TopicKind::Topic, 2).await.unwrap();
     append(&*f.log, "pinterest.pin", 0, 0, 7).await;
@@ -173,7 +176,9 @@ async fn writes_the_same_layout_to_s3_exactly_once() {
     sink(&f, config.clone()).run(Mode::Once, CancellationToken::new()).await.unwrap();
     assert_eq!(
         object(&f.store, "topics/pinterest.pin/partition=0/pinterest.pin+0+0000000003.json").await.as_deref(),
-        Some("{\"topic\":\"pinterest.pin\",\"i\":3}\n{\"topic\":\"pinterest.pin\",\"i\":4}\n{\"topic\":\"pinterest.pin\",\"i\":5}\n")
+        Some(
+            "{\"topic\":\"pinterest.pin\",\"i\":3}\n{\"topic\":\"pinterest.pin\",\"i\":4}\n{\"topic\":\"pinterest.pin\",\"i\":5}\n"
+        )
     );
     // Keys carry the prefix in the bucket.
     assert_eq!(f.store.key("topics/x").as_ref(), "raw/v1/topics/x");

@@ -134,7 +134,10 @@ impl StoreConfig {
         if let Some(e) = &self.s3_endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
-            return Err(Error::InvalidUrl { url: e.clone(), reason: "the S3 endpoint must start with http:// or https://".into() });
+            return Err(Error::InvalidUrl {
+                url: e.clone(),
+                reason: "the S3 endpoint must start with http:// or https://".into(),
+            });
         }
         Ok(Resolved { url, s3_endpoint: self.s3_endpoint.clone(), s3_region: self.s3_region.clone() })
     }
@@ -159,13 +162,17 @@ impl Resolved {
         match &self.url {
             StoreUrl::File(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
-                let fs = object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(|e| open_err(Box::new(e)))?;
+                let fs =
+                    object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(|e| open_err(Box::new(e)))?;
                 Ok(Store { inner: Arc::new(fs), prefix: ObjectPath::default(), url: target.clone() })
             }
             StoreUrl::S3 { bucket, prefix } => {
                 let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
                 if let Some(endpoint) = &self.s3_endpoint {
-                    b = b.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://")).with_virtual_hosted_style_request(false);
+                    b = b
+                        .with_endpoint(endpoint)
+                        .with_allow_http(endpoint.starts_with("http://"))
+                        .with_virtual_hosted_style_request(false);
                 }
                 if let Some(region) = &self.s3_region {
                     b = b.with_region(region);

@@ -5,7 +5,7 @@ use crate::config::Loaded;
 use crate::output::line;
 
 /// Keys whose values are never printed.
-const SECRET_KEYS: [&str; 1] = ["api.api_keys"];
+const SECRET_KEYS: [&str; 2] = ["api.api_keys", "emulate.api_key"];
 
 fn show(key: &str, value: &toml::Value) -> String {
     if SECRET_KEYS.contains(&key) && value.as_str().is_some_and(|s| !s.is_empty()) {
@@ -44,6 +44,12 @@ pub fn run(loaded: &Loaded) -> anyhow::Result<()> {
             }
             "log" if loaded.config.log.dir.is_none() => {
                 line(&format!("# dir unset: embedded log at {}", loaded.resolved.log.dir.display()))?;
+            }
+            "store" if loaded.config.store.url.is_none() => {
+                line(&format!("# url unset: {}", loaded.resolved.store.url.display()))?;
+            }
+            "sink" if loaded.config.sink.topics_regex.is_none() => {
+                line(&format!("# topics_regex unset: {}", loaded.resolved.sink.topics.as_str()))?;
             }
             _ => {}
         }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use base64::Engine;
-use pinpipe_log::embedded::EmbeddedLog;
 use pinpipe_log::{Log, ReadLimits, StoredRecord};
 use serde_json::value::RawValue;
 
@@ -16,10 +15,7 @@ use crate::output::{self, line};
 
 /// Runs one `pinpipe log` subcommand.
 pub async fn run(loaded: &Loaded, cmd: LogCommand) -> anyhow::Result<()> {
-    let dir = &loaded.resolved.log.dir;
-    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open_read_only(dir).with_context(|| {
-        format!("no embedded log at {}: run `pinpipe serve` (or `pinpipe up`) first", dir.display())
-    })?);
+    let log = super::open_log_read_only(loaded)?;
     match cmd {
         LogCommand::Topics { json } => topics(&*log, json).await,
         LogCommand::Read { topic, partition, from, follow, limit } => {

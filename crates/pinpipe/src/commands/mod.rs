@@ -2,8 +2,10 @@
 
 mod bench;
 mod config;
+mod emulate;
 mod log;
 mod serve;
+mod sink;
 mod source;
 mod up;
 
@@ -14,26 +16,37 @@ use crate::config::{Loaded, Overrides, load};
 
 /// Loads the configuration (with the flags that override it) and runs the subcommand.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut overrides = overrides(&cli.global);
+    let mut o = overrides(&cli.global);
     match &cli.command {
-        Command::Source(s) => {
-            if let Some(url) = &s.source_url {
-                overrides.values.push(("source.url", Value::from(url.clone())));
-            }
+        Command::Source(s) => o.set("source.url", "--source-url", s.source_url.clone().map(Value::from)),
+        Command::Serve(s) => o.set("api.listen", "--listen", s.listen.clone().map(Value::from)),
+        Command::Emulate(e) => {
+            o.set("emulate.api_url", "--api-url", e.api_url.clone().map(Value::from));
+            o.set("emulate.mode", "--mode", e.mode.clone().map(Value::from));
+            o.set("emulate.rate", "--rate", e.rate.map(Value::from));
+            o.set("emulate.concurrency", "--concurrency", e.concurrency.map(|c| Value::from(c as u64)));
+            o.set("emulate.batch_size", "--batch-size", e.batch_size.map(|c| Value::from(c as u64)));
+            o.set("emulate.think_time", "--think-time", e.think_time.then_some(Value::from(true)));
+            o.set("source.url", "--source-url", e.source_url.clone().map(Value::from));
         }
-        Command::Serve(s) => {
-            if let Some(listen) = &s.listen {
-                overrides.values.push(("api.listen", Value::from(listen.clone())));
-            }
+        Command::Sink(k) => {
+            o.set("store.url", "--store", k.store.clone().map(Value::from));
+            o.set("store.s3_endpoint", "--s3-endpoint", k.s3_endpoint.clone().map(Value::from));
+            o.set("sink.topics_regex", "--topics-regex", k.topics_regex.clone().map(Value::from));
+            o.set("sink.flush_size", "--flush-size", k.flush_size.map(|c| Value::from(c as u64)));
+            o.set("sink.rotate_interval", "--rotate-interval", k.rotate_interval.clone().map(Value::from));
         }
         _ => {}
     }
+    let overrides = o;
     let loaded = load(&overrides)?;
     match cli.command {
         Command::Up(args) => up::run(&loaded, args).await,
         Command::Source(args) => source::run(&loaded, args.command).await,
         Command::Serve(_) => serve::run(&loaded).await,
         Command::Log(cmd) => log::run(&loaded, cmd).await,
+        Command::Emulate(args) => emulate::run(&loaded, args).await,
+        Command::Sink(args) => sink::run(&loaded, args).await,
         Command::Config => config::run(&loaded),
         Command::Bench(cmd) => bench::run(&loaded, cmd).await,
     }
@@ -41,12 +54,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn overrides(g: &GlobalArgs) -> Overrides {
     let mut o = Overrides { file: g.config.clone(), values: Vec::new() };
-    if let Some(d) = &g.data_dir {
-        o.values.push(("data_dir", Value::from(d.display().to_string())));
-    }
-    if let Some(p) = &g.prefix {
-        o.values.push(("prefix", Value::from(p.clone())));
-    }
+    o.set("data_dir", "--data-dir", g.data_dir.as_ref().map(|d| Value::from(d.display().to_string())));
+    o.set("prefix", "--prefix", g.prefix.clone().map(Value::from));
     o
 }
 
@@ -59,4 +68,25 @@ async fn open_source(loaded: &Loaded) -> anyhow::Result<Box<dyn pinpipe_source::
 fn open_log(loaded: &Loaded) -> anyhow::Result<std::sync::Arc<pinpipe_log::embedded::EmbeddedLog>> {
     let log = pinpipe_log::embedded::EmbeddedLog::open(&loaded.resolved.log)?;
     Ok(std::sync::Arc::new(log))
+}
+
+/// Opens the embedded log read-only (another process may own it, e.g. `pinpipe serve`).
+fn open_log_read_only(loaded: &Loaded) -> anyhow::Result<std::sync::Arc<dyn pinpipe_log::Log>> {
+    use anyhow::Context;
+    let dir = &loaded.resolved.log.dir;
+    let log = pinpipe_log::embedded::EmbeddedLog::open_read_only(dir).with_context(|| {
+        format!("no embedded log at {}: run `pinpipe serve` (or `pinpipe up`) first", dir.display())
+    })?;
+    Ok(std::sync::Arc::new(log))
+}
+
+/// A token cancelled on Ctrl-C or SIGTERM.
+fn stop_on_signal() -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        serve::shutdown_signal().await;
+        t.cancel();
+    });
+    token
 }

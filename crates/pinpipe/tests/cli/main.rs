@@ -6,5 +6,7 @@
 mod harness;
 
 mod config;
+mod emulate;
 mod serve;
+mod sink;
 mod source;

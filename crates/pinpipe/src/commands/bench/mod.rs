@@ -3,12 +3,14 @@
 //!
 //! * `source`: source generation ([`source`] below); baseline: the generator alone.
 //! * `log`: the embedded log's durable appends ([`log`]); baseline: SQLite doing the same.
+//! * `sink`: the sink into a directory ([`sink`]); baseline: reading the log alone.
 //! * `api`: the real server over loopback ([`api`], with the load generator [`loadgen`]);
 //!   baseline: `GET /healthz` on the same server.
 
 mod api;
 mod loadgen;
 mod log;
+mod sink;
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +25,7 @@ pub async fn run(loaded: &Loaded, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Source { rows, runs, source_url } => source(loaded, rows, runs.max(1), source_url).await,
         BenchCommand::Log { records, runs } => log::run(loaded, records, runs.max(1)).await,
+        BenchCommand::Sink { records, runs } => sink::run(loaded, records, runs.max(1)).await,
         BenchCommand::Api { seconds, runs, concurrency } => api::run(loaded, seconds, runs.max(1), concurrency).await,
     }
 }
