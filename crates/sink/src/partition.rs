@@ -78,7 +78,9 @@ impl Worker {
             if read_at >= target || stop.is_cancelled() {
                 break;
             }
-            let want = (self.config.flush_size - pending_count).min(10_000);
+            // Read ahead across several objects when they are small; never past `target`.
+            let want = (self.config.flush_size - pending_count).max(1_000).min(10_000);
+            let want = want.min(usize::try_from(target - read_at).unwrap_or(usize::MAX));
             let limits = ReadLimits { max_records: want, max_bytes: 64 << 20 };
             let records = match self.log.read(topic, p, read_at, limits).await {
                 Ok(r) => r,
@@ -126,11 +128,12 @@ impl Worker {
                 pending.push(b'\n');
                 pending_count += 1;
                 read_at = r.offset + 1;
+                if pending_count >= self.config.flush_size {
+                    self.update(|s| s.end = s.end.max(read_at));
+                    self.flush(&mut pending, &mut pending_start, &mut pending_count, read_at).await?;
+                }
             }
             self.update(|s| s.end = s.end.max(read_at));
-            if pending_count >= self.config.flush_size {
-                self.flush(&mut pending, &mut pending_start, &mut pending_count, read_at).await?;
-            }
         }
         // Whatever is held when stopping or at the end of `--once` is written as a last,
         // partial object; a restart continues after it.

@@ -140,8 +140,10 @@ pub(crate) struct BatchReader<'f> {
     buf_start: u64,
 }
 
-/// Bytes read from the file at a time.
+/// Most bytes read from the file at a time.
 const CHUNK: usize = 1 << 20;
+/// Bytes of the first read of a reader.
+const FIRST_CHUNK: usize = 64 << 10;
 
 impl<'f> BatchReader<'f> {
     /// Reads batches from `pos` up to (not beyond) `end`.
@@ -159,7 +161,10 @@ impl<'f> BatchReader<'f> {
         if self.pos >= self.buf_start && want_end <= buf_end {
             return Ok(true);
         }
-        let len = ((self.end - self.pos) as usize).min(n.max(CHUNK));
+        // Small reads stay small (a consumer asking for one record must not pull a megabyte);
+        // sequential scans grow the chunk up to CHUNK.
+        let chunk = if self.buf.is_empty() { FIRST_CHUNK } else { (self.buf.len() * 2).min(CHUNK) };
+        let len = ((self.end - self.pos) as usize).min(n.max(chunk));
         let mut v = vec![0u8; len];
         self.file.read_exact_at(&mut v, self.pos).map_err(Error::io(self.path))?;
         self.buf = Bytes::from(v);
