@@ -53,6 +53,9 @@ pub enum Command {
     /// Copy topics from the log into objects in the Confluent S3 sink layout, exactly once
     /// (the MSK Connect S3 sink).
     Sink(SinkArgs),
+    /// Run the batch job (the Databricks notebook): clean the raw objects into Delta tables and
+    /// answer the eight questions; results as tables, JSON, CSV and report.html.
+    Batch(BatchArgs),
     /// Print the effective configuration and where each value came from.
     Config,
     /// Benchmarks (report medians over several runs and ratios to a baseline of the same run).
@@ -72,6 +75,35 @@ pub struct UpArgs {
     /// Sample posts to print.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub samples: u32,
+}
+
+/// `pinpipe batch`.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Where the raw objects are: file:///DIR or s3://BUCKET/PREFIX [config: store.url, default <data_dir>/objects].
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// Endpoint of an S3-compatible server for --store [config: store.s3_endpoint].
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// Where the clean Delta tables go (under batch/) [config: warehouse.url, default <data_dir>/warehouse].
+    #[arg(long, value_name = "URL")]
+    pub warehouse: Option<String>,
+    /// Directory of run folders [config: batch.output, default <data_dir>/results].
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Logical date of the run (YYYY-MM-DD): the run folder is named after it.
+    #[arg(long, value_name = "DATE")]
+    pub date: Option<String>,
+    /// Name of the run folder (with --date: <date>_<run-id>); default run-<UTC time>.
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+    /// Do not write the Delta tables.
+    #[arg(long)]
+    pub no_tables: bool,
+    /// Print only the summary, not the answer tables.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `pinpipe serve`.
@@ -272,6 +304,22 @@ pub enum BenchCommand {
         /// Runs; medians are reported.
         #[arg(long, default_value_t = 3, value_name = "N")]
         runs: u32,
+    },
+    /// The batch job on generated raw objects (classic one-record-per-object and/or NDJSON
+    /// layout), against reading the same objects without parsing (the baseline).
+    Batch {
+        /// Posts (each is a pin, a geo and a user record).
+        #[arg(long, default_value_t = 11_154, value_name = "N")]
+        posts: u64,
+        /// classic (one record per object), ndjson (10,000 records per object) or both.
+        #[arg(long, default_value = "both", value_name = "LAYOUT")]
+        layout: String,
+        /// Runs; medians are reported.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        runs: u32,
+        /// Keep the generated raw objects for later runs (in <data_dir>/bench/batch-data).
+        #[arg(long)]
+        keep_data: bool,
     },
     /// The API over loopback: GET /healthz (the bare-HTTP baseline), single-record and
     /// 500-record produce requests against a `pinpipe serve` child process.

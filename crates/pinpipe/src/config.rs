@@ -15,6 +15,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use pinpipe_api::ApiConfig;
+use pinpipe_batch::BatchConfig;
 use pinpipe_emulate::EmulateConfig;
 use pinpipe_log::LogConfig;
 use pinpipe_log::config::ResolvedLog;
@@ -49,6 +50,10 @@ pub struct Config {
     pub sink: SinkConfig,
     /// The posting emulator.
     pub emulate: EmulateConfig,
+    /// Where Delta tables live (the batch job's clean tables, the streaming job's tables).
+    pub warehouse: StoreConfig,
+    /// The batch job.
+    pub batch: BatchConfig,
 }
 
 impl Default for Config {
@@ -62,6 +67,8 @@ impl Default for Config {
             store: StoreConfig::default(),
             sink: SinkConfig::default(),
             emulate: EmulateConfig::default(),
+            warehouse: StoreConfig::default(),
+            batch: BatchConfig::default(),
         }
     }
 }
@@ -92,6 +99,10 @@ pub struct Resolved {
     pub sink: pinpipe_sink::config::Resolved,
     /// The emulator.
     pub emulate: pinpipe_emulate::config::Resolved,
+    /// The warehouse.
+    pub warehouse: pinpipe_store::Resolved,
+    /// The batch job.
+    pub batch: pinpipe_batch::config::Resolved,
 }
 
 impl Config {
@@ -115,7 +126,16 @@ impl Config {
         })?;
         let sink = self.sink.validate(&self.prefix).map_err(|(key, message)| Invalid { key, message })?;
         let emulate = self.emulate.validate().map_err(|(key, message)| Invalid { key, message })?;
-        Ok(Resolved { names, source, log, api, store, sink, emulate })
+        let warehouse = self.warehouse.validate_or(self.data_dir.join("warehouse")).map_err(|e| Invalid {
+            key: if matches!(&e, pinpipe_store::Error::InvalidUrl { url, .. } if self.warehouse.s3_endpoint.as_deref() == Some(url.as_str())) {
+                "warehouse.s3_endpoint"
+            } else {
+                "warehouse.url"
+            },
+            message: e.to_string(),
+        })?;
+        let batch = self.batch.validate(&self.data_dir).map_err(|(key, message)| Invalid { key, message })?;
+        Ok(Resolved { names, source, log, api, store, sink, emulate, warehouse, batch })
     }
 }
 

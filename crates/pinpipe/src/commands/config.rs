@@ -48,6 +48,12 @@ pub fn run(loaded: &Loaded) -> anyhow::Result<()> {
             "store" if loaded.config.store.url.is_none() => {
                 line(&format!("# url unset: {}", loaded.resolved.store.url.display()))?;
             }
+            "warehouse" if loaded.config.warehouse.url.is_none() => {
+                line(&format!("# url unset: {}", loaded.resolved.warehouse.url.display()))?;
+            }
+            "batch" if loaded.config.batch.output.is_none() => {
+                line(&format!("# output unset: {}", loaded.resolved.batch.output.display()))?;
+            }
             "sink" if loaded.config.sink.topics_regex.is_none() => {
                 line(&format!("# topics_regex unset: {}", loaded.resolved.sink.topics.as_str()))?;
             }

@@ -1,5 +1,6 @@
 //! One module per subcommand; [`run`] loads the configuration and dispatches.
 
+mod batch;
 mod bench;
 mod config;
 mod emulate;
@@ -36,6 +37,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             o.set("sink.flush_size", "--flush-size", k.flush_size.map(|c| Value::from(c as u64)));
             o.set("sink.rotate_interval", "--rotate-interval", k.rotate_interval.clone().map(Value::from));
         }
+        Command::Batch(b) => {
+            o.set("store.url", "--store", b.store.clone().map(Value::from));
+            o.set("store.s3_endpoint", "--s3-endpoint", b.s3_endpoint.clone().map(Value::from));
+            o.set("warehouse.url", "--warehouse", b.warehouse.clone().map(Value::from));
+            o.set("batch.output", "--output", b.output.as_ref().map(|d| Value::from(d.display().to_string())));
+            o.set("batch.write_tables", "--no-tables", b.no_tables.then_some(Value::from(false)));
+        }
         _ => {}
     }
     let overrides = o;
@@ -47,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Log(cmd) => log::run(&loaded, cmd).await,
         Command::Emulate(args) => emulate::run(&loaded, args).await,
         Command::Sink(args) => sink::run(&loaded, args).await,
+        Command::Batch(args) => batch::run(&loaded, args).await,
         Command::Config => config::run(&loaded),
         Command::Bench(cmd) => bench::run(&loaded, cmd).await,
     }

@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod batch;
 mod config;
 mod emulate;
 mod serve;

@@ -4,10 +4,13 @@
 //! * `source`: source generation ([`source`] below); baseline: the generator alone.
 //! * `log`: the embedded log's durable appends ([`log`]); baseline: SQLite doing the same.
 //! * `sink`: the sink into a directory ([`sink`]); baseline: reading the log alone.
+//! * `batch`: the batch job in a child process ([`batch`]); baseline: reading the same raw
+//!   objects without parsing them.
 //! * `api`: the real server over loopback ([`api`], with the load generator [`loadgen`]);
 //!   baseline: `GET /healthz` on the same server.
 
 mod api;
+mod batch;
 mod loadgen;
 mod log;
 mod sink;
@@ -26,6 +29,9 @@ pub async fn run(loaded: &Loaded, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Source { rows, runs, source_url } => source(loaded, rows, runs.max(1), source_url).await,
         BenchCommand::Log { records, runs } => log::run(loaded, records, runs.max(1)).await,
         BenchCommand::Sink { records, runs } => sink::run(loaded, records, runs.max(1)).await,
+        BenchCommand::Batch { posts, layout, runs, keep_data } => {
+            batch::run(loaded, posts, &layout, runs.max(1), keep_data).await
+        }
         BenchCommand::Api { seconds, runs, concurrency } => api::run(loaded, seconds, runs.max(1), concurrency).await,
     }
 }

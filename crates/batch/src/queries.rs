@@ -1,0 +1,257 @@
+//! The eight questions (and 3b) of DESIGN.md, as SQL run by DataFusion over the clean tables.
+//!
+//! `joined` (pin ⋈ geo ⋈ user on `ind`, inner) is computed once with the derived columns every
+//! question uses (`post_year`, `join_year`, `age_group`) and held in memory. Semantics, exactly:
+//!
+//! * Nulls are excluded from counts of a value and from medians; a group with no values is
+//!   absent. A row whose grouping key is null belongs to no group.
+//! * Ties for a maximum are all kept (q1, q3, 3b, q4).
+//! * The median is the lower median: the smallest value v of the group such that at least half
+//!   of its non-null values are ≤ v, i.e. the value of rank ⌈n/2⌉ in ascending order. It is
+//!   computed exactly (a sort per group via `ROW_NUMBER`), at any group size.
+//! * Year windows are inclusive: 2018–2022 for q2 (year of the geo timestamp), 2015–2020 for
+//!   q6–q8 (year of `date_joined`); years are taken in UTC.
+//! * q3 ranks posters (rows with a poster name and a follower count); each (country, poster,
+//!   count) appears once. q6 counts distinct (user_name, age, date_joined) with none of them null.
+//!
+//! Every result is sorted by its key columns, so outputs are stable from run to run.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+
+use crate::{Error, Result};
+
+/// How a question's answer is drawn in the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chart {
+    /// One bar per row: labelled by `label` columns (joined with " · "), length `value`.
+    Bars {
+        /// Label columns.
+        label: &'static [&'static str],
+        /// Value column.
+        value: &'static str,
+    },
+    /// Groups of bars: one group per `group` value, one bar (and legend entry) per `series` value.
+    Grouped {
+        /// Column giving the groups along the axis.
+        group: &'static str,
+        /// Column giving the bars within a group.
+        series: &'static str,
+        /// Value column.
+        value: &'static str,
+    },
+}
+
+/// A question: id, the question in words, its SQL and its chart.
+#[derive(Debug, Clone, Copy)]
+pub struct Question {
+    /// `q1` ... `q8`, `q3b`: also the output file names.
+    pub id: &'static str,
+    /// The question in words.
+    pub title: &'static str,
+    /// The SQL (over the tables `joined`, `pin`, `geo`, `users`).
+    pub sql: &'static str,
+    /// Result columns, exactly as DESIGN.md names them.
+    pub columns: &'static [&'static str],
+    /// How the report draws it.
+    pub chart: Chart,
+}
+
+/// The joined table with the derived columns.
+pub const JOINED: &str = "
+SELECT p.ind, p.category, p.poster_name, p.follower_count, g.country,
+       CAST(date_part('year', g.timestamp) AS BIGINT) AS post_year,
+       u.user_name, u.age, u.date_joined,
+       CAST(date_part('year', u.date_joined) AS BIGINT) AS join_year,
+       CASE WHEN u.age <= 24 THEN '18-24' WHEN u.age <= 35 THEN '25-35'
+            WHEN u.age <= 50 THEN '36-50' WHEN u.age IS NOT NULL THEN '50+' END AS age_group
+FROM pin p JOIN geo g ON p.ind = g.ind JOIN users u ON p.ind = u.ind";
+
+const Q3: &str = "
+WITH posters AS (
+  SELECT DISTINCT country, poster_name, follower_count FROM joined
+  WHERE country IS NOT NULL AND poster_name IS NOT NULL AND follower_count IS NOT NULL)
+SELECT country, poster_name, follower_count FROM (
+  SELECT *, MAX(follower_count) OVER (PARTITION BY country) AS top FROM posters) t
+WHERE follower_count = top ORDER BY country, poster_name";
+
+/// The questions in report order.
+pub const QUESTIONS: [Question; 9] = [
+    Question {
+        id: "q1",
+        title: "Most popular category per country",
+        sql: "
+WITH c AS (
+  SELECT country, category, COUNT(*) AS category_count FROM joined
+  WHERE country IS NOT NULL AND category IS NOT NULL GROUP BY country, category)
+SELECT country, category, category_count FROM (
+  SELECT *, MAX(category_count) OVER (PARTITION BY country) AS top FROM c) t
+WHERE category_count = top ORDER BY country, category",
+        columns: &["country", "category", "category_count"],
+        chart: Chart::Bars { label: &["country", "category"], value: "category_count" },
+    },
+    Question {
+        id: "q2",
+        title: "Posts per category per year, 2018–2022",
+        sql: "
+SELECT post_year, category, COUNT(*) AS category_count FROM joined
+WHERE post_year BETWEEN 2018 AND 2022 AND category IS NOT NULL
+GROUP BY post_year, category ORDER BY post_year, category",
+        columns: &["post_year", "category", "category_count"],
+        chart: Chart::Grouped { group: "post_year", series: "category", value: "category_count" },
+    },
+    Question {
+        id: "q3",
+        title: "Most followed user per country",
+        sql: Q3,
+        columns: &["country", "poster_name", "follower_count"],
+        chart: Chart::Bars { label: &["country", "poster_name"], value: "follower_count" },
+    },
+    Question {
+        id: "q3b",
+        title: "The country whose most followed user has the most followers",
+        sql: "
+WITH q3 AS (
+  SELECT country, poster_name, follower_count FROM (
+    SELECT *, MAX(follower_count) OVER (PARTITION BY country) AS top FROM (
+      SELECT DISTINCT country, poster_name, follower_count FROM joined
+      WHERE country IS NOT NULL AND poster_name IS NOT NULL AND follower_count IS NOT NULL) p) t
+  WHERE follower_count = top)
+SELECT DISTINCT country, follower_count FROM q3
+WHERE follower_count = (SELECT MAX(follower_count) FROM q3) ORDER BY country",
+        columns: &["country", "follower_count"],
+        chart: Chart::Bars { label: &["country"], value: "follower_count" },
+    },
+    Question {
+        id: "q4",
+        title: "Most popular category per age group",
+        sql: "
+WITH c AS (
+  SELECT age_group, category, COUNT(*) AS category_count FROM joined
+  WHERE age_group IS NOT NULL AND category IS NOT NULL GROUP BY age_group, category)
+SELECT age_group, category, category_count FROM (
+  SELECT *, MAX(category_count) OVER (PARTITION BY age_group) AS top FROM c) t
+WHERE category_count = top ORDER BY age_group, category",
+        columns: &["age_group", "category", "category_count"],
+        chart: Chart::Bars { label: &["age_group", "category"], value: "category_count" },
+    },
+    Question {
+        id: "q5",
+        title: "Median follower count per age group",
+        sql: "
+WITH v AS (
+  SELECT age_group, follower_count,
+         ROW_NUMBER() OVER (PARTITION BY age_group ORDER BY follower_count) AS rn,
+         COUNT(*) OVER (PARTITION BY age_group) AS n
+  FROM joined WHERE age_group IS NOT NULL AND follower_count IS NOT NULL)
+SELECT age_group, follower_count AS median_follower_count FROM v
+WHERE rn = (n + 1) / 2 ORDER BY age_group",
+        columns: &["age_group", "median_follower_count"],
+        chart: Chart::Bars { label: &["age_group"], value: "median_follower_count" },
+    },
+    Question {
+        id: "q6",
+        title: "Users joined per year, 2015–2020",
+        sql: "
+SELECT join_year, COUNT(*) AS number_users_joined FROM (
+  SELECT DISTINCT user_name, age, date_joined, join_year FROM joined
+  WHERE join_year BETWEEN 2015 AND 2020 AND user_name IS NOT NULL AND age IS NOT NULL) u
+GROUP BY join_year ORDER BY join_year",
+        columns: &["join_year", "number_users_joined"],
+        chart: Chart::Bars { label: &["join_year"], value: "number_users_joined" },
+    },
+    Question {
+        id: "q7",
+        title: "Median follower count per join year, 2015–2020",
+        sql: "
+WITH v AS (
+  SELECT join_year, follower_count,
+         ROW_NUMBER() OVER (PARTITION BY join_year ORDER BY follower_count) AS rn,
+         COUNT(*) OVER (PARTITION BY join_year) AS n
+  FROM joined WHERE join_year BETWEEN 2015 AND 2020 AND follower_count IS NOT NULL)
+SELECT join_year, follower_count AS median_follower_count FROM v
+WHERE rn = (n + 1) / 2 ORDER BY join_year",
+        columns: &["join_year", "median_follower_count"],
+        chart: Chart::Bars { label: &["join_year"], value: "median_follower_count" },
+    },
+    Question {
+        id: "q8",
+        title: "Median follower count per age group and join year, 2015–2020",
+        sql: "
+WITH v AS (
+  SELECT age_group, join_year, follower_count,
+         ROW_NUMBER() OVER (PARTITION BY age_group, join_year ORDER BY follower_count) AS rn,
+         COUNT(*) OVER (PARTITION BY age_group, join_year) AS n
+  FROM joined
+  WHERE age_group IS NOT NULL AND join_year BETWEEN 2015 AND 2020 AND follower_count IS NOT NULL)
+SELECT age_group, join_year, follower_count AS median_follower_count FROM v
+WHERE rn = (n + 1) / 2 ORDER BY age_group, join_year",
+        columns: &["age_group", "join_year", "median_follower_count"],
+        chart: Chart::Grouped { group: "age_group", series: "join_year", value: "median_follower_count" },
+    },
+];
+
+/// A question and its answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The question.
+    pub question: Question,
+    /// Result rows.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Answer {
+    /// Number of result rows.
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+}
+
+fn mem_table(batches: Vec<RecordBatch>, schema: datafusion::arrow::datatypes::SchemaRef) -> Result<Arc<MemTable>> {
+    // Two partitions per core so scans and joins run in parallel.
+    let parts = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+    let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
+    let mut sizes = vec![0usize; parts];
+    for b in batches.into_iter().filter(|b| b.num_rows() > 0) {
+        let i = (0..parts).min_by_key(|&i| sizes[i]).unwrap_or(0);
+        sizes[i] += b.num_rows();
+        partitions[i].push(b);
+    }
+    let table = MemTable::try_new(schema, partitions).map_err(|source| Error::Query { question: "tables".into(), source })?;
+    Ok(Arc::new(table))
+}
+
+/// Registers the clean tables (`pin`, `geo`, `users`) and the materialised `joined`.
+pub async fn register(ctx: &SessionContext, pin: Vec<RecordBatch>, geo: Vec<RecordBatch>, user: Vec<RecordBatch>) -> Result<()> {
+    use pinpipe_model::{Kind, schema};
+    let err = |source| Error::Query { question: "joined".into(), source };
+    ctx.register_table("pin", mem_table(pin, schema::clean(Kind::Pin))?).map_err(err)?;
+    ctx.register_table("geo", mem_table(geo, schema::clean(Kind::Geo))?).map_err(err)?;
+    ctx.register_table("users", mem_table(user, schema::clean(Kind::User))?).map_err(err)?;
+    let df = ctx.sql(JOINED).await.map_err(err)?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let joined = df.collect().await.map_err(err)?;
+    ctx.register_table("joined", mem_table(joined, schema)?).map_err(err)?;
+    Ok(())
+}
+
+/// Answers every question over the tables [`register`] set up.
+pub async fn answer_all(ctx: &SessionContext) -> Result<Vec<Answer>> {
+    let mut answers = Vec::with_capacity(QUESTIONS.len());
+    for q in QUESTIONS {
+        let err = |source| Error::Query { question: q.id.into(), source };
+        let batches = ctx.sql(q.sql).await.map_err(err)?.collect().await.map_err(err)?;
+        answers.push(Answer { question: q, batches });
+    }
+    Ok(answers)
+}
+
+/// A session sized for this machine.
+pub fn session() -> SessionContext {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let config = datafusion::prelude::SessionConfig::new().with_target_partitions(cores).with_information_schema(false);
+    SessionContext::new_with_config(config)
+}

@@ -1,0 +1,92 @@
+//! `pinpipe batch`: runs the batch job once over the raw objects of the store, with a progress
+//! bar on long runs, then prints the answers, where everything was written, and the summary.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use pinpipe_batch::read::ReadProgress;
+use pinpipe_batch::{Job, output::text_table};
+
+use crate::cli::BatchArgs;
+use crate::config::Loaded;
+use crate::output::{self, line};
+
+/// Runs the job.
+pub async fn run(loaded: &Loaded, args: BatchArgs) -> anyhow::Result<()> {
+    let r = &loaded.resolved;
+    let date = args
+        .date
+        .as_deref()
+        .map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d"))
+        .transpose()
+        .context("--date must be a date as YYYY-MM-DD, e.g. --date 2026-11-24")?;
+    let folder = pinpipe_batch::run_folder(date, args.run_id.as_deref(), chrono::Utc::now())
+        .map_err(|e| anyhow::anyhow!("--run-id: {e}"))?;
+    let run_dir = r.batch.output.join(folder);
+    let input = r.store.open()?;
+    let progress = Arc::new(ReadProgress::default());
+    let job = Job {
+        names: r.names.clone(),
+        input,
+        warehouse: r.batch.write_tables.then(|| r.warehouse.clone()),
+        run_dir: run_dir.clone(),
+        read_concurrency: r.batch.read_concurrency,
+        progress: Arc::clone(&progress),
+    };
+    let bar_task = tokio::spawn(show_progress(progress));
+    let outcome = pinpipe_batch::run(&job).await;
+    bar_task.abort();
+    let outcome = outcome?;
+    let s = &outcome.summary;
+
+    if !args.quiet {
+        for (q, table) in &outcome.answers {
+            line(&format!("{}. {}", q.id, q.title))?;
+            line(&text_table(table))?;
+        }
+    }
+    let per = |p: &pinpipe_batch::PerKind| {
+        format!("pin {}, geo {}, user {}", output::int(p.pin), output::int(p.geo), output::int(p.user))
+    };
+    line(&format!(
+        "batch: {} objects ({} MB) from {} in {:.2} s",
+        output::int(s.objects.total()),
+        s.bytes / 1_000_000,
+        s.input,
+        s.phases.total_s
+    ))?;
+    line(&format!("  raw records:        {}", per(&s.raw_records)))?;
+    line(&format!("  clean rows:         {}", per(&s.clean_rows)))?;
+    line(&format!("  duplicates dropped: {}", per(&s.duplicates_dropped)))?;
+    line(&format!("  dead letters:       {}", per(&s.dead_letters)))?;
+    for (name, t) in &s.tables {
+        line(&format!("  table {name}: {} (version {})", t.url, t.version))?;
+    }
+    line(&format!(
+        "  phases: read+clean {:.2} s, dedup {:.2} s, delta {:.2} s, queries {:.2} s (concurrent), outputs {:.2} s",
+        s.phases.read_clean_s, s.phases.dedup_s, s.phases.delta_s, s.phases.queries_s, s.phases.outputs_s
+    ))?;
+    line(&format!("  results: {}", run_dir.display()))?;
+    line(&format!("  report:  {}", run_dir.join("report.html").display()))?;
+    if s.dead_letters.total() > 0 {
+        line(&format!("  dead letters: {}", run_dir.join("dead_letters.jsonl").display()))?;
+    }
+    Ok(())
+}
+
+/// A bar over bytes read, shown once the run has taken a second (short runs stay quiet).
+async fn show_progress(p: Arc<ReadProgress>) {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let bar = output::bar(p.bytes_total.load(Ordering::Relaxed), "bytes");
+    loop {
+        bar.set_length(p.bytes_total.load(Ordering::Relaxed));
+        bar.set_position(p.bytes_done.load(Ordering::Relaxed));
+        if p.bytes_done.load(Ordering::Relaxed) >= p.bytes_total.load(Ordering::Relaxed) {
+            bar.finish_and_clear();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,266 @@
+//! [`Cleaner`]: raw JSON records of one kind in, an Arrow batch of the clean table out.
+//!
+//! Each record is parsed against the raw record's fields (unknown fields ignored), every value
+//! rule of [`crate::rules`] is applied, and only when all of them succeed is the row appended;
+//! otherwise the record becomes a [`DeadLetter`]. Each appended row also gets a 64-bit hash of its
+//! clean values, which [`crate::dedup`] uses to drop exact duplicates.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use arrow_array::builder::{Float64Builder, Int64Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use pinpipe_model::{Kind, schema};
+
+use crate::dead_letter::{DeadLetter, Origin};
+use crate::{Result, raw, rules};
+
+/// A cleaned chunk: rows of one clean table, their hashes, and the records refused.
+#[derive(Debug)]
+pub struct Cleaned {
+    /// Which table.
+    pub kind: Kind,
+    /// The clean rows (schema `pinpipe_model::schema::clean(kind)`).
+    pub batch: RecordBatch,
+    /// One hash per row of `batch`, over its clean values.
+    pub hashes: Vec<u64>,
+    /// Records that could not be parsed or typed.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Records offered (rows + dead letters; blank lines are not records).
+    pub records: u64,
+}
+
+/// The hash used for duplicate detection: fixed seeds, so hashes agree across threads and runs.
+pub(crate) fn row_hasher() -> ahash::RandomState {
+    ahash::RandomState::with_seeds(0x7069_6e70, 0x6970_6531, 0x6465_6475, 0x7021_0001)
+}
+
+/// Cleans records of one kind, one at a time.
+pub struct Cleaner {
+    kind: Kind,
+    table: Table,
+    hashes: Vec<u64>,
+    dead: Vec<DeadLetter>,
+    records: u64,
+    hasher: ahash::RandomState,
+}
+
+enum Table {
+    Pin(PinColumns),
+    Geo(GeoColumns),
+    User(UserColumns),
+}
+
+struct PinColumns {
+    ind: Int64Builder,
+    unique_id: StringBuilder,
+    title: StringBuilder,
+    description: StringBuilder,
+    follower_count: Int64Builder,
+    poster_name: StringBuilder,
+    tag_list: StringBuilder,
+    is_image_or_video: StringBuilder,
+    image_src: StringBuilder,
+    save_location: StringBuilder,
+    category: StringBuilder,
+}
+
+struct GeoColumns {
+    ind: Int64Builder,
+    country: StringBuilder,
+    coordinates: ListBuilder<Float64Builder>,
+    timestamp: TimestampMicrosecondBuilder,
+}
+
+struct UserColumns {
+    ind: Int64Builder,
+    user_name: StringBuilder,
+    age: Int64Builder,
+    date_joined: TimestampMicrosecondBuilder,
+}
+
+fn timestamps() -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::new().with_timezone(schema::TIMESTAMP_TZ)
+}
+
+impl Cleaner {
+    /// A cleaner for records of `kind`.
+    pub fn new(kind: Kind) -> Self {
+        let table = match kind {
+            Kind::Pin => Table::Pin(PinColumns {
+                ind: Int64Builder::new(),
+                unique_id: StringBuilder::new(),
+                title: StringBuilder::new(),
+                description: StringBuilder::new(),
+                follower_count: Int64Builder::new(),
+                poster_name: StringBuilder::new(),
+                tag_list: StringBuilder::new(),
+                is_image_or_video: StringBuilder::new(),
+                image_src: StringBuilder::new(),
+                save_location: StringBuilder::new(),
+                category: StringBuilder::new(),
+            }),
+            Kind::Geo => Table::Geo(GeoColumns {
+                ind: Int64Builder::new(),
+                country: StringBuilder::new(),
+                coordinates: ListBuilder::new(Float64Builder::new()).with_field(schema::coordinates_item()),
+                timestamp: timestamps(),
+            }),
+            Kind::User => Table::User(UserColumns {
+                ind: Int64Builder::new(),
+                user_name: StringBuilder::new(),
+                age: Int64Builder::new(),
+                date_joined: timestamps(),
+            }),
+        };
+        Cleaner { kind, table, hashes: Vec::new(), dead: Vec::new(), records: 0, hasher: row_hasher() }
+    }
+
+    /// The kind of records this cleaner takes.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Rows accepted so far.
+    pub fn rows(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Records refused so far.
+    pub fn dead_letters(&self) -> usize {
+        self.dead.len()
+    }
+
+    /// Cleans one raw record (one JSON value). Blank input is not a record and is skipped.
+    /// Returns whether a row was appended; `origin` is only evaluated for a dead letter.
+    pub fn push(&mut self, record: &[u8], origin: impl FnOnce() -> Origin) -> bool {
+        let record = record.trim_ascii();
+        if record.is_empty() {
+            return false;
+        }
+        self.records += 1;
+        let mut h = self.hasher.build_hasher();
+        let outcome = match &mut self.table {
+            Table::Pin(c) => push_pin(c, record, &mut h),
+            Table::Geo(c) => push_geo(c, record, &mut h),
+            Table::User(c) => push_user(c, record, &mut h),
+        };
+        match outcome {
+            Ok(()) => {
+                self.hashes.push(h.finish());
+                true
+            }
+            Err(reason) => {
+                self.dead.push(DeadLetter {
+                    kind: self.kind,
+                    reason,
+                    origin: origin(),
+                    record: String::from_utf8_lossy(record).into_owned(),
+                });
+                false
+            }
+        }
+    }
+
+    /// The clean rows, their hashes and the dead letters; the cleaner starts over empty.
+    pub fn finish(&mut self) -> Result<Cleaned> {
+        let columns: Vec<ArrayRef> = match &mut self.table {
+            Table::Pin(c) => vec![
+                Arc::new(c.ind.finish()),
+                Arc::new(c.unique_id.finish()),
+                Arc::new(c.title.finish()),
+                Arc::new(c.description.finish()),
+                Arc::new(c.follower_count.finish()),
+                Arc::new(c.poster_name.finish()),
+                Arc::new(c.tag_list.finish()),
+                Arc::new(c.is_image_or_video.finish()),
+                Arc::new(c.image_src.finish()),
+                Arc::new(c.save_location.finish()),
+                Arc::new(c.category.finish()),
+            ],
+            Table::Geo(c) => vec![
+                Arc::new(c.ind.finish()),
+                Arc::new(c.country.finish()),
+                Arc::new(c.coordinates.finish()),
+                Arc::new(c.timestamp.finish()),
+            ],
+            Table::User(c) => vec![
+                Arc::new(c.ind.finish()),
+                Arc::new(c.user_name.finish()),
+                Arc::new(c.age.finish()),
+                Arc::new(c.date_joined.finish()),
+            ],
+        };
+        let batch = RecordBatch::try_new(schema::clean(self.kind), columns)?;
+        Ok(Cleaned {
+            kind: self.kind,
+            batch,
+            hashes: std::mem::take(&mut self.hashes),
+            dead_letters: std::mem::take(&mut self.dead),
+            records: std::mem::take(&mut self.records),
+        })
+    }
+}
+
+fn parse<'a, T: serde::Deserialize<'a>>(kind: Kind, record: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(record).map_err(|e| format!("not a valid {kind} record: {e}"))
+}
+
+fn put(b: &mut StringBuilder, h: &mut impl Hasher, v: Option<&str>) {
+    v.hash(h);
+    b.append_option(v);
+}
+
+fn put_i64(b: &mut Int64Builder, h: &mut impl Hasher, v: Option<i64>) {
+    v.hash(h);
+    b.append_option(v);
+}
+
+fn push_pin(c: &mut PinColumns, record: &[u8], h: &mut impl Hasher) -> Result<(), String> {
+    let r: raw::Pin = parse(Kind::Pin, record)?;
+    // Every fallible step first, so a refused record leaves the columns untouched.
+    let follower_count = match &r.follower_count {
+        None => None,
+        Some(raw::Count::Int(n)) => Some(*n),
+        Some(raw::Count::Text(t)) => rules::follower_count(Some(t))?,
+    };
+    put_i64(&mut c.ind, h, Some(r.index));
+    put(&mut c.unique_id, h, r.unique_id.as_deref());
+    put(&mut c.title, h, rules::title(r.title.as_deref()));
+    put(&mut c.description, h, rules::description(r.description.as_deref()));
+    put_i64(&mut c.follower_count, h, follower_count);
+    put(&mut c.poster_name, h, rules::poster_name(r.poster_name.as_deref()));
+    put(&mut c.tag_list, h, rules::tag_list(r.tag_list.as_deref()));
+    put(&mut c.is_image_or_video, h, r.is_image_or_video.as_deref());
+    put(&mut c.image_src, h, rules::image_src(r.image_src.as_deref()));
+    put(&mut c.save_location, h, rules::save_location(r.save_location.as_deref()));
+    put(&mut c.category, h, r.category.as_deref());
+    Ok(())
+}
+
+fn push_geo(c: &mut GeoColumns, record: &[u8], h: &mut impl Hasher) -> Result<(), String> {
+    let r: raw::Geo = parse(Kind::Geo, record)?;
+    let timestamp = rules::timestamp_micros("timestamp", r.timestamp.as_deref())?;
+    put_i64(&mut c.ind, h, Some(r.ind));
+    put(&mut c.country, h, r.country.as_deref());
+    // coordinates = [latitude, longitude]; a missing value is a null element, as Spark's array().
+    r.latitude.map(f64::to_bits).hash(h);
+    r.longitude.map(f64::to_bits).hash(h);
+    c.coordinates.values().append_option(r.latitude);
+    c.coordinates.values().append_option(r.longitude);
+    c.coordinates.append(true);
+    timestamp.hash(h);
+    c.timestamp.append_option(timestamp);
+    Ok(())
+}
+
+fn push_user(c: &mut UserColumns, record: &[u8], h: &mut impl Hasher) -> Result<(), String> {
+    let r: raw::User = parse(Kind::User, record)?;
+    let date_joined = rules::timestamp_micros("date_joined", r.date_joined.as_deref())?;
+    put_i64(&mut c.ind, h, Some(r.ind));
+    put(&mut c.user_name, h, rules::user_name(r.first_name.as_deref(), r.last_name.as_deref()).as_deref());
+    put_i64(&mut c.age, h, r.age);
+    date_joined.hash(h);
+    c.date_joined.append_option(date_joined);
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! The cleaning rules of DESIGN.md "Cleaning", written once and shared by the batch job and the
+//! streaming job.
+//!
+//! * [`rules`]: the per-value rules (placeholders to null, `k`/`M` follower counts, save
+//!   locations, user names, timestamps) as small pure functions.
+//! * [`cleaner`]: [`Cleaner`] turns raw JSON records of one kind, one at a time, into an Arrow
+//!   batch of the clean table (columns and types of `pinpipe_model::schema::clean`), sending every
+//!   record that cannot be parsed or typed to a [`DeadLetter`] with its reason and origin.
+//! * [`dedup`]: exact removal of duplicate clean rows across any number of cleaned chunks,
+//!   keeping the first occurrence (the batch job runs it over a whole table, the streaming job
+//!   over one micro-batch).
+
+pub mod cleaner;
+pub mod dead_letter;
+pub mod dedup;
+pub mod error;
+mod raw;
+pub mod rules;
+
+pub use cleaner::{Cleaned, Cleaner};
+pub use dead_letter::{DeadLetter, Origin};
+pub use dedup::dedup;
+pub use error::{Error, Result};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,159 @@
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+use pinpipe_model::Kind;
+
+use crate::{Cleaned, Cleaner, Origin, dedup};
+
+fn origin(line: u64) -> impl FnOnce() -> Origin {
+    move || Origin::Object { path: "topics/p.pin/partition=0/p.pin+0+0000000000.json".into(), line }
+}
+
+fn strings(b: &RecordBatch, col: &str) -> Vec<Option<String>> {
+    b.column_by_name(col).unwrap().as_string::<i32>().iter().map(|v| v.map(str::to_owned)).collect()
+}
+
+fn ints(b: &RecordBatch, col: &str) -> Vec<Option<i64>> {
+    b.column_by_name(col).unwrap().as_primitive::<Int64Type>().iter().collect()
+}
+
+const PIN_ALL_PLACEHOLDERS: &str = r#"{"index":1,"unique_id":"u1","title":"No Title Data Available","description":"No description available Story format","poster_name":"User Info Error","follower_count":"User Info Error","tag_list":"N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e","is_image_or_video":"multi-video(story page format)","image_src":"Image src error.","downloaded":0,"save_location":"Local save in /data/art","category":"art"}"#;
+// The same placeholder texts in other columns stay as they are.
+const PIN_TEXTS_ELSEWHERE: &str = r#"{"index":2,"unique_id":"u2","title":"Untitled","description":"No Title Data Available","poster_name":"Image src error.","follower_count":"51k","tag_list":"User Info Error","is_image_or_video":"image","image_src":"https://i.pinimg.com/x.jpg","downloaded":1,"save_location":"Local save in /data/quotes","category":"quotes"}"#;
+
+#[test]
+fn pin_placeholders_become_null_only_in_their_own_column() {
+    let mut c = Cleaner::new(Kind::Pin);
+    assert!(c.push(PIN_ALL_PLACEHOLDERS.as_bytes(), origin(1)));
+    assert!(c.push(PIN_TEXTS_ELSEWHERE.as_bytes(), origin(2)));
+    assert!(c.push(br#"{"index":3,"follower_count":"1M","description":"Untitled"}"#, origin(3)));
+    assert!(c.push(br#"{"index":4,"follower_count":"305","description":"No description available"}"#, origin(4)));
+    let out = c.finish().unwrap();
+    let b = &out.batch;
+    assert_eq!(b.schema(), pinpipe_model::schema::clean(Kind::Pin));
+    assert_eq!(ints(b, "ind"), [Some(1), Some(2), Some(3), Some(4)]);
+    assert_eq!(ints(b, "follower_count"), [None, Some(51_000), Some(1_000_000), Some(305)]);
+    assert_eq!(strings(b, "title"), [None, Some("Untitled".into()), None, None]);
+    assert_eq!(strings(b, "description"), [None, Some("No Title Data Available".into()), None, None]);
+    assert_eq!(strings(b, "poster_name"), [None, Some("Image src error.".into()), None, None]);
+    assert_eq!(strings(b, "tag_list"), [None, Some("User Info Error".into()), None, None]);
+    assert_eq!(strings(b, "image_src"), [None, Some("https://i.pinimg.com/x.jpg".into()), None, None]);
+    assert_eq!(strings(b, "save_location"), [Some("/data/art".into()), Some("/data/quotes".into()), None, None]);
+    assert_eq!(strings(b, "is_image_or_video")[0].as_deref(), Some("multi-video(story page format)"));
+    assert!(out.dead_letters.is_empty());
+    assert_eq!(out.records, 4);
+}
+
+#[test]
+fn geo_and_user_columns() {
+    let mut g = Cleaner::new(Kind::Geo);
+    assert!(g.push(
+        br#"{"ind":7528,"timestamp":"2020-08-28T03:52:47","latitude":-89.9787,"longitude":-173.293,"country":"Albania"}"#,
+        origin(1)
+    ));
+    assert!(g.push(br#"{"ind":9,"timestamp":"2019-01-01 07:21:13","latitude":1,"longitude":null,"country":null}"#, origin(2)));
+    let b = g.finish().unwrap().batch;
+    assert_eq!(b.schema(), pinpipe_model::schema::clean(Kind::Geo));
+    let coords = b.column_by_name("coordinates").unwrap().as_list::<i32>();
+    let first: Vec<Option<f64>> = coords.value(0).as_primitive::<Float64Type>().iter().collect();
+    assert_eq!(first, [Some(-89.9787), Some(-173.293)]);
+    let second: Vec<Option<f64>> = coords.value(1).as_primitive::<Float64Type>().iter().collect();
+    assert_eq!(second, [Some(1.0), None]);
+    let ts: Vec<Option<i64>> =
+        b.column_by_name("timestamp").unwrap().as_primitive::<TimestampMicrosecondType>().iter().collect();
+    assert_eq!(ts, [Some(1_598_586_767_000_000), Some(1_546_327_273_000_000)]);
+    assert_eq!(strings(&b, "country"), [Some("Albania".into()), None]);
+
+    let mut u = Cleaner::new(Kind::User);
+    assert!(u.push(
+        br#"{"ind":7528,"first_name":"Abigail","last_name":"Ali","age":20,"date_joined":"2015-10-24T11:23:51"}"#,
+        origin(1)
+    ));
+    assert!(u.push(br#"{"ind":5,"first_name":"Zo\u00eb","last_name":null,"age":null,"date_joined":null}"#, origin(2)));
+    let b = u.finish().unwrap().batch;
+    assert_eq!(b.schema(), pinpipe_model::schema::clean(Kind::User));
+    assert_eq!(strings(&b, "user_name"), [Some("Abigail Ali".into()), None]);
+    assert_eq!(ints(&b, "age"), [Some(20), None]);
+    assert_eq!(b.column_by_name("date_joined").unwrap().null_count(), 1);
+}
+
+#[test]
+fn bad_records_become_dead_letters_with_reason_and_origin() {
+    let mut c = Cleaner::new(Kind::Pin);
+    let bad: [&[u8]; 6] = [
+        b"{not json",
+        br#"{"unique_id":"no key"}"#,
+        br#"{"index":"7","title":"key of the wrong type"}"#,
+        br#"{"index":8,"follower_count":"12x"}"#,
+        br#"{"index":9,"downloaded":"yes"}"#,
+        b"[1,2]",
+    ];
+    for (i, r) in bad.iter().enumerate() {
+        assert!(!c.push(r, origin(i as u64 + 1)));
+    }
+    assert!(!c.push(b"   \n", origin(99)), "blank lines are not records");
+    assert!(c.push(br#"{"index":10,"extra_field":"ignored"}"#, origin(7)));
+    let out = c.finish().unwrap();
+    assert_eq!(out.batch.num_rows(), 1);
+    assert_eq!(out.records, 7);
+    assert_eq!(out.dead_letters.len(), 6);
+    let reasons: Vec<&str> = out.dead_letters.iter().map(|d| d.reason.as_str()).collect();
+    assert!(reasons[0].starts_with("not a valid pin record"), "{reasons:?}");
+    assert!(reasons[1].contains("missing field `index`"), "{reasons:?}");
+    assert!(reasons[2].contains("invalid type"), "{reasons:?}");
+    assert!(reasons[3].contains("follower_count \"12x\""), "{reasons:?}");
+    assert!(reasons[4].contains("invalid type"), "{reasons:?}");
+    let d = &out.dead_letters[3];
+    assert_eq!(d.record, r#"{"index":8,"follower_count":"12x"}"#);
+    assert_eq!(d.origin, Origin::Object { path: "topics/p.pin/partition=0/p.pin+0+0000000000.json".into(), line: 4 });
+    let json = serde_json::to_value(d).unwrap();
+    assert_eq!(json["kind"], "pin");
+    assert_eq!(json["origin"]["source"], "object");
+    assert_eq!(json["origin"]["line"], 4);
+
+    let mut g = Cleaner::new(Kind::Geo);
+    assert!(!g.push(br#"{"ind":1,"timestamp":"28/08/2020","latitude":1.0,"longitude":2.0,"country":"X"}"#, origin(1)));
+    let mut u = Cleaner::new(Kind::User);
+    assert!(!u.push(br#"{"ind":1,"first_name":"a","last_name":"b","age":"old","date_joined":null}"#, origin(1)));
+    assert!(g.finish().unwrap().dead_letters[0].reason.contains("timestamp \"28/08/2020\""));
+    assert_eq!(u.finish().unwrap().dead_letters.len(), 1);
+}
+
+#[test]
+fn exact_duplicates_are_dropped_across_chunks_keeping_the_first() {
+    let mut a = Cleaner::new(Kind::User);
+    let dup = br#"{"ind":1,"first_name":"A","last_name":"B","age":30,"date_joined":"2016-01-01T00:00:00"}"#;
+    assert!(a.push(dup, origin(1)));
+    assert!(a.push(dup, origin(2)));
+    // Same key, one value different: not a duplicate.
+    assert!(a.push(br#"{"ind":1,"first_name":"A","last_name":"B","age":31,"date_joined":"2016-01-01T00:00:00"}"#, origin(3)));
+    let first = a.finish().unwrap();
+    // The same record in a later chunk, written differently (space, key order): still a duplicate.
+    assert!(a.push(br#"{"date_joined":"2016-01-01 00:00:00","ind":1,"age":30,"first_name":"A","last_name":"B"}"#, origin(1)));
+    assert!(a.push(br#"{"ind":2,"first_name":"A","last_name":"B","age":30,"date_joined":"2016-01-01T00:00:00"}"#, origin(2)));
+    let second = a.finish().unwrap();
+    let out = dedup(&[first, second]).unwrap();
+    assert_eq!(ints(&out[0], "age"), [Some(30), Some(31)]);
+    assert_eq!(ints(&out[1], "ind"), [Some(2)]);
+}
+
+#[test]
+fn colliding_hashes_of_different_rows_keep_both() {
+    let mut c = Cleaner::new(Kind::User);
+    for (i, r) in [
+        br#"{"ind":1,"first_name":"A","last_name":"B","age":1,"date_joined":null}"#.as_slice(),
+        br#"{"ind":2,"first_name":"A","last_name":"B","age":1,"date_joined":null}"#,
+        br#"{"ind":2,"first_name":"A","last_name":"B","age":1,"date_joined":null}"#,
+        br#"{"ind":3,"first_name":"A","last_name":"B","age":1,"date_joined":null}"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(c.push(r, origin(i as u64)));
+    }
+    let mut chunk: Cleaned = c.finish().unwrap();
+    // Force every row onto one hash: only value comparison can tell them apart.
+    chunk.hashes = vec![42; 4];
+    let out = dedup(&[chunk]).unwrap();
+    assert_eq!(ints(&out[0], "ind"), [Some(1), Some(2), Some(3)]);
+}
