@@ -1,34 +1,70 @@
 //! Writing the clean tables as Delta tables (delta-rs), replaced per run: each run commits an
 //! overwrite, so readers see the previous run's rows until the new ones are committed, and the
 //! table's history keeps every run (time travel).
+//!
+//! `s3://` tables go through pinpipe's own object store (the same endpoint, region and
+//! credentials as every other store), not through a second AWS client inside delta-rs. Commits
+//! use S3 conditional writes (`If-None-Match`), so a lost race is detected, never overwritten.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use deltalake::DeltaTable;
+use deltalake::logstore::{LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore};
 use deltalake::protocol::SaveMode;
+use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError};
+use pinpipe_store::TableLocation;
 
 use crate::{Error, Result};
 
-/// Registers the `s3://` handlers of delta-rs (idempotent).
-pub fn register_handlers() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| deltalake::aws::register_handlers(None));
+/// The default (conditional-put) Delta log store, for `s3://` tables whose store pinpipe builds.
+struct ConditionalPutLogStore;
+
+impl LogStoreFactory for ConditionalPutLogStore {
+    fn with_options(
+        &self,
+        prefixed_store: ObjectStoreRef,
+        root_store: ObjectStoreRef,
+        location: &url::Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
+        Ok(default_logstore(prefixed_store, root_store, location, options))
+    }
 }
 
-/// Replaces the table at `url` with `batches`; returns the new table version.
+/// Makes `s3://` table URLs known to delta-rs (idempotent).
+pub fn register_handlers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(s3) = url::Url::parse("s3://") {
+            deltalake::logstore::logstore_factories().insert(s3, Arc::new(ConditionalPutLogStore));
+        }
+    });
+}
+
+/// Opens the table at `location` (an uninitialised location is fine: the first write creates it).
+pub async fn open(location: &TableLocation) -> DeltaResult<DeltaTable> {
+    register_handlers();
+    let mut builder = DeltaTableBuilder::from_url(location.url.clone())?;
+    if let Some(root) = &location.root {
+        builder = builder.with_storage_backend(root.clone(), location.url.clone());
+    }
+    let mut table = builder.build()?;
+    match table.load().await {
+        Ok(()) | Err(DeltaTableError::NotATable(_)) => Ok(table),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces the table at `location` with `batches`; returns the new table version.
 pub async fn overwrite(
-    url: url::Url,
-    options: HashMap<String, String>,
+    location: &TableLocation,
     name: &str,
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<u64> {
-    register_handlers();
-    let location = url.to_string();
-    let err = |e: deltalake::DeltaTableError| Error::Delta { table: location.clone(), source: Box::new(e) };
-    let table = DeltaTable::try_from_url_with_storage_options(url.clone(), options).await.map_err(err)?;
+    let err = |e: DeltaTableError| Error::Delta { table: location.url.to_string(), source: Box::new(e) };
+    let table = open(location).await.map_err(err)?;
     let mut batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
     if batches.is_empty() {
         // An empty run still replaces the table (with no rows, and the schema).

@@ -217,11 +217,11 @@ pub async fn run(job: &Job) -> Result<Outcome> {
                 let name = job.names.table(*kind);
                 let batches = batches.clone();
                 async move {
-                    let (url, options) = w
+                    let location = w
                         .table_location(&format!("batch/{name}"))
                         .map_err(|e| Error::Delta { table: name.clone(), source: Box::new(e) })?;
-                    let version = delta::overwrite(url.clone(), options, &name, schema::clean(*kind), batches).await?;
-                    Ok::<_, Error>((name, TableInfo { url: url.to_string(), version }))
+                    let version = delta::overwrite(&location, &name, schema::clean(*kind), batches).await?;
+                    Ok::<_, Error>((name, TableInfo { url: location.url.to_string(), version }))
                 }
             });
             for (name, info) in futures_util::future::try_join_all(writes).await? {

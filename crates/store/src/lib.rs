@@ -12,7 +12,6 @@
 //! container or web-identity credentials that `object_store` resolves; never from a file of ours.
 //! `s3_endpoint` points at an S3-compatible server (MinIO, moto, ...), using path-style requests.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -191,39 +190,36 @@ impl Resolved {
     }
 }
 
+/// Where a table-format library (delta-rs) finds a table directory of a store.
+pub struct TableLocation {
+    /// Absolute URL of the directory (`file:///...` or `s3://bucket/key/`), ending in `/`.
+    pub url: url::Url,
+    /// For `s3://`: the bucket's store (endpoint, region and credentials as configured), with
+    /// `/` at the bucket root, for the library to use instead of building its own client.
+    /// `None` for a local directory.
+    pub root: Option<Arc<dyn ObjectStore>>,
+}
+
 impl Resolved {
-    /// Where table-format libraries (delta-rs) reach the directory `rel` of this store: an
-    /// absolute URL and the storage options that carry the endpoint and region. Credentials are
-    /// not among them: delta-rs reads them from the environment / AWS default chain itself.
-    /// A local directory is created.
-    pub fn table_location(&self, rel: &str) -> Result<(url::Url, HashMap<String, String>)> {
+    /// Where table-format libraries (delta-rs) reach the directory `rel` of this store. A local
+    /// directory is created.
+    pub fn table_location(&self, rel: &str) -> Result<TableLocation> {
         let target = self.url.display();
         let open_err = |e: Box<dyn std::error::Error + Send + Sync>| Error::Open { target: target.clone(), source: e };
-        let mut options = HashMap::new();
-        let url = match &self.url {
+        match &self.url {
             StoreUrl::File(dir) => {
                 let dir = std::path::absolute(dir.join(rel)).map_err(|e| open_err(Box::new(e)))?;
                 std::fs::create_dir_all(&dir).map_err(|e| open_err(Box::new(e)))?;
-                url::Url::from_directory_path(&dir)
-                    .map_err(|()| open_err(format!("{} is not an absolute path", dir.display()).into()))?
+                let url = url::Url::from_directory_path(&dir)
+                    .map_err(|()| open_err(format!("{} is not an absolute path", dir.display()).into()))?;
+                Ok(TableLocation { url, root: None })
             }
             StoreUrl::S3 { bucket, prefix } => {
                 let key = if prefix.is_empty() { rel.to_owned() } else { format!("{prefix}/{rel}") };
-                if let Some(endpoint) = &self.s3_endpoint {
-                    options.insert("AWS_ENDPOINT_URL".to_owned(), endpoint.clone());
-                    options.insert("AWS_ALLOW_HTTP".to_owned(), endpoint.starts_with("http://").to_string());
-                    options.insert("AWS_VIRTUAL_HOSTED_STYLE_REQUEST".to_owned(), "false".to_owned());
-                }
-                if let Some(region) = &self.s3_region {
-                    options.insert("AWS_REGION".to_owned(), region.clone());
-                }
-                // One writer per table (pinpipe's jobs never write a table concurrently), so
-                // S3's missing atomic rename is safe without a lock table.
-                options.insert("AWS_S3_ALLOW_UNSAFE_RENAME".to_owned(), "true".to_owned());
-                url::Url::parse(&format!("s3://{bucket}/{key}/")).map_err(|e| open_err(Box::new(e)))?
+                let url = url::Url::parse(&format!("s3://{bucket}/{key}/")).map_err(|e| open_err(Box::new(e)))?;
+                Ok(TableLocation { url, root: Some(self.open()?.inner) })
             }
-        };
-        Ok((url, options))
+        }
     }
 }
 

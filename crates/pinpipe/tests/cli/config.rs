@@ -25,6 +25,8 @@ fn config_shows_values_and_their_origin() {
         out.stdout
     );
     assert!(out.stdout.contains("listen = \"127.0.0.1:8082\"  # default"), "{}", out.stdout);
+    assert!(out.stdout.contains("[warehouse]\n# url unset: file://"), "{}", out.stdout);
+    assert!(out.stdout.contains("[batch]\nread_concurrency = 64  # default"), "{}", out.stdout);
     let e = w.fails(&["config"], &[("PINPIPE_LOG__DEFAULT_PARTITIONS", "0")]);
     assert!(e.contains("invalid value for `log.default_partitions`"), "{e}");
     let e = w.fails(&["config"], &[("PINPIPE_API__LISTEN", "nowhere")]);
@@ -73,7 +75,7 @@ fn help_lists_the_working_subcommands_and_misuse_exits_2() {
         .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
         .map(|l| l.split_whitespace().next().unwrap())
         .collect();
-    assert_eq!(commands, ["up", "source", "serve", "log", "emulate", "sink", "config", "bench", "help"]);
+    assert_eq!(commands, ["up", "source", "serve", "log", "emulate", "sink", "batch", "config", "bench", "help"]);
     let r = w.run(&["sourc"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("a similar subcommand exists: 'source'"), "{}", r.stderr);
