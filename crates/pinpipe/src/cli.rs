@@ -56,6 +56,10 @@ pub enum Command {
     /// Run the batch job (the Databricks notebook): clean the raw objects into Delta tables and
     /// answer the eight questions; results as tables, JSON, CSV and report.html.
     Batch(BatchArgs),
+    /// Run the streaming job (the Databricks streaming notebook): the three streams in
+    /// micro-batches, cleaned, appended to Delta tables exactly once; `stream status` shows
+    /// where it stands.
+    Stream(StreamArgs),
     /// Print the effective configuration and where each value came from.
     Config,
     /// Benchmarks (report medians over several runs and ratios to a baseline of the same run).
@@ -104,6 +108,48 @@ pub struct BatchArgs {
     /// Print only the summary, not the answer tables.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// `pinpipe stream`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct StreamArgs {
+    /// `status` shows the committed position, lag and last commit of each stream.
+    #[command(subcommand)]
+    pub command: Option<StreamCommand>,
+    /// Where the Delta tables go (under stream/) [config: warehouse.url, default <data_dir>/warehouse].
+    #[arg(long, value_name = "URL")]
+    pub warehouse: Option<String>,
+    /// Endpoint of an S3-compatible server for --warehouse [config: warehouse.s3_endpoint].
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// Time between micro-batch starts, e.g. 1s or 500ms [config: stream.trigger_interval, default 1s].
+    #[arg(long, value_name = "DURATION")]
+    pub trigger_interval: Option<String>,
+    /// Most records per stream in one micro-batch [config: stream.max_records_per_batch].
+    #[arg(long, value_name = "N")]
+    pub max_records_per_batch: Option<usize>,
+    /// Process everything up to the current end of each stream, then exit.
+    #[arg(long, conflicts_with = "follow")]
+    pub once: bool,
+    /// Keep running micro-batches until Ctrl-C (the default).
+    #[arg(long)]
+    pub follow: bool,
+}
+
+/// Subcommands of `pinpipe stream`.
+#[derive(Debug, Subcommand)]
+pub enum StreamCommand {
+    /// Per stream: the committed position and log end of each shard, the lag, the table's
+    /// version and the time of its last commit.
+    Status {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+        /// Where the Delta tables are [config: warehouse.url].
+        #[arg(long, value_name = "URL")]
+        warehouse: Option<String>,
+    },
 }
 
 /// `pinpipe serve`.

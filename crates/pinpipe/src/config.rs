@@ -23,6 +23,7 @@ use pinpipe_model::Names;
 use pinpipe_sink::SinkConfig;
 use pinpipe_source::{SourceConfig, SourceUrl};
 use pinpipe_store::StoreConfig;
+use pinpipe_stream::StreamConfig;
 use serde::{Deserialize, Serialize};
 
 /// Name of the configuration file looked for in the working directory.
@@ -54,6 +55,8 @@ pub struct Config {
     pub warehouse: StoreConfig,
     /// The batch job.
     pub batch: BatchConfig,
+    /// The streaming job.
+    pub stream: StreamConfig,
 }
 
 impl Default for Config {
@@ -69,6 +72,7 @@ impl Default for Config {
             emulate: EmulateConfig::default(),
             warehouse: StoreConfig::default(),
             batch: BatchConfig::default(),
+            stream: StreamConfig::default(),
         }
     }
 }
@@ -103,6 +107,8 @@ pub struct Resolved {
     pub warehouse: pinpipe_store::Resolved,
     /// The batch job.
     pub batch: pinpipe_batch::config::Resolved,
+    /// The streaming job.
+    pub stream: pinpipe_stream::config::Resolved,
 }
 
 impl Config {
@@ -135,7 +141,8 @@ impl Config {
             message: e.to_string(),
         })?;
         let batch = self.batch.validate(&self.data_dir).map_err(|(key, message)| Invalid { key, message })?;
-        Ok(Resolved { names, source, log, api, store, sink, emulate, warehouse, batch })
+        let stream = self.stream.validate().map_err(|(key, message)| Invalid { key, message })?;
+        Ok(Resolved { names, source, log, api, store, sink, emulate, warehouse, batch, stream })
     }
 }
 

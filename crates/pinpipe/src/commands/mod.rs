@@ -8,6 +8,7 @@ mod log;
 mod serve;
 mod sink;
 mod source;
+mod stream;
 mod up;
 
 use figment::value::Value;
@@ -44,6 +45,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             o.set("batch.output", "--output", b.output.as_ref().map(|d| Value::from(d.display().to_string())));
             o.set("batch.write_tables", "--no-tables", b.no_tables.then_some(Value::from(false)));
         }
+        Command::Stream(t) => {
+            let status_warehouse = match &t.command {
+                Some(crate::cli::StreamCommand::Status { warehouse, .. }) => warehouse.clone(),
+                None => None,
+            };
+            o.set("warehouse.url", "--warehouse", t.warehouse.clone().or(status_warehouse).map(Value::from));
+            o.set("warehouse.s3_endpoint", "--s3-endpoint", t.s3_endpoint.clone().map(Value::from));
+            o.set("stream.trigger_interval", "--trigger-interval", t.trigger_interval.clone().map(Value::from));
+            o.set(
+                "stream.max_records_per_batch",
+                "--max-records-per-batch",
+                t.max_records_per_batch.map(|c| Value::from(c as u64)),
+            );
+        }
         _ => {}
     }
     let overrides = o;
@@ -56,6 +71,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Emulate(args) => emulate::run(&loaded, args).await,
         Command::Sink(args) => sink::run(&loaded, args).await,
         Command::Batch(args) => batch::run(&loaded, args).await,
+        Command::Stream(args) => stream::run(&loaded, args).await,
         Command::Config => config::run(&loaded),
         Command::Bench(cmd) => bench::run(&loaded, cmd).await,
     }

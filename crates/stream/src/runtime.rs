@@ -1,0 +1,615 @@
+//! The streaming job's runtime: one worker per stream (pin, geo, user), each running
+//! micro-batches against its own Delta table — read from the committed offsets, clean with the
+//! shared `pinpipe_transform` rules, drop exact duplicates within the batch, write dead letters,
+//! commit rows and offsets together ([`crate::commit`]), and compact and checkpoint on schedule.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use deltalake::DeltaTable;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use object_store::ObjectStoreExt;
+use pinpipe_batch::delta;
+use pinpipe_log::partitioner::{sequence_number, shard_id};
+use pinpipe_log::{Log, PartitionOffsets, ReadLimits, StoredRecord};
+use pinpipe_model::{Kind, Names, schema};
+use pinpipe_store::{Store, TableLocation};
+use pinpipe_transform::{Cleaner, Origin, dedup};
+use serde::Serialize;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::commit::{self, BatchInfo, PartitionRange};
+use crate::config::Resolved;
+use crate::{Error, Result};
+
+/// Bytes one log read may return.
+const READ_BYTES: usize = 16 << 20;
+
+/// Run continuously or drain and exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Keep running micro-batches until stopped.
+    Follow,
+    /// Process everything up to each partition's end at start, then exit.
+    Once,
+}
+
+/// Where a stream's table lives: `<warehouse>/stream/<table>`.
+pub fn table_dir(table: &str) -> String {
+    format!("stream/{table}")
+}
+
+/// Where a stream's dead letters go: `<warehouse>/stream/_dead_letters/<table>/<batch>.jsonl`.
+pub fn dead_letter_key(table: &str, batch: u64) -> String {
+    format!("stream/_dead_letters/{table}/{batch:010}.jsonl")
+}
+
+/// One partition's position.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PartitionStatus {
+    /// Partition number.
+    pub partition: u32,
+    /// Next offset to read, as committed to the table.
+    pub committed: u64,
+    /// The log's end offset, last seen.
+    pub end: u64,
+}
+
+/// What one stream's worker has done, and where it stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TableStatus {
+    /// The stream read.
+    pub stream: String,
+    /// The Delta table written.
+    pub table: String,
+    /// The table's URL.
+    pub location: String,
+    /// The table's version, if it exists.
+    pub version: Option<u64>,
+    /// Per partition: committed position and log end.
+    pub partitions: Vec<PartitionStatus>,
+    /// Last committed micro-batch id.
+    pub last_batch: Option<u64>,
+    /// Time of the table's last commit, milliseconds since the epoch.
+    pub last_commit_ms: Option<i64>,
+    /// Micro-batches committed by this run.
+    pub batches: u64,
+    /// Records read by this run.
+    pub records: u64,
+    /// Rows appended by this run.
+    pub rows: u64,
+    /// Exact duplicates dropped by this run.
+    pub duplicates: u64,
+    /// Dead letters written by this run.
+    pub dead_letters: u64,
+    /// Compactions run by this run.
+    pub compactions: u64,
+}
+
+impl TableStatus {
+    /// Records in the log not yet committed to the table.
+    pub fn lag(&self) -> u64 {
+        self.partitions.iter().map(|p| p.end.saturating_sub(p.committed)).sum()
+    }
+}
+
+/// A micro-batch commit, as seen by the job (for latency measurements).
+#[derive(Debug, Clone)]
+pub struct CommitEvent {
+    /// The stream.
+    pub stream: String,
+    /// The offsets whose rows became visible.
+    pub offsets: Vec<PartitionRange>,
+    /// When the commit returned.
+    pub at: Instant,
+}
+
+/// The streaming job.
+pub struct StreamJob {
+    log: Arc<dyn Log>,
+    warehouse: pinpipe_store::Resolved,
+    names: Names,
+    config: Resolved,
+    status: BTreeMap<Kind, Arc<Mutex<TableStatus>>>,
+    events: Option<UnboundedSender<CommitEvent>>,
+}
+
+impl StreamJob {
+    /// A job reading `names`' three streams from `log` into tables under `warehouse`.
+    pub fn new(log: Arc<dyn Log>, warehouse: pinpipe_store::Resolved, names: Names, config: Resolved) -> Self {
+        let status = Kind::ALL
+            .into_iter()
+            .map(|k| {
+                let s = TableStatus { stream: names.stream(k), table: names.table(k), ..Default::default() };
+                (k, Arc::new(Mutex::new(s)))
+            })
+            .collect();
+        StreamJob { log, warehouse, names, config, status, events: None }
+    }
+
+    /// Sends every commit to `events` (used by the latency benchmark).
+    pub fn with_commit_events(mut self, events: UnboundedSender<CommitEvent>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// A snapshot of every stream's status.
+    pub fn snapshot(&self) -> Vec<TableStatus> {
+        self.status.values().map(|s| s.lock().map(|s| s.clone()).unwrap_or_default()).collect()
+    }
+
+    /// Runs the three workers until every stream is drained (`Once`) or until `stop` (`Follow`;
+    /// the batch in flight is committed first). The first worker error stops the others.
+    pub async fn run(&self, mode: Mode, stop: CancellationToken) -> Result<()> {
+        let dead_store = self.warehouse.open()?;
+        let mut workers = JoinSet::new();
+        let inner = stop.child_token();
+        for kind in Kind::ALL {
+            let table = self.names.table(kind);
+            let location = self.warehouse.table_location(&table_dir(&table))?;
+            let worker = Worker {
+                log: Arc::clone(&self.log),
+                kind,
+                stream: self.names.stream(kind),
+                table,
+                url: location.url.to_string(),
+                location,
+                dead_store: dead_store.clone(),
+                config: self.config.clone(),
+                status: Arc::clone(&self.status[&kind]),
+                events: self.events.clone(),
+            };
+            workers.spawn(worker.run(mode, inner.clone()));
+        }
+        let mut first_error = None;
+        while let Some(done) = workers.join_next().await {
+            let outcome = done.map_err(|e| Error::Task(e.to_string())).and_then(|r| r);
+            if let Err(e) = outcome {
+                inner.cancel();
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Reads a stream's status from its table and the log (for `pinpipe stream status`, which runs
+/// beside the job).
+pub async fn status(log: &dyn Log, warehouse: &pinpipe_store::Resolved, names: &Names) -> Result<Vec<TableStatus>> {
+    let mut out = Vec::new();
+    for kind in Kind::ALL {
+        let (stream, table) = (names.stream(kind), names.table(kind));
+        let location = warehouse.table_location(&table_dir(&table))?;
+        let url = location.url.to_string();
+        let t = delta::open(&location).await.map_err(Error::delta(&url))?;
+        let offsets = match log.offsets(&stream).await {
+            Ok(o) => o,
+            Err(pinpipe_log::Error::TopicNotFound(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let parts = offsets.iter().map(|o| o.partition + 1).max().unwrap_or(0);
+        let c = commit::committed(&t, &stream, parts).await.map_err(Error::delta(&url))?;
+        let last_commit_ms = match t.version() {
+            Some(_) => t.history(Some(1)).next().await.and_then(|c| c.ok()).and_then(|c| c.timestamp),
+            None => None,
+        };
+        out.push(TableStatus {
+            partitions: offsets
+                .iter()
+                .map(|o| PartitionStatus {
+                    partition: o.partition,
+                    committed: c.offsets.get(&o.partition).copied().unwrap_or(o.start),
+                    end: o.end,
+                })
+                .collect(),
+            stream,
+            table,
+            location: url,
+            version: t.version(),
+            last_batch: c.batch,
+            last_commit_ms,
+            ..Default::default()
+        });
+    }
+    Ok(out)
+}
+
+/// One stream → one table.
+struct Worker {
+    log: Arc<dyn Log>,
+    kind: Kind,
+    stream: String,
+    table: String,
+    location: TableLocation,
+    url: String,
+    dead_store: Store,
+    config: Resolved,
+    status: Arc<Mutex<TableStatus>>,
+    events: Option<UnboundedSender<CommitEvent>>,
+}
+
+/// Commit attempts of one micro-batch before its error stands.
+const COMMIT_ATTEMPTS: u32 = 4;
+
+/// What to do after a failed commit.
+enum AfterFailure {
+    /// Nobody else committed the batch: try again on this (newer) table version.
+    Retry(DeltaTable),
+    /// Another job committed it: the position was updated; continue with this table.
+    TakenByAnother(DeltaTable),
+}
+
+/// Where a worker stands.
+struct Position {
+    /// Next offset to read per partition.
+    next: BTreeMap<u32, u64>,
+    /// Id of the next micro-batch.
+    batch: u64,
+}
+
+impl Worker {
+    fn update_status(&self, f: impl FnOnce(&mut TableStatus)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s);
+        }
+    }
+
+    async fn run(self, mode: Mode, stop: CancellationToken) -> Result<()> {
+        let table = delta::open(&self.location).await.map_err(Error::delta(&self.url))?;
+        let mut table = self.ensure_table(table).await?;
+        self.update_status(|s| {
+            s.location.clone_from(&self.url);
+            s.version = table.version();
+        });
+        let Some(mut offsets) = self.wait_for_stream(mode, &stop).await? else {
+            return Ok(());
+        };
+        let mut pos = self.recover(&table, &offsets).await?;
+        // In `Once` mode: the ends to reach.
+        let targets: Option<BTreeMap<u32, u64>> =
+            (mode == Mode::Once).then(|| offsets.iter().map(|o| (o.partition, o.end)).collect());
+        tracing::info!(stream = %self.stream, table = %self.url, batch = pos.batch, "stream job starting");
+        loop {
+            let started = Instant::now();
+            self.adopt_partitions(&mut pos, &offsets);
+            let reads = self.read(&pos, &offsets, targets.as_ref()).await?;
+            if reads.is_empty() {
+                if mode == Mode::Once {
+                    break;
+                }
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = self.wait_for_data(&pos) => {}
+                }
+                offsets = self.log.offsets(&self.stream).await?;
+                continue;
+            }
+            table = self.micro_batch(table, &mut pos, reads).await?;
+            table = self.maintain(table, pos.batch).await;
+            if stop.is_cancelled() {
+                break;
+            }
+            if mode == Mode::Follow {
+                let next = tokio::time::Instant::from_std(started + self.config.trigger_interval);
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep_until(next) => {}
+                }
+            }
+            offsets = self.log.offsets(&self.stream).await?;
+        }
+        tracing::info!(stream = %self.stream, batch = pos.batch, "stream job stopped");
+        Ok(())
+    }
+
+    /// The stream's offsets once it exists; `None` when stopped first (or, in `Once` mode, when
+    /// it does not exist: nothing to do).
+    async fn wait_for_stream(&self, mode: Mode, stop: &CancellationToken) -> Result<Option<Vec<PartitionOffsets>>> {
+        loop {
+            match self.log.offsets(&self.stream).await {
+                Ok(o) => return Ok(Some(o)),
+                Err(pinpipe_log::Error::TopicNotFound(_)) if mode == Mode::Once => return Ok(None),
+                Err(pinpipe_log::Error::TopicNotFound(_)) => {
+                    tokio::select! {
+                        () = stop.cancelled() => return Ok(None),
+                        () = tokio::time::sleep(self.config.trigger_interval.max(Duration::from_millis(200))) => {}
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The position the table's commits hold, checked against the log.
+    async fn recover(&self, table: &DeltaTable, offsets: &[PartitionOffsets]) -> Result<Position> {
+        let parts = offsets.iter().map(|o| o.partition + 1).max().unwrap_or(0);
+        let c = commit::committed(table, &self.stream, parts).await.map_err(Error::delta(&self.url))?;
+        for o in offsets {
+            if let Some(&committed) = c.offsets.get(&o.partition)
+                && committed > o.end
+            {
+                return Err(Error::AheadOfLog {
+                    table: self.url.clone(),
+                    stream: self.stream.clone(),
+                    partition: o.partition,
+                    committed,
+                    log_end: o.end,
+                });
+            }
+        }
+        let pos = Position { next: c.offsets, batch: c.batch.map_or(0, |b| b + 1) };
+        self.update_status(|s| s.last_batch = c.batch);
+        Ok(pos)
+    }
+
+    /// Starts new partitions at their first offset and moves past records the log no longer
+    /// holds (removed by retention before the job read them: reported, not silently skipped).
+    fn adopt_partitions(&self, pos: &mut Position, offsets: &[PartitionOffsets]) {
+        for o in offsets {
+            let next = pos.next.entry(o.partition).or_insert(o.start);
+            if *next < o.start {
+                tracing::warn!(
+                    stream = %self.stream, partition = o.partition,
+                    lost = o.start - *next,
+                    "records were removed from the log by retention before the stream job read them"
+                );
+                *next = o.start;
+            }
+        }
+        self.update_status(|s| {
+            s.partitions = offsets
+                .iter()
+                .map(|o| PartitionStatus {
+                    partition: o.partition,
+                    committed: pos.next.get(&o.partition).copied().unwrap_or(o.start),
+                    end: o.end,
+                })
+                .collect();
+        });
+    }
+
+    /// Reads what the next micro-batch takes: from each partition's position up to its end
+    /// (or target), sharing the batch's record budget equally between partitions.
+    async fn read(
+        &self,
+        pos: &Position,
+        offsets: &[PartitionOffsets],
+        targets: Option<&BTreeMap<u32, u64>>,
+    ) -> Result<Vec<(u32, Vec<StoredRecord>)>> {
+        let share = (self.config.max_records_per_batch / offsets.len().max(1)).max(1);
+        let mut out = Vec::new();
+        for o in offsets {
+            let mut next = pos.next.get(&o.partition).copied().unwrap_or(o.start);
+            let end = targets.map_or(o.end, |t| t.get(&o.partition).copied().unwrap_or(0).min(o.end));
+            let mut records: Vec<StoredRecord> = Vec::new();
+            while next < end && records.len() < share {
+                let want = (share - records.len()).min((end - next) as usize);
+                let limits = ReadLimits { max_records: want, max_bytes: READ_BYTES };
+                let got = self.log.read(&self.stream, o.partition, next, limits).await?;
+                let Some(last) = got.last() else { break };
+                next = last.offset + 1;
+                records.extend(got.into_iter().filter(|r| r.offset < end));
+            }
+            if !records.is_empty() {
+                out.push((o.partition, records));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Waits until some partition has data beyond its position, or one trigger interval.
+    async fn wait_for_data(&self, pos: &Position) {
+        let timeout = self.config.trigger_interval.max(Duration::from_millis(200));
+        let mut waits: FuturesUnordered<_> = pos
+            .next
+            .iter()
+            .map(|(&p, &next)| {
+                let log = Arc::clone(&self.log);
+                let stream = self.stream.clone();
+                async move { log.wait_for(&stream, p, next, timeout).await.unwrap_or(false) }
+            })
+            .collect();
+        if waits.is_empty() {
+            tokio::time::sleep(timeout).await;
+            return;
+        }
+        while let Some(has_data) = waits.next().await {
+            if has_data {
+                return;
+            }
+        }
+    }
+
+    /// Cleans, de-duplicates and commits one micro-batch; advances `pos` when it is committed.
+    async fn micro_batch(
+        &self,
+        table: DeltaTable,
+        pos: &mut Position,
+        reads: Vec<(u32, Vec<StoredRecord>)>,
+    ) -> Result<DeltaTable> {
+        let mut cleaner = Cleaner::new(self.kind);
+        let mut ranges = Vec::with_capacity(reads.len());
+        for (p, records) in &reads {
+            let (Some(first), Some(last)) = (records.first(), records.last()) else { continue };
+            for r in records {
+                cleaner.push(&r.value, || Origin::Stream {
+                    stream: self.stream.clone(),
+                    shard: shard_id(*p),
+                    sequence_number: sequence_number(*p, r.offset),
+                });
+            }
+            ranges.push(PartitionRange { partition: *p, shard: shard_id(*p), from: first.offset, to: last.offset + 1 });
+        }
+        let cleaned = cleaner.finish()?;
+        let deduped = dedup(std::slice::from_ref(&cleaned))?;
+        let rows: usize = deduped.iter().map(RecordBatch::num_rows).sum();
+        let info = BatchInfo {
+            stream: self.stream.clone(),
+            batch: pos.batch,
+            offsets: ranges,
+            records: reads.iter().map(|(_, r)| r.len() as u64).sum(),
+            rows: rows as u64,
+            duplicates: (cleaned.batch.num_rows() - rows) as u64,
+            dead_letters: cleaned.dead_letters.len() as u64,
+        };
+        if !cleaned.dead_letters.is_empty() {
+            self.write_dead_letters(pos.batch, &cleaned.dead_letters).await?;
+        }
+        let mut data: Vec<RecordBatch> = deduped.into_iter().filter(|b| b.num_rows() > 0).collect();
+        if data.is_empty() {
+            // Offsets still advance (every record was a dead letter): an empty append commits them.
+            data.push(RecordBatch::new_empty(schema::clean(self.kind)));
+        }
+        let mut table = table;
+        let mut attempt = 0;
+        let table = loop {
+            attempt += 1;
+            let written = table
+                .write(data.clone())
+                .with_save_mode(SaveMode::Append)
+                .with_table_name(&self.table)
+                .with_commit_properties(commit::properties(&info))
+                .await;
+            match written {
+                Ok(t) => break t,
+                Err(e) => match self.after_failed_commit(pos, e, attempt).await? {
+                    AfterFailure::Retry(t) => table = t,
+                    AfterFailure::TakenByAnother(t) => return Ok(t),
+                },
+            }
+        };
+        let at = Instant::now();
+        for r in &info.offsets {
+            pos.next.insert(r.partition, r.to);
+        }
+        pos.batch += 1;
+        let last_commit_ms = chrono::Utc::now().timestamp_millis();
+        self.update_status(|s| {
+            s.version = table.version();
+            s.last_batch = Some(info.batch);
+            s.last_commit_ms = Some(last_commit_ms);
+            s.batches += 1;
+            s.records += info.records;
+            s.rows += info.rows;
+            s.duplicates += info.duplicates;
+            s.dead_letters += info.dead_letters;
+            for p in &mut s.partitions {
+                if let Some(&next) = pos.next.get(&p.partition) {
+                    p.committed = next;
+                }
+            }
+        });
+        tracing::debug!(stream = %self.stream, batch = info.batch, records = info.records, rows = info.rows, "committed");
+        if let Some(events) = &self.events {
+            let _ = events.send(CommitEvent { stream: self.stream.clone(), offsets: info.offsets, at });
+        }
+        Ok(table)
+    }
+
+    /// A commit failed. If another job committed this batch (or later) in the meantime, Delta's
+    /// conflict check refused ours: continue from what the table now says. If nobody did (a
+    /// conflict with a compaction or a table creation), retry a few times on the new version;
+    /// then the error stands (nothing was committed; a restart redoes the batch).
+    async fn after_failed_commit(
+        &self,
+        pos: &mut Position,
+        e: deltalake::DeltaTableError,
+        attempt: u32,
+    ) -> Result<AfterFailure> {
+        let table = delta::open(&self.location).await.map_err(Error::delta(&self.url))?;
+        let parts = pos.next.keys().map(|p| p + 1).max().unwrap_or(0);
+        let c = commit::committed(&table, &self.stream, parts).await.map_err(Error::delta(&self.url))?;
+        match c.batch {
+            Some(b) if b >= pos.batch => {
+                tracing::warn!(
+                    stream = %self.stream, batch = pos.batch, error = %e,
+                    "another stream job committed to this table; continuing from its offsets (is a second job running?)"
+                );
+                pos.next.extend(c.offsets);
+                pos.batch = b + 1;
+                Ok(AfterFailure::TakenByAnother(table))
+            }
+            _ if attempt < COMMIT_ATTEMPTS => {
+                tracing::warn!(stream = %self.stream, batch = pos.batch, error = %e, attempt, "commit failed; retrying");
+                Ok(AfterFailure::Retry(table))
+            }
+            _ => Err(Error::delta(&self.url)(e)),
+        }
+    }
+
+    /// Creates the table (no rows, no offsets) if it does not exist, so that every micro-batch
+    /// commit has a version to be checked against: Delta's conflict check, which keeps two jobs
+    /// from committing the same offsets, needs one.
+    async fn ensure_table(&self, table: DeltaTable) -> Result<DeltaTable> {
+        if table.version().is_some() {
+            return Ok(table);
+        }
+        let schema: deltalake::kernel::StructType =
+            schema::clean(self.kind).try_into_kernel().map_err(|e| Error::delta(&self.url)(e.into()))?;
+        let created = table
+            .create()
+            .with_columns(schema.fields().cloned())
+            .with_table_name(&self.table)
+            .with_comment(format!("pinpipe streaming job: the clean rows of {}", self.stream))
+            .with_save_mode(SaveMode::Ignore)
+            .await;
+        match created {
+            Ok(t) => Ok(t),
+            // Created by another job at the same moment: use it.
+            Err(_) => delta::open(&self.location).await.map_err(Error::delta(&self.url)),
+        }
+    }
+
+    async fn write_dead_letters(&self, batch: u64, letters: &[pinpipe_transform::DeadLetter]) -> Result<()> {
+        let mut body = Vec::new();
+        for l in letters {
+            // A dead letter always serialises (plain strings and numbers).
+            if serde_json::to_writer(&mut body, l).is_ok() {
+                body.push(b'\n');
+            }
+        }
+        let key = self.dead_store.key(&dead_letter_key(&self.table, batch));
+        // Written before the commit, named by the batch id: a batch redone after a crash
+        // rewrites the same object.
+        self.dead_store
+            .inner
+            .put(&key, bytes::Bytes::from(body).into())
+            .await
+            .map_err(|source| Error::DeadLetters { key: key.to_string(), source })?;
+        Ok(())
+    }
+
+    /// Checkpoints and compacts on schedule (`batch` is the next batch id, so `batch` commits
+    /// exist). Failures are logged, never fatal: they only affect read speed.
+    async fn maintain(&self, mut table: DeltaTable, batch: u64) -> DeltaTable {
+        let due = |every: u64| every > 0 && batch.is_multiple_of(every);
+        if due(self.config.optimize_every) {
+            let props = CommitProperties::default().with_create_checkpoint(false);
+            match table.clone().optimize().with_commit_properties(props).await {
+                Ok((t, m)) => {
+                    tracing::info!(
+                        stream = %self.stream, removed = m.num_files_removed, added = m.num_files_added,
+                        "compacted the table's small files"
+                    );
+                    self.update_status(|s| s.compactions += 1);
+                    table = t;
+                }
+                Err(e) => tracing::warn!(stream = %self.stream, error = %e, "compaction failed; will retry later"),
+            }
+        }
+        if due(self.config.checkpoint_every)
+            && let Err(e) = deltalake::checkpoints::create_checkpoint(&table, None).await
+        {
+            tracing::warn!(stream = %self.stream, error = %e, "checkpoint failed; will retry later");
+        }
+        table
+    }
+}

@@ -1,0 +1,305 @@
+//! Streaming job tests on a real embedded log and real Delta tables: exactly the distinct clean
+//! rows, offsets committed with the rows and resumed from, dead letters with their origin,
+//! crashes at arbitrary points, a second job racing the first, compaction and checkpoints.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use datafusion::arrow::array::{Array, Int64Array};
+use datafusion::prelude::SessionContext;
+use futures_util::StreamExt;
+use pinpipe_log::embedded::EmbeddedLog;
+use pinpipe_log::{Log, LogConfig, Record, TopicKind};
+use pinpipe_model::{Kind, Names};
+use pinpipe_store::StoreConfig;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::commit::{self, COMMIT_INFO_KEY};
+use crate::config::Resolved;
+use crate::runtime::{dead_letter_key, table_dir};
+use crate::{Mode, StreamConfig, StreamJob, status};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    log: Arc<dyn Log>,
+    warehouse: pinpipe_store::Resolved,
+    names: Names,
+}
+
+const SHARDS: u32 = 2;
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(&LogConfig::default().validate(dir.path()).unwrap()).unwrap();
+    let names = Names::new("t").unwrap();
+    for kind in Kind::ALL {
+        log.create_topic(&names.stream(kind), TopicKind::Stream, SHARDS).await.unwrap();
+    }
+    let warehouse = StoreConfig::default().validate_or(dir.path().join("warehouse")).unwrap();
+    Fixture { dir, log: Arc::new(log), warehouse, names }
+}
+
+fn config(f: impl FnOnce(&mut StreamConfig)) -> Resolved {
+    let mut c = StreamConfig { trigger_interval: "20ms".into(), ..Default::default() };
+    f(&mut c);
+    c.validate().unwrap()
+}
+
+fn pin(ind: i64, followers: &str) -> Value {
+    json!({"index": ind, "unique_id": format!("u-{ind}"), "title": "T", "description": "D",
+        "poster_name": "P", "follower_count": followers, "tag_list": "a,b", "is_image_or_video": "image",
+        "image_src": "https://i.example/x.jpg", "downloaded": 1,
+        "save_location": "Local save in /data/art", "category": "art"})
+}
+
+fn geo(ind: i64) -> Value {
+    json!({"ind": ind, "timestamp": "2020-08-28T03:52:47", "latitude": -89.9787, "longitude": -173.293, "country": "Albania"})
+}
+
+fn user(ind: i64) -> Value {
+    json!({"ind": ind, "first_name": "Abigail", "last_name": "Ali", "age": 20, "date_joined": "2015-10-24T11:23:51"})
+}
+
+impl Fixture {
+    /// Appends `value` to the shard `ind % SHARDS` of `kind`'s stream.
+    async fn put(&self, kind: Kind, ind: i64, value: &[u8]) {
+        let record = Record { timestamp_ms: None, key: Some(Bytes::from(ind.to_string())), value: Bytes::copy_from_slice(value) };
+        self.log.append(&self.names.stream(kind), (ind as u32) % SHARDS, vec![record]).await.unwrap();
+    }
+
+    async fn post(&self, ind: i64, followers: &str) {
+        self.put(Kind::Pin, ind, pin(ind, followers).to_string().as_bytes()).await;
+        self.put(Kind::Geo, ind, geo(ind).to_string().as_bytes()).await;
+        self.put(Kind::User, ind, user(ind).to_string().as_bytes()).await;
+    }
+
+    fn job(&self, config: Resolved) -> StreamJob {
+        StreamJob::new(Arc::clone(&self.log), self.warehouse.clone(), self.names.clone(), config)
+    }
+
+    async fn once(&self, config: Resolved) -> Vec<crate::TableStatus> {
+        let job = self.job(config);
+        job.run(Mode::Once, CancellationToken::new()).await.unwrap();
+        job.snapshot()
+    }
+
+    async fn table(&self, kind: Kind) -> deltalake::DeltaTable {
+        let loc = self.warehouse.table_location(&table_dir(&self.names.table(kind))).unwrap();
+        pinpipe_batch::delta::open(&loc).await.unwrap()
+    }
+
+    /// `SELECT <key>, <col> FROM table ORDER BY 1, 2` through DataFusion.
+    async fn pairs(&self, kind: Kind, key: &str, col: &str) -> Vec<(i64, Option<i64>)> {
+        let table = self.table(kind).await;
+        let ctx = SessionContext::new();
+        table.update_datafusion_session(&ctx.state()).unwrap();
+        ctx.register_table("t", table.table_provider().await.unwrap()).unwrap();
+        let sql = format!("SELECT {key} AS k, CAST({col} AS BIGINT) AS v FROM t ORDER BY 1, 2");
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let mut out = Vec::new();
+        for b in batches {
+            let k = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            let v = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+            out.extend((0..b.num_rows()).map(|i| (k.value(i), (!v.is_null(i)).then(|| v.value(i)))));
+        }
+        out
+    }
+
+    async fn inds(&self, kind: Kind) -> Vec<i64> {
+        self.pairs(kind, "ind", "ind").await.into_iter().map(|(k, _)| k).collect()
+    }
+}
+
+#[tokio::test]
+async fn once_appends_the_distinct_clean_rows_and_commits_offsets_with_them() {
+    let f = fixture().await;
+    for ind in 1..=6 {
+        f.post(ind, ["10", "5k", "User Info Error", "1M", "7", "300"][ind as usize - 1]).await;
+    }
+    // Post 1's pin delivered twice (same shard, same micro-batch), and one pin that is not JSON.
+    f.put(Kind::Pin, 1, pin(1, "10").to_string().as_bytes()).await;
+    f.put(Kind::Pin, 3, b"{\"index\": 3, \"unique_id\": ").await;
+
+    let run = f.once(config(|_| {})).await;
+    let pin_status = run.iter().find(|s| s.stream == "streaming-t-pin").unwrap();
+    assert_eq!((pin_status.records, pin_status.rows, pin_status.duplicates, pin_status.dead_letters), (8, 6, 1, 1));
+    assert_eq!(pin_status.lag(), 0);
+
+    assert_eq!(
+        f.pairs(Kind::Pin, "ind", "follower_count").await,
+        [(1, Some(10)), (2, Some(5000)), (3, None), (4, Some(1_000_000)), (5, Some(7)), (6, Some(300))]
+    );
+    assert_eq!(f.inds(Kind::Geo).await, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(f.inds(Kind::User).await, [1, 2, 3, 4, 5, 6]);
+
+    // The dead letter: reason, and origin down to the sequence number.
+    let dead = std::fs::read_to_string(f.dir.path().join("warehouse").join(dead_letter_key("t_pin_table", 0))).unwrap();
+    let letter: Value = serde_json::from_str(dead.lines().next().unwrap()).unwrap();
+    assert_eq!(letter["kind"], "pin");
+    assert_eq!(letter["origin"]["stream"], "streaming-t-pin");
+    assert_eq!(letter["origin"]["shard"], "shardId-000000000001");
+    assert_eq!(
+        letter["origin"]["sequence_number"],
+        pinpipe_log::partitioner::sequence_number(1, 4)
+    );
+    assert!(!letter["reason"].as_str().unwrap().is_empty());
+    assert_eq!(dead.lines().count(), 1);
+
+    // The offsets are in the table's own commit: txn versions and commitInfo.
+    let table = f.table(Kind::Pin).await;
+    let c = commit::committed(&table, "streaming-t-pin", SHARDS).await.unwrap();
+    let ends: Vec<u64> = f.log.offsets("streaming-t-pin").await.unwrap().iter().map(|o| o.end).collect();
+    assert_eq!(c.batch, Some(0));
+    assert_eq!(c.offsets.values().copied().collect::<Vec<_>>(), ends);
+    let info = table.history(Some(1)).next().await.unwrap().unwrap();
+    let meta = &info.info[COMMIT_INFO_KEY];
+    assert_eq!(meta["batch"], 0);
+    assert_eq!(meta["records"], 8);
+    assert_eq!(meta["offsets"].as_array().unwrap().len(), 2);
+
+    // A second run resumes after the committed offsets: only the new posts are appended.
+    for ind in 7..=8 {
+        f.post(ind, "1k").await;
+    }
+    let run = f.once(config(|_| {})).await;
+    assert!(run.iter().all(|s| s.records == 2 && s.batches == 1 && s.last_batch == Some(1)), "{run:?}");
+    assert_eq!(f.inds(Kind::Pin).await, [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(f.inds(Kind::User).await, [1, 2, 3, 4, 5, 6, 7, 8]);
+
+    // Nothing new: no commit at all.
+    let before = f.table(Kind::Geo).await.version();
+    let run = f.once(config(|_| {})).await;
+    assert!(run.iter().all(|s| s.batches == 0));
+    assert_eq!(f.table(Kind::Geo).await.version(), before);
+
+    // Status from the outside (what `pinpipe stream status` prints).
+    let st = status(f.log.as_ref(), &f.warehouse, &f.names).await.unwrap();
+    assert_eq!(st.len(), 3);
+    for s in &st {
+        assert_eq!(s.lag(), 0, "{s:?}");
+        assert_eq!(s.last_batch, Some(1));
+        assert!(s.last_commit_ms.is_some());
+        assert_eq!(s.partitions.len(), SHARDS as usize);
+    }
+}
+
+#[tokio::test]
+async fn all_dead_letters_still_advance_the_offsets() {
+    let f = fixture().await;
+    f.put(Kind::Geo, 0, b"not json").await;
+    f.put(Kind::Geo, 1, b"{\"ind\": 1, \"timestamp\": \"yesterday\"}").await;
+    let run = f.once(config(|_| {})).await;
+    let g = run.iter().find(|s| s.stream == "streaming-t-geo").unwrap();
+    assert_eq!((g.records, g.rows, g.dead_letters, g.lag()), (2, 0, 2, 0));
+    assert!(f.inds(Kind::Geo).await.is_empty());
+    let run = f.once(config(|_| {})).await;
+    assert!(run.iter().all(|s| s.batches == 0), "offsets were committed, nothing is redone");
+}
+
+#[tokio::test]
+async fn crashes_at_arbitrary_points_neither_lose_nor_duplicate() {
+    let f = Arc::new(fixture().await);
+    let producer = {
+        let f = Arc::clone(&f);
+        tokio::spawn(async move {
+            for ind in 0..600 {
+                f.post(ind, "1k").await;
+                if ind % 50 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    // Small micro-batches, frequent compaction and checkpoints: many commit points to die at.
+    let cfg = config(|c| {
+        c.max_records_per_batch = 40;
+        c.optimize_every = 3;
+        c.checkpoint_every = 2;
+        c.trigger_interval = "10ms".into();
+    });
+    for round in 0..8u64 {
+        let job = f.job(cfg.clone());
+        let task = tokio::spawn(async move { job.run(Mode::Follow, CancellationToken::new()).await });
+        // Let it run for a while, then kill it wherever it is (a dropped future is a crash:
+        // nothing after the await point runs).
+        tokio::time::sleep(Duration::from_millis(60 + 37 * round)).await;
+        task.abort();
+        let _ = task.await;
+    }
+    producer.await.unwrap();
+    f.once(cfg).await;
+    let want: Vec<i64> = (0..600).collect();
+    for kind in Kind::ALL {
+        assert_eq!(f.inds(kind).await, want, "{kind:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_second_job_racing_the_first_cannot_duplicate_rows() {
+    let f = fixture().await;
+    for ind in 0..200 {
+        f.post(ind, "3").await;
+    }
+    let cfg = config(|c| c.max_records_per_batch = 30);
+    let (a, b) = (f.job(cfg.clone()), f.job(cfg));
+    let (ra, rb) = tokio::join!(a.run(Mode::Once, CancellationToken::new()), b.run(Mode::Once, CancellationToken::new()));
+    ra.unwrap();
+    rb.unwrap();
+    let want: Vec<i64> = (0..200).collect();
+    for kind in Kind::ALL {
+        assert_eq!(f.inds(kind).await, want, "{kind:?}");
+    }
+}
+
+#[tokio::test]
+async fn compaction_and_checkpoints_keep_the_rows_and_the_position() {
+    let f = fixture().await;
+    for ind in 0..100 {
+        f.post(ind, "2").await;
+    }
+    let cfg = config(|c| {
+        c.max_records_per_batch = 10;
+        c.optimize_every = 4;
+        c.checkpoint_every = 5;
+    });
+    let run = f.once(cfg.clone()).await;
+    assert!(run.iter().all(|s| s.batches == 10 && s.compactions == 2), "{run:?}");
+    let log_dir = f.dir.path().join("warehouse/stream/t_user_table/_delta_log");
+    let checkpoints: Vec<_> = std::fs::read_dir(&log_dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".checkpoint.parquet"))
+        .collect();
+    assert_eq!(checkpoints.len(), 2, "{checkpoints:?}");
+    let table = f.table(Kind::User).await;
+    let ops: Vec<String> = table
+        .history(None)
+        .filter_map(|c| async move { c.ok()?.operation })
+        .collect()
+        .await;
+    assert_eq!(ops.iter().filter(|o| o.as_str() == "OPTIMIZE").count(), 2, "{ops:?}");
+    assert_eq!(f.inds(Kind::User).await, (0..100).collect::<Vec<_>>());
+    // The position survives compaction and checkpoints: nothing is redone.
+    let again = f.once(cfg).await;
+    assert!(again.iter().all(|s| s.batches == 0), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_table_ahead_of_the_log_is_refused() {
+    let f = fixture().await;
+    f.post(1, "1").await;
+    f.post(2, "1").await;
+    f.once(config(|_| {})).await;
+    // A fresh log (same names, fewer records) and the old warehouse.
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(&LogConfig::default().validate(dir.path()).unwrap()).unwrap();
+    for kind in Kind::ALL {
+        log.create_topic(&f.names.stream(kind), TopicKind::Stream, SHARDS).await.unwrap();
+    }
+    let job = StreamJob::new(Arc::new(log), f.warehouse.clone(), f.names.clone(), config(|_| {}));
+    let err = job.run(Mode::Once, CancellationToken::new()).await.unwrap_err();
+    assert!(matches!(err, crate::Error::AheadOfLog { committed: 1, log_end: 0, .. }), "{err}");
+    assert!(err.to_string().contains("another warehouse"), "{err}");
+}
