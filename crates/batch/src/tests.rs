@@ -318,39 +318,15 @@ async fn the_report_renders_its_charts_in_headless_chromium() {
     assert!(non_white > 20_000, "non-white pixels: {non_white}");
 }
 
-const READ_DELTA_PY: &str = r#"
-import json, sys
-from deltalake import DeltaTable
-out = {}
-for path in sys.argv[1:]:
-    dt = DeltaTable(path)
-    t = dt.to_pyarrow_table()
-    rows = sorted(t.to_pylist(), key=lambda r: r["ind"])
-    for r in rows:
-        for k, v in r.items():
-            if hasattr(v, "isoformat"):
-                r[k] = v.isoformat()
-    out[path.rstrip("/").rsplit("/", 1)[-1]] = {"version": dt.version(), "columns": t.column_names, "rows": rows}
-print(json.dumps(out))
-"#;
-
 #[tokio::test]
 async fn the_delta_tables_are_read_back_by_the_python_deltalake_package() {
-    let python_ok = std::process::Command::new("python3").args(["-c", "import deltalake, pyarrow"]).output().is_ok_and(|o| o.status.success());
-    if !python_ok {
-        assert!(std::env::var("TEST_PINPIPE_REQUIRE_SERVERS").as_deref() != Ok("1"), "python3 with deltalake and pyarrow is required");
-        eprintln!("note: python deltalake/pyarrow missing; skipping");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let (out, _) = run_fixture(dir.path()).await;
     let paths: Vec<String> = ["pinterest_pin_table", "pinterest_geo_table", "pinterest_user_table"]
         .iter()
         .map(|n| url::Url::parse(&out.summary.tables[*n].url).unwrap().to_file_path().unwrap().display().to_string())
         .collect();
-    let py = std::process::Command::new("python3").arg("-c").arg(READ_DELTA_PY).args(&paths).output().unwrap();
-    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
-    let v: Value = serde_json::from_slice(&py.stdout).unwrap();
+    let Some(v) = pinpipe_testkit::delta::read_tables(&paths) else { return };
 
     let pin = &v["pinterest_pin_table"];
     assert_eq!(pin["version"], 0);

@@ -1,5 +1,6 @@
 //! Test support shared by pinpipe's crates (a dev-dependency only).
 //!
+//! * [`delta`]: Delta tables read back by an independent reader (Python `deltalake`).
 //! * [`http`]: a minimal HTTP/1.1 client for talking to a real `pinpipe serve`.
 //! * [`s3`]: a throwaway bucket on the S3 API server (moto) that `.ci/run` starts.
 //! * [`TestDb`]: a throwaway database on the PostgreSQL or MariaDB server that `.ci/run` starts,
@@ -11,6 +12,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod delta;
 pub mod http;
 pub mod s3;
 

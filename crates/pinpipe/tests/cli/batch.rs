@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::harness::{Server, Workdir};
 
 /// Every record of `topic` (all partitions) as JSON.
-async fn topic_values(w: &Workdir, topic: &str) -> Vec<Value> {
+pub async fn topic_values(w: &Workdir, topic: &str) -> Vec<Value> {
     let log = EmbeddedLog::open_read_only(&w.path().join(".pinpipe/log")).unwrap();
     let mut out = Vec::new();
     for o in log.offsets(topic).await.unwrap() {

@@ -11,3 +11,4 @@ mod emulate;
 mod serve;
 mod sink;
 mod source;
+mod stream;
