@@ -367,6 +367,26 @@ pub enum BenchCommand {
         #[arg(long)]
         keep_data: bool,
     },
+    /// The streaming job: latency from the API's acknowledgement to the row being visible in
+    /// Delta at a fixed record rate (baseline: the ack round trip), and throughput draining a
+    /// backlog (baseline: reading the log alone).
+    Stream {
+        /// Records per second over the three streams.
+        #[arg(long, default_value_t = 5_000, value_name = "R")]
+        rate: u64,
+        /// Seconds to measure at that rate (after 2 s of warm-up).
+        #[arg(long, default_value_t = 60, value_name = "S")]
+        seconds: u64,
+        /// Posts (three records each) in the backlog drained for throughput.
+        #[arg(long, default_value_t = 100_000, value_name = "N")]
+        backlog: u64,
+        /// Runs; medians are reported.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        runs: u32,
+        /// Trigger interval of the job [config: stream.trigger_interval, default 1s].
+        #[arg(long, value_name = "DURATION")]
+        trigger_interval: Option<String>,
+    },
     /// The API over loopback: GET /healthz (the bare-HTTP baseline), single-record and
     /// 500-record produce requests against a `pinpipe serve` child process.
     Api {

@@ -21,7 +21,10 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // The Delta kernel logs an ERROR whenever a table does not exist yet, which is
+                // normal here (the first write creates it); its real errors reach pinpipe as
+                // returned errors and are reported there.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,buoyant_kernel::snapshot::builder=off")),
         )
         .with_writer(std::io::stderr)
         .init();

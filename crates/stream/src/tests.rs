@@ -303,3 +303,35 @@ async fn a_table_ahead_of_the_log_is_refused() {
     assert!(matches!(err, crate::Error::AheadOfLog { committed: 1, log_end: 0, .. }), "{err}");
     assert!(err.to_string().contains("another warehouse"), "{err}");
 }
+
+#[tokio::test]
+async fn tables_and_dead_letters_on_s3() {
+    let Some(bucket) = pinpipe_testkit::s3::TestBucket::create().await else { return };
+    let mut f = fixture().await;
+    f.warehouse = StoreConfig { url: Some(bucket.url("wh")), s3_endpoint: Some(bucket.endpoint.clone()), s3_region: None }
+        .validate(f.dir.path())
+        .unwrap();
+    for ind in 0..20 {
+        f.post(ind, "9").await;
+    }
+    f.put(Kind::User, 1, b"[]").await;
+    let run = f.once(config(|c| c.max_records_per_batch = 8)).await;
+    assert!(run.iter().all(|s| s.lag() == 0 && s.batches >= 3), "{run:?}");
+    assert_eq!(f.inds(Kind::Pin).await, (0..20).collect::<Vec<_>>());
+    // Resuming from the offsets committed in the bucket: nothing is redone.
+    f.post(20, "9").await;
+    let again = f.once(config(|_| {})).await;
+    assert!(again.iter().all(|s| s.records == 1), "{again:?}");
+    assert_eq!(f.inds(Kind::User).await, (0..21).collect::<Vec<_>>());
+    // The dead letter is an object in the bucket.
+    let store = f.warehouse.open().unwrap();
+    let mut keys: Vec<String> = store
+        .inner
+        .list(Some(&store.key("stream/_dead_letters/t_user_table")))
+        .map(|m| m.unwrap().location.to_string())
+        .collect()
+        .await;
+    keys.sort();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].starts_with("wh/stream/_dead_letters/t_user_table/"), "{keys:?}");
+}

@@ -6,6 +6,8 @@
 //! * `sink`: the sink into a directory ([`sink`]); baseline: reading the log alone.
 //! * `batch`: the batch job in a child process ([`batch`]); baseline: reading the same raw
 //!   objects without parsing them.
+//! * `stream`: the streaming job ([`stream`]): ack-to-visible latency at a fixed rate (baseline:
+//!   the ack round trip) and throughput draining a backlog (baseline: reading the log alone).
 //! * `api`: the real server over loopback ([`api`], with the load generator [`loadgen`]);
 //!   baseline: `GET /healthz` on the same server.
 
@@ -14,6 +16,7 @@ mod batch;
 mod loadgen;
 mod log;
 mod sink;
+mod stream;
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +34,9 @@ pub async fn run(loaded: &Loaded, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Sink { records, runs } => sink::run(loaded, records, runs.max(1)).await,
         BenchCommand::Batch { posts, layout, runs, keep_data } => {
             batch::run(loaded, posts, &layout, runs.max(1), keep_data).await
+        }
+        BenchCommand::Stream { rate, seconds, backlog, runs, trigger_interval } => {
+            stream::run(loaded, rate, seconds, backlog, runs.max(1), trigger_interval).await
         }
         BenchCommand::Api { seconds, runs, concurrency } => api::run(loaded, seconds, runs.max(1), concurrency).await,
     }
