@@ -17,6 +17,10 @@ pub struct StreamConfig {
     pub optimize_every: u64,
     /// Write a Delta checkpoint after this many micro-batch commits; 0 never.
     pub checkpoint_every: u64,
+    /// Drop exact duplicates across the whole table (`"table"`: a row already in the table is
+    /// not appended again; the job keeps a fingerprint per row, restored from the table on
+    /// start) or only within each micro-batch (`"batch"`).
+    pub dedup: String,
 }
 
 impl Default for StreamConfig {
@@ -26,6 +30,7 @@ impl Default for StreamConfig {
             max_records_per_batch: 200_000,
             optimize_every: 100,
             checkpoint_every: 10,
+            dedup: "table".into(),
         }
     }
 }
@@ -41,6 +46,8 @@ pub struct Resolved {
     pub optimize_every: u64,
     /// Commits between checkpoints (0: never).
     pub checkpoint_every: u64,
+    /// De-duplicate across the whole table (not only within a micro-batch).
+    pub dedup_table: bool,
 }
 
 impl StreamConfig {
@@ -58,7 +65,13 @@ impl StreamConfig {
                 format!("must be 1..=10000000, not {}", self.max_records_per_batch),
             ));
         }
+        let dedup_table = match self.dedup.as_str() {
+            "table" => true,
+            "batch" => false,
+            other => return Err(("stream.dedup", format!("must be \"table\" or \"batch\", not {other:?}"))),
+        };
         Ok(Resolved {
+            dedup_table,
             trigger_interval,
             max_records_per_batch: self.max_records_per_batch,
             optimize_every: self.optimize_every,
@@ -84,5 +97,10 @@ mod tests {
         }
         let c = StreamConfig { max_records_per_batch: 0, ..Default::default() };
         assert_eq!(c.validate().unwrap_err().0, "stream.max_records_per_batch");
+        assert!(r.dedup_table);
+        let c = StreamConfig { dedup: "batch".into(), ..Default::default() };
+        assert!(!c.validate().unwrap().dedup_table);
+        let c = StreamConfig { dedup: "global".into(), ..Default::default() };
+        assert_eq!(c.validate().unwrap_err().0, "stream.dedup");
     }
 }

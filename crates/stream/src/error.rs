@@ -29,6 +29,15 @@ pub enum Error {
         #[source]
         source: Box<deltalake::DeltaTableError>,
     },
+    /// Reading the table's rows back (to restore the de-duplication state) failed.
+    #[error("cannot read the rows of the Delta table {table}")]
+    Scan {
+        /// Table location.
+        table: String,
+        /// Cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The table has committed offsets beyond what the log holds: it belongs to another log.
     #[error(
         "the table {table} has consumed {stream}/{partition} up to offset {committed} but the log ends at \

@@ -20,7 +20,7 @@ use pinpipe_log::partitioner::{sequence_number, shard_id};
 use pinpipe_log::{Log, PartitionOffsets, ReadLimits, StoredRecord};
 use pinpipe_model::{Kind, Names, schema};
 use pinpipe_store::{Store, TableLocation};
-use pinpipe_transform::{Cleaner, Origin, dedup};
+use pinpipe_transform::{Cleaner, Origin, Seen, dedup};
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
@@ -273,6 +273,7 @@ impl Worker {
             return Ok(());
         };
         let mut pos = self.recover(&table, &offsets).await?;
+        let mut seen = self.restore_seen(&table).await?;
         // In `Once` mode: the ends to reach.
         let targets: Option<BTreeMap<u32, u64>> =
             (mode == Mode::Once).then(|| offsets.iter().map(|o| (o.partition, o.end)).collect());
@@ -292,7 +293,7 @@ impl Worker {
                 offsets = self.log.offsets(&self.stream).await?;
                 continue;
             }
-            table = self.micro_batch(table, &mut pos, reads).await?;
+            table = self.micro_batch(table, &mut pos, &mut seen, reads).await?;
             table = self.maintain(table, pos.batch).await;
             if stop.is_cancelled() {
                 break;
@@ -348,6 +349,28 @@ impl Worker {
         let pos = Position { next: c.offsets, batch: c.batch.map_or(0, |b| b + 1) };
         self.update_status(|s| s.last_batch = c.batch);
         Ok(pos)
+    }
+
+    /// With table-wide de-duplication: the fingerprints of every row the table holds.
+    async fn restore_seen(&self, table: &DeltaTable) -> Result<Option<Seen>> {
+        use deltalake::datafusion::prelude::SessionContext;
+        if !self.config.dedup_table {
+            return Ok(None);
+        }
+        let mut seen = Seen::new(self.kind)?;
+        if table.version().is_none() {
+            return Ok(Some(seen));
+        }
+        let scan = |e: Box<dyn std::error::Error + Send + Sync>| Error::Scan { table: self.url.clone(), source: e };
+        let ctx = SessionContext::new();
+        table.update_datafusion_session(&ctx.state()).map_err(|e| scan(e.into()))?;
+        let provider = table.table_provider().await.map_err(|e| scan(e.into()))?;
+        let mut batches = ctx.read_table(provider).map_err(|e| scan(e.into()))?.execute_stream().await.map_err(|e| scan(e.into()))?;
+        while let Some(b) = batches.next().await {
+            seen.insert_batch(&b.map_err(|e| scan(e.into()))?)?;
+        }
+        tracing::info!(stream = %self.stream, rows = seen.len(), "restored the fingerprints of the table's rows");
+        Ok(Some(seen))
     }
 
     /// Starts new partitions at their first offset and moves past records the log no longer
@@ -433,6 +456,7 @@ impl Worker {
         &self,
         table: DeltaTable,
         pos: &mut Position,
+        seen: &mut Option<Seen>,
         reads: Vec<(u32, Vec<StoredRecord>)>,
     ) -> Result<DeltaTable> {
         let mut cleaner = Cleaner::new(self.kind);
@@ -449,7 +473,16 @@ impl Worker {
             ranges.push(PartitionRange { partition: *p, shard: shard_id(*p), from: first.offset, to: last.offset + 1 });
         }
         let cleaned = cleaner.finish()?;
-        let deduped = dedup(std::slice::from_ref(&cleaned))?;
+        let mut deduped = dedup(std::slice::from_ref(&cleaned))?;
+        // Rows the table already holds (delivered again in a later micro-batch).
+        let mut fingerprints = Vec::new();
+        if let Some(s) = seen.as_ref() {
+            for b in &mut deduped {
+                let (kept, fps) = s.unseen(b)?;
+                *b = kept;
+                fingerprints.extend(fps);
+            }
+        }
         let rows: usize = deduped.iter().map(RecordBatch::num_rows).sum();
         let info = BatchInfo {
             stream: self.stream.clone(),
@@ -482,11 +515,17 @@ impl Worker {
                 Ok(t) => break t,
                 Err(e) => match self.after_failed_commit(pos, e, attempt).await? {
                     AfterFailure::Retry(t) => table = t,
-                    AfterFailure::TakenByAnother(t) => return Ok(t),
+                    AfterFailure::TakenByAnother(t) => {
+                        *seen = self.restore_seen(&t).await?;
+                        return Ok(t);
+                    }
                 },
             }
         };
         let at = Instant::now();
+        if let Some(s) = seen.as_mut() {
+            s.extend(fingerprints);
+        }
         for r in &info.offsets {
             pos.next.insert(r.partition, r.to);
         }

@@ -9,6 +9,8 @@
 //! * [`dedup`]: exact removal of duplicate clean rows across any number of cleaned chunks,
 //!   keeping the first occurrence (the batch job runs it over a whole table, the streaming job
 //!   over one micro-batch).
+//! * [`seen`]: fingerprints of the rows a table already holds, for the streaming job's
+//!   de-duplication across micro-batches.
 
 pub mod cleaner;
 pub mod dead_letter;
@@ -16,11 +18,13 @@ pub mod dedup;
 pub mod error;
 mod raw;
 pub mod rules;
+pub mod seen;
 
 pub use cleaner::{Cleaned, Cleaner};
 pub use dead_letter::{DeadLetter, Origin};
 pub use dedup::dedup;
 pub use error::{Error, Result};
+pub use seen::Seen;
 
 #[cfg(test)]
 mod tests;
