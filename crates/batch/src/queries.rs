@@ -8,11 +8,12 @@
 //! * Ties for a maximum are all kept (q1, q3, 3b, q4).
 //! * The median is the lower median: the smallest value v of the group such that at least half
 //!   of its non-null values are ≤ v, i.e. the value of rank ⌈n/2⌉ in ascending order. It is
-//!   computed exactly (a sort per group via `ROW_NUMBER`), at any group size.
+//!   computed exactly by the aggregate `lower_median` (all of a group's values, then a linear-time
+//!   selection), at any group size.
 //! * Year windows are inclusive: 2018–2022 for q2 (year of the geo timestamp), 2015–2020 for
 //!   q6–q8 (year of `date_joined`); years are taken in UTC.
 //! * q3 ranks posters (rows with a poster name and a follower count); each (country, poster,
-//!   count) appears once. q6 counts distinct (user_name, age, date_joined) with none of them null.
+//!   count) appears once; 3b is computed from q3's answer (registered as the table `q3`). q6 counts distinct (user_name, age, date_joined) with none of them null.
 //!
 //! Every result is sorted by its key columns, so outputs are stable from run to run.
 
@@ -114,12 +115,6 @@ GROUP BY post_year, category ORDER BY post_year, category",
         id: "q3b",
         title: "The country whose most followed user has the most followers",
         sql: "
-WITH q3 AS (
-  SELECT country, poster_name, follower_count FROM (
-    SELECT *, MAX(follower_count) OVER (PARTITION BY country) AS top FROM (
-      SELECT DISTINCT country, poster_name, follower_count FROM joined
-      WHERE country IS NOT NULL AND poster_name IS NOT NULL AND follower_count IS NOT NULL) p) t
-  WHERE follower_count = top)
 SELECT DISTINCT country, follower_count FROM q3
 WHERE follower_count = (SELECT MAX(follower_count) FROM q3) ORDER BY country",
         columns: &["country", "follower_count"],
@@ -142,13 +137,9 @@ WHERE category_count = top ORDER BY age_group, category",
         id: "q5",
         title: "Median follower count per age group",
         sql: "
-WITH v AS (
-  SELECT age_group, follower_count,
-         ROW_NUMBER() OVER (PARTITION BY age_group ORDER BY follower_count) AS rn,
-         COUNT(*) OVER (PARTITION BY age_group) AS n
-  FROM joined WHERE age_group IS NOT NULL AND follower_count IS NOT NULL)
-SELECT age_group, follower_count AS median_follower_count FROM v
-WHERE rn = (n + 1) / 2 ORDER BY age_group",
+SELECT age_group, lower_median(follower_count) AS median_follower_count FROM joined
+WHERE age_group IS NOT NULL AND follower_count IS NOT NULL
+GROUP BY age_group ORDER BY age_group",
         columns: &["age_group", "median_follower_count"],
         chart: Chart::Bars { label: &["age_group"], value: "median_follower_count" },
     },
@@ -167,13 +158,9 @@ GROUP BY join_year ORDER BY join_year",
         id: "q7",
         title: "Median follower count per join year, 2015–2020",
         sql: "
-WITH v AS (
-  SELECT join_year, follower_count,
-         ROW_NUMBER() OVER (PARTITION BY join_year ORDER BY follower_count) AS rn,
-         COUNT(*) OVER (PARTITION BY join_year) AS n
-  FROM joined WHERE join_year BETWEEN 2015 AND 2020 AND follower_count IS NOT NULL)
-SELECT join_year, follower_count AS median_follower_count FROM v
-WHERE rn = (n + 1) / 2 ORDER BY join_year",
+SELECT join_year, lower_median(follower_count) AS median_follower_count FROM joined
+WHERE join_year BETWEEN 2015 AND 2020 AND follower_count IS NOT NULL
+GROUP BY join_year ORDER BY join_year",
         columns: &["join_year", "median_follower_count"],
         chart: Chart::Bars { label: &["join_year"], value: "median_follower_count" },
     },
@@ -181,14 +168,9 @@ WHERE rn = (n + 1) / 2 ORDER BY join_year",
         id: "q8",
         title: "Median follower count per age group and join year, 2015–2020",
         sql: "
-WITH v AS (
-  SELECT age_group, join_year, follower_count,
-         ROW_NUMBER() OVER (PARTITION BY age_group, join_year ORDER BY follower_count) AS rn,
-         COUNT(*) OVER (PARTITION BY age_group, join_year) AS n
-  FROM joined
-  WHERE age_group IS NOT NULL AND join_year BETWEEN 2015 AND 2020 AND follower_count IS NOT NULL)
-SELECT age_group, join_year, follower_count AS median_follower_count FROM v
-WHERE rn = (n + 1) / 2 ORDER BY age_group, join_year",
+SELECT age_group, join_year, lower_median(follower_count) AS median_follower_count FROM joined
+WHERE age_group IS NOT NULL AND join_year BETWEEN 2015 AND 2020 AND follower_count IS NOT NULL
+GROUP BY age_group, join_year ORDER BY age_group, join_year",
         columns: &["age_group", "join_year", "median_follower_count"],
         chart: Chart::Grouped { group: "age_group", series: "join_year", value: "median_follower_count" },
     },
@@ -238,20 +220,95 @@ pub async fn register(ctx: &SessionContext, pin: Vec<RecordBatch>, geo: Vec<Reco
     Ok(())
 }
 
-/// Answers every question over the tables [`register`] set up.
+/// Answers every question over the tables [`register`] set up. Each answer is also registered
+/// as a table named after its question (3b reads `q3`).
 pub async fn answer_all(ctx: &SessionContext) -> Result<Vec<Answer>> {
     let mut answers = Vec::with_capacity(QUESTIONS.len());
     for q in QUESTIONS {
+        let t = std::time::Instant::now();
         let err = |source| Error::Query { question: q.id.into(), source };
-        let batches = ctx.sql(q.sql).await.map_err(err)?.collect().await.map_err(err)?;
+        let df = ctx.sql(q.sql).await.map_err(err)?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(err)?;
+        let table = MemTable::try_new(schema, vec![batches.clone()]).map_err(err)?;
+        ctx.register_table(q.id, Arc::new(table)).map_err(err)?;
+        tracing::debug!(question = q.id, seconds = t.elapsed().as_secs_f64(), "answered");
         answers.push(Answer { question: q, batches });
     }
     Ok(answers)
 }
 
-/// A session sized for this machine.
+/// A session sized for this machine, with the `lower_median` aggregate.
 pub fn session() -> SessionContext {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let config = datafusion::prelude::SessionConfig::new().with_target_partitions(cores).with_information_schema(false);
-    SessionContext::new_with_config(config)
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_udaf(median::lower_median());
+    ctx
+}
+
+/// `lower_median(BIGINT) -> BIGINT`: the exact lower median of a group's non-null values (the
+/// value of rank ⌈n/2⌉ in ascending order), null for a group without values.
+mod median {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, AsArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Int64Type};
+    use datafusion::common::ScalarValue;
+    use datafusion::error::Result;
+    use datafusion::logical_expr::{Accumulator, AggregateUDF, Volatility, create_udaf};
+
+    /// The aggregate function.
+    pub fn lower_median() -> AggregateUDF {
+        create_udaf(
+            "lower_median",
+            vec![DataType::Int64],
+            Arc::new(DataType::Int64),
+            Volatility::Immutable,
+            Arc::new(|_| Ok(Box::new(LowerMedian::default()))),
+            Arc::new(vec![DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true)))]),
+        )
+    }
+
+    #[derive(Debug, Default)]
+    struct LowerMedian {
+        values: Vec<i64>,
+    }
+
+    impl Accumulator for LowerMedian {
+        fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+            if let Some(a) = values.first() {
+                self.values.extend(a.as_primitive::<Int64Type>().iter().flatten());
+            }
+            Ok(())
+        }
+
+        fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+            if let Some(lists) = states.first() {
+                for list in lists.as_list::<i32>().iter().flatten() {
+                    self.values.extend(list.as_primitive::<Int64Type>().iter().flatten());
+                }
+            }
+            Ok(())
+        }
+
+        fn state(&mut self) -> Result<Vec<ScalarValue>> {
+            let values: Vec<ScalarValue> = self.values.iter().map(|v| ScalarValue::Int64(Some(*v))).collect();
+            Ok(vec![ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Int64))])
+        }
+
+        fn evaluate(&mut self) -> Result<ScalarValue> {
+            if self.values.is_empty() {
+                return Ok(ScalarValue::Int64(None));
+            }
+            // Rank ⌈n/2⌉ (1-based) is index (n - 1) / 2.
+            let k = (self.values.len() - 1) / 2;
+            let (_, v, _) = self.values.select_nth_unstable(k);
+            Ok(ScalarValue::Int64(Some(*v)))
+        }
+
+        fn size(&self) -> usize {
+            std::mem::size_of_val(self) + self.values.capacity() * std::mem::size_of::<i64>()
+        }
+    }
 }
