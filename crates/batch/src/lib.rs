@@ -194,7 +194,7 @@ pub async fn run(job: &Job) -> Result<Outcome> {
     let dedup = |r: read::TopicRead| {
         tokio::task::spawn_blocking(move || {
             let before: usize = r.chunks.iter().map(|c| c.batch.num_rows()).sum();
-            pinpipe_transform::dedup(&r.chunks).map(|b| (before, b))
+            pinpipe_transform::dedup(r.chunks).map(|b| (before, b))
         })
     };
     let (pin, geo, user) = tokio::try_join!(dedup(pin), dedup(geo), dedup(user))?;
@@ -224,7 +224,10 @@ pub async fn run(job: &Job) -> Result<Outcome> {
                     Ok::<_, Error>((name, TableInfo { url: location.url.to_string(), version }))
                 }
             });
-            for (name, info) in futures_util::future::try_join_all(writes).await? {
+            // One table at a time: the writers' buffers are the largest allocations of this
+            // phase, and the questions run beside them anyway.
+            for write in writes {
+                let (name, info) = write.await?;
                 out.insert(name, info);
             }
         }

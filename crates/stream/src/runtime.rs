@@ -472,8 +472,10 @@ impl Worker {
             }
             ranges.push(PartitionRange { partition: *p, shard: shard_id(*p), from: first.offset, to: last.offset + 1 });
         }
-        let cleaned = cleaner.finish()?;
-        let mut deduped = dedup(std::slice::from_ref(&cleaned))?;
+        let mut cleaned = cleaner.finish()?;
+        let dead_letters = std::mem::take(&mut cleaned.dead_letters);
+        let clean_rows = cleaned.batch.num_rows();
+        let mut deduped = dedup(vec![cleaned])?;
         // Rows the table already holds (delivered again in a later micro-batch).
         let mut fingerprints = Vec::new();
         if let Some(s) = seen.as_ref() {
@@ -490,11 +492,11 @@ impl Worker {
             offsets: ranges,
             records: reads.iter().map(|(_, r)| r.len() as u64).sum(),
             rows: rows as u64,
-            duplicates: (cleaned.batch.num_rows() - rows) as u64,
-            dead_letters: cleaned.dead_letters.len() as u64,
+            duplicates: (clean_rows - rows) as u64,
+            dead_letters: dead_letters.len() as u64,
         };
-        if !cleaned.dead_letters.is_empty() {
-            self.write_dead_letters(pos.batch, &cleaned.dead_letters).await?;
+        if !dead_letters.is_empty() {
+            self.write_dead_letters(pos.batch, &dead_letters).await?;
         }
         let mut data: Vec<RecordBatch> = deduped.into_iter().filter(|b| b.num_rows() > 0).collect();
         if data.is_empty() {
@@ -507,6 +509,7 @@ impl Worker {
             attempt += 1;
             let written = table
                 .write(data.clone())
+                .with_writer_properties(delta::writer_properties())
                 .with_save_mode(SaveMode::Append)
                 .with_table_name(&self.table)
                 .with_commit_properties(commit::properties(&info))

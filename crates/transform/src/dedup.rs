@@ -16,24 +16,35 @@ fn rows_equal(a: &RecordBatch, i: usize, b: &RecordBatch, j: usize) -> bool {
 }
 
 /// The rows of `chunks` without exact duplicates, one batch per chunk (same order; a chunk whose
-/// rows are all duplicates yields an empty batch).
-pub fn dedup(chunks: &[Cleaned]) -> Result<Vec<RecordBatch>> {
+/// rows are all duplicates yields an empty batch). Each chunk is consumed as it is filtered, so
+/// the memory held is the output plus one chunk, not twice the table.
+pub fn dedup(chunks: Vec<Cleaned>) -> Result<Vec<RecordBatch>> {
     let total: usize = chunks.iter().map(|c| c.hashes.len()).sum();
-    // hash -> first row with it; rows that collide without being equal go to `more`.
+    // hash -> first row with it, as (chunk, row in that chunk's OUTPUT batch); rows that collide
+    // without being equal go to `more`.
     let mut first: HashMap<u64, (u32, u32), NoHash> = HashMap::with_capacity_and_hasher(total, NoHash);
     let mut more: HashMap<u64, Vec<(u32, u32)>> = HashMap::new();
-    let mut out = Vec::with_capacity(chunks.len());
-    for (ci, chunk) in chunks.iter().enumerate() {
+    let mut out: Vec<RecordBatch> = Vec::with_capacity(chunks.len());
+    for (ci, chunk) in chunks.into_iter().enumerate() {
+        let ci = ci as u32;
+        // Output row -> input row, for the rows of this chunk kept so far.
+        let mut kept: Vec<u32> = Vec::with_capacity(chunk.hashes.len());
         let mut keep: Option<Vec<bool>> = None;
         for (ri, &hash) in chunk.hashes.iter().enumerate() {
-            let here = (ci as u32, ri as u32);
+            let same = |&(c, r): &(u32, u32)| {
+                if c == ci {
+                    rows_equal(&chunk.batch, kept[r as usize] as usize, &chunk.batch, ri)
+                } else {
+                    rows_equal(&out[c as usize], r as usize, &chunk.batch, ri)
+                }
+            };
+            let here = (ci, kept.len() as u32);
             let duplicate = match first.entry(hash) {
                 Entry::Vacant(v) => {
                     v.insert(here);
                     false
                 }
                 Entry::Occupied(o) => {
-                    let same = |&(c, r): &(u32, u32)| rows_equal(&chunks[c as usize].batch, r as usize, &chunk.batch, ri);
                     if same(o.get()) || more.get(&hash).is_some_and(|v| v.iter().any(same)) {
                         true
                     } else {
@@ -44,10 +55,12 @@ pub fn dedup(chunks: &[Cleaned]) -> Result<Vec<RecordBatch>> {
             };
             if duplicate {
                 keep.get_or_insert_with(|| vec![true; chunk.hashes.len()])[ri] = false;
+            } else {
+                kept.push(ri as u32);
             }
         }
         out.push(match keep {
-            None => chunk.batch.clone(),
+            None => chunk.batch,
             Some(mask) => arrow_select::filter::filter_record_batch(&chunk.batch, &BooleanArray::from(mask))?,
         });
     }

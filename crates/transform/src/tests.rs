@@ -132,7 +132,7 @@ fn exact_duplicates_are_dropped_across_chunks_keeping_the_first() {
     assert!(a.push(br#"{"date_joined":"2016-01-01 00:00:00","ind":1,"age":30,"first_name":"A","last_name":"B"}"#, origin(1)));
     assert!(a.push(br#"{"ind":2,"first_name":"A","last_name":"B","age":30,"date_joined":"2016-01-01T00:00:00"}"#, origin(2)));
     let second = a.finish().unwrap();
-    let out = dedup(&[first, second]).unwrap();
+    let out = dedup(vec![first, second]).unwrap();
     assert_eq!(ints(&out[0], "age"), [Some(30), Some(31)]);
     assert_eq!(ints(&out[1], "ind"), [Some(2)]);
 }
@@ -154,6 +154,25 @@ fn colliding_hashes_of_different_rows_keep_both() {
     let mut chunk: Cleaned = c.finish().unwrap();
     // Force every row onto one hash: only value comparison can tell them apart.
     chunk.hashes = vec![42; 4];
-    let out = dedup(&[chunk]).unwrap();
+    let out = dedup(vec![chunk]).unwrap();
     assert_eq!(ints(&out[0], "ind"), [Some(1), Some(2), Some(3)]);
+}
+
+#[test]
+fn later_chunks_compare_with_the_filtered_earlier_ones() {
+    let user = |ind: i64| format!(r#"{{"ind":{ind},"first_name":"A","last_name":"B","age":1,"date_joined":null}}"#);
+    let chunk = |inds: &[i64]| {
+        let mut c = Cleaner::new(Kind::User);
+        for (i, ind) in inds.iter().enumerate() {
+            assert!(c.push(user(*ind).as_bytes(), origin(i as u64)));
+        }
+        let mut chunk = c.finish().unwrap();
+        chunk.hashes = vec![42; inds.len()];
+        chunk
+    };
+    // Row 2 of the first chunk is row 1 of its output (its duplicate row 1 is dropped): the
+    // second chunk's 2 must be compared with that, and 3 with everything.
+    let out = dedup(vec![chunk(&[1, 1, 2]), chunk(&[2, 3, 1])]).unwrap();
+    assert_eq!(ints(&out[0], "ind"), [Some(1), Some(2)]);
+    assert_eq!(ints(&out[1], "ind"), [Some(3)]);
 }
