@@ -4,7 +4,8 @@
 # let the EXIT trap in .ci/run do it) to stop them.
 #   PostgreSQL  -> TEST_PINPIPE_POSTGRES_URL (admin URL; tests create and drop their own databases)
 #   MariaDB     -> TEST_PINPIPE_MYSQL_URL
-#   moto        -> TEST_PINPIPE_S3_ENDPOINT (S3 and Kinesis APIs), with dummy AWS credentials
+#   moto        -> TEST_PINPIPE_S3_ENDPOINT and TEST_PINPIPE_KINESIS_ENDPOINT (S3 and Kinesis APIs),
+#                  with dummy AWS credentials
 
 ci_free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -48,6 +49,7 @@ ci_services_start() {
   echo $! >"$CI_DIR/moto.pid"
   ci_wait 60 "moto" curl -sf -o /dev/null "http://127.0.0.1:$motoport/moto-api/"
   export TEST_PINPIPE_S3_ENDPOINT="http://127.0.0.1:$motoport"
+  export TEST_PINPIPE_KINESIS_ENDPOINT="http://127.0.0.1:$motoport"
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
   export TEST_PINPIPE_REQUIRE_SERVERS=1

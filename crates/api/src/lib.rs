@@ -39,8 +39,10 @@ pub struct AppState(Arc<Inner>);
 
 /// The shared parts.
 pub struct Inner {
-    /// The log records go to.
+    /// The log topics live in.
     pub log: Arc<dyn Log>,
+    /// The log streams live in: the same as `log`, or Kinesis (`log.streams = "kinesis"`).
+    pub streams: Arc<dyn Log>,
     /// The validated `[api]` section.
     pub config: Resolved,
     /// Metrics.
@@ -50,17 +52,31 @@ pub struct Inner {
 }
 
 impl AppState {
-    /// State over `log` with `config`.
+    /// State over `log` (topics and streams) with `config`.
     pub fn new(log: Arc<dyn Log>, config: Resolved) -> Self {
-        AppState(Arc::new(Inner { log, config, metrics: Metrics::default(), round_robin: RoundRobin::default() }))
+        Self::with_streams(Arc::clone(&log), log, config)
+    }
+
+    /// State with topics in `log` and streams in `streams`.
+    pub fn with_streams(log: Arc<dyn Log>, streams: Arc<dyn Log>, config: Resolved) -> Self {
+        AppState(Arc::new(Inner { log, streams, config, metrics: Metrics::default(), round_robin: RoundRobin::default() }))
+    }
+
+    /// The log that holds names of `kind`.
+    pub fn log_for(&self, kind: TopicKind) -> &Arc<dyn Log> {
+        match kind {
+            TopicKind::Topic => &self.0.log,
+            TopicKind::Stream => &self.0.streams,
+        }
     }
 
     /// The topic, created first when it is unknown and auto-creation is on.
     pub async fn ensure_topic(&self, name: &str, kind: TopicKind) -> pinpipe_log::Result<TopicInfo> {
-        match self.0.log.topic(name).await {
+        let log = self.log_for(kind);
+        match log.topic(name).await {
             Err(pinpipe_log::Error::TopicNotFound(_)) if self.0.config.auto_create_topics => {
-                match self.0.log.create_topic(name, kind, self.0.config.default_partitions).await {
-                    Err(pinpipe_log::Error::TopicExists(_)) => self.0.log.topic(name).await,
+                match log.create_topic(name, kind, self.0.config.default_partitions).await {
+                    Err(pinpipe_log::Error::TopicExists(_)) => log.topic(name).await,
                     other => other,
                 }
             }

@@ -17,7 +17,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use pinpipe_log::partitioner::{self, sequence_number, shard_end, shard_id, shard_start};
 use pinpipe_log::port::MAX_PARTITIONS;
-use pinpipe_log::{Record, TopicKind};
+use pinpipe_log::{Position, Record, TopicKind};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -66,7 +66,21 @@ fn log_error(e: pinpipe_log::Error) -> KinesisError {
         pinpipe_log::Error::InvalidPartitionCount(n) => {
             KinesisError::new("LimitExceededException", format!("ShardCount {n} is outside 1..={MAX_PARTITIONS}"))
         }
+        e @ pinpipe_log::Error::Unsupported { .. } => KinesisError::new("InvalidArgumentException", e.to_string()),
+        // The stream lives on Kinesis and Kinesis failed: the client may retry.
+        e @ pinpipe_log::Error::Remote { .. } => {
+            KinesisError::new("ServiceUnavailable", e.to_string()).with_status(StatusCode::SERVICE_UNAVAILABLE)
+        }
         other => KinesisError::internal(other.to_string()),
+    }
+}
+
+/// The sequence number to answer for a record stored at `position` of `shard`: the log's own
+/// (Kinesis), or one derived from the offset (the embedded log).
+fn sequence_of(shard: u32, position: &Position) -> String {
+    match position {
+        Position::Offset(offset) => sequence_number(shard, *offset),
+        Position::Sequence(s) => s.clone(),
     }
 }
 
@@ -102,7 +116,7 @@ fn parse<'a, T: Deserialize<'a>>(bytes: &'a Bytes) -> Result<T> {
 async fn list(State(s): State<AppState>) -> Response {
     respond(
         async {
-            let topics = s.log.topics().await.map_err(log_error)?;
+            let topics = s.streams.topics().await.map_err(log_error)?;
             let streams: Vec<_> = topics.into_iter().filter(|t| t.kind == TopicKind::Stream).collect();
             let names: Vec<&str> = streams.iter().map(|t| t.name.as_str()).collect();
             let summaries: Vec<Value> = streams
@@ -127,18 +141,25 @@ async fn describe(State(s): State<AppState>, path: Result<Path<String>, PathReje
     respond(
         async {
             let stream = stream_name(path)?;
-            let info = s.log.topic(&stream).await.map_err(log_error)?;
-            let offsets = s.log.offsets(&stream).await.map_err(log_error)?;
-            let shards: Vec<Value> = offsets
+            let info = s.streams.topic(&stream).await.map_err(log_error)?;
+            // The first sequence number still held, where the log has offsets.
+            let starts: Vec<String> = if s.streams.capabilities().dense_offsets {
+                let offsets = s.streams.offsets(&stream).await.map_err(log_error)?;
+                offsets.iter().map(|o| sequence_number(o.partition, o.start)).collect()
+            } else {
+                vec!["0".to_owned(); info.partitions as usize]
+            };
+            let shards: Vec<Value> = starts
                 .iter()
-                .map(|o| {
+                .zip(0..)
+                .map(|(start, p)| {
                     json!({
-                        "ShardId": shard_id(o.partition),
+                        "ShardId": shard_id(p),
                         "HashKeyRange": {
-                            "StartingHashKey": shard_start(o.partition, info.partitions).to_string(),
-                            "EndingHashKey": shard_end(o.partition, info.partitions).to_string(),
+                            "StartingHashKey": shard_start(p, info.partitions).to_string(),
+                            "EndingHashKey": shard_end(p, info.partitions).to_string(),
                         },
-                        "SequenceNumberRange": { "StartingSequenceNumber": sequence_number(o.partition, o.start) },
+                        "SequenceNumberRange": { "StartingSequenceNumber": start },
                     })
                 })
                 .collect();
@@ -186,7 +207,7 @@ async fn create(
             }
             Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
         };
-        s.log.create_topic(&stream, TopicKind::Stream, shards).await.map_err(log_error)?;
+        s.streams.create_topic(&stream, TopicKind::Stream, shards).await.map_err(log_error)?;
         Ok(ok_json(&json!({})))
     }
     .await)
@@ -196,7 +217,7 @@ async fn delete(State(s): State<AppState>, path: Result<Path<String>, PathReject
     respond(
         async {
             let stream = stream_name(path)?;
-            s.log.delete_topic(&stream).await.map_err(log_error)?;
+            s.streams.delete_topic(&stream).await.map_err(log_error)?;
             Ok(ok_json(&json!({})))
         }
         .await,
@@ -275,11 +296,12 @@ async fn put_record(
             let shard = partitioner::kinesis_shard(&key, info.partitions);
             let size = (key.len() + value.len()) as u64;
             let record = Record { timestamp_ms: None, key: Some(Bytes::from(key)), value };
-            let offset = s.log.append(&stream, shard, vec![record]).await.map_err(log_error)?;
+            let positions = s.streams.append_positioned(&stream, shard, vec![record]).await.map_err(log_error)?;
+            let position = positions.first().ok_or_else(|| KinesisError::internal("the log returned no sequence number"))?;
             s.metrics.appended(&stream, 1, size);
             let body = format!(
                 "{{\"SequenceNumber\":\"{}\",\"ShardId\":\"{}\",\"EncryptionType\":\"NONE\"}}",
-                sequence_number(shard, offset),
+                sequence_of(shard, position),
                 shard_id(shard)
             );
             let mut r = (StatusCode::OK, body).into_response();
@@ -319,7 +341,7 @@ async fn put_records(
             targets.push(partitioner::kinesis_shard(&key, info.partitions));
             records.push(Record { timestamp_ms: None, key: Some(Bytes::from(key)), value });
         }
-        let outcomes = crate::topics::append_grouped(&s, &stream, &targets, records).await;
+        let outcomes = crate::topics::append_grouped(&s, s.streams.as_ref(), &stream, &targets, records).await;
         let failed = outcomes.iter().filter(|o| o.is_err()).count();
         if failed == n {
             let reason = outcomes.iter().find_map(|o| o.as_ref().err().map(ToString::to_string)).unwrap_or_default();
@@ -329,7 +351,7 @@ async fn put_records(
             .iter()
             .zip(&outcomes)
             .map(|(shard, o)| match o {
-                Ok(offset) => json!({ "SequenceNumber": sequence_number(*shard, *offset), "ShardId": shard_id(*shard) }),
+                Ok(position) => json!({ "SequenceNumber": sequence_of(*shard, position), "ShardId": shard_id(*shard) }),
                 Err(e) => json!({ "ErrorCode": "InternalFailure", "ErrorMessage": e.to_string() }),
             })
             .collect();

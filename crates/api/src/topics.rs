@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use bytes::Bytes;
-use pinpipe_log::{Record, TopicKind, partitioner};
+use pinpipe_log::{Position, Record, TopicKind, partitioner};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -56,6 +56,7 @@ fn log_error(e: pinpipe_log::Error) -> KafkaError {
             KafkaError::partition_not_found(&topic, partition)
         }
         pinpipe_log::Error::InvalidName(e) => KafkaError::new(StatusCode::BAD_REQUEST, 40002, e.to_string()),
+        e @ pinpipe_log::Error::Remote { .. } => KafkaError::new(StatusCode::SERVICE_UNAVAILABLE, 50302, e.to_string()),
         other => KafkaError::internal(other.to_string()),
     }
 }
@@ -282,7 +283,7 @@ async fn produce_records(
         targets.push(p);
         records.push(Record { timestamp_ms: None, key, value });
     }
-    let outcomes = append_grouped(s, &topic, &targets, records).await;
+    let outcomes = append_grouped(s, s.log.as_ref(), &topic, &targets, records).await;
     let failed = outcomes.iter().filter(|o| o.is_err()).count();
     if failed == n {
         // Nothing was stored: say so with an error status, not only inside a 200.
@@ -314,53 +315,48 @@ async fn produce_records(
     Ok(r)
 }
 
-/// Appends `records` (record i to partition `targets[i]`), one batch per partition, and returns
-/// each record's offset or its partition's error, in request order. Shared by both APIs.
+/// Appends `records` (record i to partition `targets[i]`) to `log`, one batch per partition,
+/// and returns each record's position or its partition's error, in request order. Shared by
+/// both APIs.
 pub(crate) async fn append_grouped(
     s: &AppState,
+    log: &dyn pinpipe_log::Log,
     topic: &str,
     targets: &[u32],
     records: Vec<Record>,
-) -> Vec<Result<u64, std::sync::Arc<pinpipe_log::Error>>> {
+) -> Vec<Result<Position, std::sync::Arc<pinpipe_log::Error>>> {
     let size =
         |r: &[Record]| r.iter().map(|r| (r.value.len() + r.key.as_ref().map_or(0, Bytes::len)) as u64).sum::<u64>();
-    // The common case: every record goes to one partition.
-    if targets.windows(2).all(|w| w[0] == w[1]) {
-        let (count, bytes) = (records.len() as u64, size(&records));
-        return match s.log.append(topic, targets[0], records).await {
-            Ok(base) => {
-                s.metrics.appended(topic, count, bytes);
-                (base..base + count).map(Ok).collect()
-            }
-            Err(e) => {
-                let e = std::sync::Arc::new(e);
-                (0..count).map(|_| Err(std::sync::Arc::clone(&e))).collect()
-            }
-        };
-    }
     let mut groups: BTreeMap<u32, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
     for (i, (p, r)) in targets.iter().zip(records).enumerate() {
         let g = groups.entry(*p).or_default();
         g.0.push(i);
         g.1.push(r);
     }
+    // One append per partition (the common case: one partition), concurrently.
     let appends = groups.into_values().map(|(indexes, records)| async move {
         let (count, bytes) = (records.len() as u64, size(&records));
-        let outcome = s.log.append(topic, targets[indexes[0]], records).await;
+        let outcome = log.append_positioned(topic, targets[indexes[0]], records).await;
         if outcome.is_ok() {
             s.metrics.appended(topic, count, bytes);
         }
         (indexes, outcome)
     });
-    let mut out: Vec<Result<u64, std::sync::Arc<pinpipe_log::Error>>> = Vec::with_capacity(targets.len());
-    out.resize_with(targets.len(), || Ok(0));
+    let mut out: Vec<Result<Position, std::sync::Arc<pinpipe_log::Error>>> = Vec::with_capacity(targets.len());
+    out.resize_with(targets.len(), || Ok(Position::Offset(0)));
     for (indexes, outcome) in futures_util::future::join_all(appends).await {
-        let outcome = outcome.map_err(std::sync::Arc::new);
-        for (j, i) in indexes.into_iter().enumerate() {
-            out[i] = match &outcome {
-                Ok(base) => Ok(base + j as u64),
-                Err(e) => Err(std::sync::Arc::clone(e)),
-            };
+        match outcome {
+            Ok(positions) => {
+                for (i, p) in indexes.into_iter().zip(positions) {
+                    out[i] = Ok(p);
+                }
+            }
+            Err(e) => {
+                let e = std::sync::Arc::new(e);
+                for i in indexes {
+                    out[i] = Err(std::sync::Arc::clone(&e));
+                }
+            }
         }
     }
     out

@@ -4,6 +4,19 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::kinesis::{KinesisConfig, ResolvedKinesis};
+
+/// Where Kinesis-style streams live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamsBackend {
+    /// In the embedded log, beside the topics.
+    #[default]
+    Embedded,
+    /// On Amazon Kinesis (or a server of its API), configured by `[log.kinesis]`.
+    Kinesis,
+}
+
 /// The `[log]` section: where topics and streams live and how long records are kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -20,6 +33,11 @@ pub struct LogConfig {
     /// Keep at most this many bytes per partition (whole closed segments are removed); 0 means
     /// no size limit.
     pub retention_bytes: u64,
+    /// Where streams live: `embedded` (with the topics) or `kinesis` (the classic stack's
+    /// API Gateway -> Kinesis path; topics stay in the embedded log).
+    pub streams: StreamsBackend,
+    /// The Kinesis connection, used when `streams = "kinesis"`.
+    pub kinesis: KinesisConfig,
 }
 
 impl Default for LogConfig {
@@ -30,6 +48,8 @@ impl Default for LogConfig {
             segment_bytes: 128 << 20,
             retention_hours: 168,
             retention_bytes: 0,
+            streams: StreamsBackend::Embedded,
+            kinesis: KinesisConfig::default(),
         }
     }
 }
@@ -47,6 +67,8 @@ pub struct ResolvedLog {
     pub retention: Option<std::time::Duration>,
     /// Retention by size, `None` for none.
     pub retention_bytes: Option<u64>,
+    /// The Kinesis connection when streams live on Kinesis; `None`: in the embedded log.
+    pub kinesis: Option<ResolvedKinesis>,
 }
 
 impl LogConfig {
@@ -58,12 +80,17 @@ impl LogConfig {
         if self.segment_bytes < 4096 {
             return Err(("log.segment_bytes", "must be at least 4096".into()));
         }
+        let kinesis = match self.streams {
+            StreamsBackend::Embedded => None,
+            StreamsBackend::Kinesis => Some(self.kinesis.validate()?),
+        };
         Ok(ResolvedLog {
             dir: self.dir.clone().unwrap_or_else(|| data_dir.join("log")),
             default_partitions: self.default_partitions,
             segment_bytes: self.segment_bytes,
             retention: (self.retention_hours > 0).then(|| std::time::Duration::from_secs(self.retention_hours * 3600)),
             retention_bytes: (self.retention_bytes > 0).then_some(self.retention_bytes),
+            kinesis,
         })
     }
 }

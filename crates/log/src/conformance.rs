@@ -1,5 +1,6 @@
 //! The conformance suite of the log port. Every backend runs [`suite`]; a backend provides a
-//! way to open its storage again so that the suite can check what survives a reopen.
+//! way to open its storage again so that the suite can check what survives a reopen. Backends with
+//! dense offsets run [`suite`]; every backend runs [`positioned_suite`].
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,6 +11,7 @@ use bytes::Bytes;
 
 use crate::Error;
 use crate::port::{Log, ReadLimits, Record, TopicKind};
+use crate::position::{Cursor, Position};
 
 /// Opens the backend's storage (again).
 #[async_trait::async_trait]
@@ -187,4 +189,138 @@ async fn deletion(log: &dyn Log) {
     log.create_topic("doomed", TopicKind::Topic, 1).await.unwrap();
     assert_eq!(log.offsets("doomed").await.unwrap()[0].end, 0);
     log.delete_topic("doomed").await.unwrap();
+}
+
+/// The positioned part of the port, which every backend provides (Kinesis included): streams
+/// named `<prefix>-...` (so that runs on a shared server do not collide), positions, cursors,
+/// limits, waiting, errors, deletion. Keys are always given (Kinesis needs them); timestamps
+/// and empty keys are checked where the backend stores them.
+pub(crate) async fn positioned_suite(log: &Arc<dyn Log>, prefix: &str) {
+    let caps = log.capabilities();
+    let s = format!("{prefix}-s");
+    let info = log.create_topic(&s, TopicKind::Stream, 2).await.unwrap();
+    assert_eq!((info.name.as_str(), info.partitions, info.kind), (s.as_str(), 2, TopicKind::Stream));
+    assert!(matches!(log.create_topic(&s, TopicKind::Stream, 1).await, Err(Error::TopicExists(_))));
+    assert!(matches!(log.create_topic("../x", TopicKind::Stream, 1).await, Err(Error::InvalidName(_))));
+    assert!(matches!(
+        log.create_topic(&format!("{prefix}-zero"), TopicKind::Stream, 0).await,
+        Err(Error::InvalidPartitionCount(0))
+    ));
+    assert_eq!(log.topic(&s).await.unwrap().partitions, 2);
+    assert!(log.topics().await.unwrap().iter().any(|t| t.name == s && t.partitions == 2));
+    assert!(matches!(log.topic(&format!("{prefix}-nope")).await, Err(Error::TopicNotFound(_))));
+
+    // Appends return increasing positions, in order, per partition.
+    let first = log.append_positioned(&s, 0, vec![rec(Some("k1"), "a"), rec(Some("k2"), "b")]).await.unwrap();
+    let second = log.append_positioned(&s, 0, vec![rec(Some("k3"), "c")]).await.unwrap();
+    let other = log.append_positioned(&s, 1, vec![rec(Some("k9"), "other")]).await.unwrap();
+    let p: Vec<Position> = first.into_iter().chain(second).collect();
+    assert_eq!(p.len(), 3);
+    assert!(p[0] < p[1] && p[1] < p[2], "positions increase: {p:?}");
+    assert_eq!(other.len(), 1);
+
+    // Reading from the start returns everything with those positions, and where to continue.
+    let all = log.read_from(&s, 0, &Cursor::Start, ALL).await.unwrap();
+    assert_eq!(entry_values(&all.records), ["a", "b", "c"]);
+    assert_eq!(all.records.iter().map(|r| r.position.clone()).collect::<Vec<_>>(), p);
+    assert_eq!(all.records[0].key.as_deref(), Some(&b"k1"[..]));
+    assert!(all.at_end);
+    assert_eq!(all.next, Cursor::After(p[2].clone()));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    for r in &all.records {
+        if caps.record_timestamps {
+            assert_eq!(r.timestamp_ms, 1_600_000_000_000);
+        } else {
+            assert!((r.timestamp_ms - now).abs() < 600_000, "arrival time {} vs now {now}", r.timestamp_ms);
+        }
+    }
+    assert_eq!(entry_values(&log.read_from(&s, 1, &Cursor::Start, ALL).await.unwrap().records), ["other"]);
+    // At and after a position; at the end nothing, and the cursor stays.
+    assert_eq!(entry_values(&log.read_from(&s, 0, &Cursor::At(p[1].clone()), ALL).await.unwrap().records), ["b", "c"]);
+    assert_eq!(entry_values(&log.read_from(&s, 0, &Cursor::After(p[1].clone()), ALL).await.unwrap().records), ["c"]);
+    let end = log.read_from(&s, 0, &all.next, ALL).await.unwrap();
+    assert!(end.records.is_empty() && end.at_end);
+    assert_eq!(end.next, all.next);
+
+    // Limits: one record at a time walks the partition in order.
+    let mut cursor = Cursor::Start;
+    let mut walked = Vec::new();
+    for _ in 0..10 {
+        let one = log.read_from(&s, 0, &cursor, ReadLimits { max_records: 1, max_bytes: usize::MAX }).await.unwrap();
+        assert!(one.records.len() <= 1);
+        walked.extend(entry_values(&one.records));
+        cursor = one.next;
+        if one.records.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(walked, ["a", "b", "c"]);
+    let tiny = log.read_from(&s, 0, &Cursor::Start, ReadLimits { max_records: 100, max_bytes: 1 }).await.unwrap();
+    // A byte limit still returns at least one record (the embedded log: the whole batch that
+    // crosses it), and the cursor continues after the last one returned.
+    let tiny_values = entry_values(&tiny.records);
+    assert!(!tiny_values.is_empty() && tiny_values.len() < 3 && tiny_values[0] == "a", "{tiny_values:?}");
+    assert_eq!(tiny.next, Cursor::After(p[tiny_values.len() - 1].clone()));
+    assert!(!tiny.at_end);
+
+    // Errors.
+    assert!(matches!(log.append_positioned(&s, 5, vec![rec(Some("k"), "x")]).await, Err(Error::PartitionNotFound { .. })));
+    let nope = format!("{prefix}-nope");
+    assert!(matches!(log.append_positioned(&nope, 0, vec![rec(Some("k"), "x")]).await, Err(Error::TopicNotFound(_))));
+    assert!(matches!(log.append_positioned(&s, 0, vec![]).await, Err(Error::EmptyBatch)));
+    assert!(matches!(log.read_from(&nope, 0, &Cursor::Start, ALL).await, Err(Error::TopicNotFound(_))));
+    assert!(matches!(log.read_from(&s, 7, &Cursor::Start, ALL).await, Err(Error::PartitionNotFound { .. })));
+    if caps.dense_offsets {
+        let seq = Cursor::After(Position::Sequence("49590338271490256608559692538361571095921575989136588898".into()));
+        assert!(matches!(log.read_from(&s, 0, &seq, ALL).await, Err(Error::InvalidPosition(_))));
+    } else {
+        assert!(matches!(log.read_from(&s, 0, &Cursor::After(Position::Offset(1)), ALL).await, Err(Error::InvalidPosition(_))));
+        assert!(matches!(log.read(&s, 0, 0, ALL).await, Err(Error::Unsupported { .. })));
+    }
+    assert_eq!(entry_values(&log.read_from(&s, 0, &Cursor::Start, ALL).await.unwrap().records).len(), 3, "failed appends wrote nothing");
+
+    // Waiting: nothing after the end, then a late record wakes the waiter.
+    assert!(!log.wait_from(&s, 0, &all.next, Duration::from_millis(300)).await.unwrap());
+    let writer = Arc::clone(log);
+    let name = s.clone();
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        writer.append_positioned(&name, 0, vec![rec(Some("k4"), "late")]).await.unwrap()
+    });
+    let start = std::time::Instant::now();
+    assert!(log.wait_from(&s, 0, &all.next, Duration::from_secs(10)).await.unwrap());
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let late = task.await.unwrap();
+    let got = log.read_from(&s, 0, &all.next, ALL).await.unwrap();
+    assert_eq!(entry_values(&got.records), ["late"]);
+    assert_eq!(got.records[0].position, late[0]);
+    assert!(late[0] > p[2]);
+
+    // Many records in one append keep their order.
+    let many: Vec<Record> = (0..700).map(|i| rec(Some(&format!("k{i}")), &format!("m{i}"))).collect();
+    let positions = log.append_positioned(&s, 1, many).await.unwrap();
+    assert_eq!(positions.len(), 700);
+    assert!(positions.windows(2).all(|w| w[0] < w[1]));
+    let mut cursor = Cursor::Start;
+    let mut read = Vec::new();
+    loop {
+        let c = log.read_from(&s, 1, &cursor, ReadLimits { max_records: 300, max_bytes: usize::MAX }).await.unwrap();
+        if c.records.is_empty() {
+            break;
+        }
+        read.extend(entry_values(&c.records));
+        cursor = c.next;
+    }
+    let want: Vec<String> = std::iter::once("other".to_owned()).chain((0..700).map(|i| format!("m{i}"))).collect();
+    assert_eq!(read, want);
+
+    // Deletion.
+    log.delete_topic(&s).await.unwrap();
+    assert!(matches!(log.topic(&s).await, Err(Error::TopicNotFound(_))));
+    assert!(matches!(log.read_from(&s, 0, &Cursor::Start, ALL).await, Err(Error::TopicNotFound(_))));
+    assert!(matches!(log.delete_topic(&s).await, Err(Error::TopicNotFound(_))));
+}
+
+fn entry_values(records: &[crate::Entry]) -> Vec<String> {
+    records.iter().map(|r| String::from_utf8(r.value.to_vec()).unwrap()).collect()
 }

@@ -83,6 +83,28 @@ pub enum Error {
         /// Partition.
         partition: u32,
     },
+    /// A position or cursor this backend cannot read from (a sequence number given to a dense
+    /// log, or text that is not a sequence number).
+    #[error("invalid position {0:?}: expected an offset of this log or a Kinesis sequence number (decimal digits)")]
+    InvalidPosition(String),
+    /// The backend has no such operation (e.g. dense offsets on Kinesis).
+    #[error("{backend} does not support {what}")]
+    Unsupported {
+        /// The backend.
+        backend: &'static str,
+        /// What was asked.
+        what: &'static str,
+    },
+    /// A remote service (Kinesis, Kafka) failed or refused a request.
+    #[error("{service} {operation} failed: {message}")]
+    Remote {
+        /// The service.
+        service: &'static str,
+        /// The request.
+        operation: &'static str,
+        /// What it said.
+        message: String,
+    },
     /// The log was closed.
     #[error("the log is closed")]
     Closed,

@@ -5,6 +5,9 @@
 //!   topics too: shards are partitions and sequence numbers are derived from offsets.
 //! * [`embedded`]: the default backend, a durable segment log on local disk (see
 //!   `docs/log.md` for the format, the guarantees and why it is not built on SQLite).
+//! * [`position`]: positions every backend can express (offsets, Kinesis sequence numbers) and
+//!   readers' cursors, for the consumers that must run on every backend.
+//! * [`kinesis`]: a backend on Amazon Kinesis (or any server of its API), streams only.
 //! * [`partitioner`]: Kafka's default partitioner (murmur2), Kinesis' MD5 hash-key ranges and
 //!   sequence numbers.
 //! * [`config`]: the `[log]` configuration section.
@@ -13,13 +16,16 @@
 
 pub mod config;
 pub mod embedded;
+pub mod kinesis;
 pub mod error;
 pub mod partitioner;
 pub mod port;
+pub mod position;
 
 #[cfg(test)]
 mod conformance;
 
-pub use config::LogConfig;
+pub use config::{LogConfig, StreamsBackend};
 pub use error::{Error, Result};
 pub use port::{Log, PartitionOffsets, ReadLimits, Record, StoredRecord, TopicInfo, TopicKind};
+pub use position::{Capabilities, Chunk, Cursor, Entry, Position};

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::Result;
+use crate::position::{Capabilities, Chunk, Cursor, Entry, Position};
+use crate::{Error, Result};
 
 /// Most partitions (shards) a topic may have.
 pub const MAX_PARTITIONS: u32 = 1024;
@@ -126,4 +127,52 @@ pub trait Log: Send + Sync {
     /// Waits until the partition's end is beyond `offset` (a record at `offset` exists) or
     /// `timeout` passes; returns whether data is there. Never busy-polls.
     async fn wait_for(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> Result<bool>;
+
+    /// How this backend numbers records. The offset methods above (`append`'s result, `read`,
+    /// `offsets`' ends, `wait_for`) are meaningful only with `dense_offsets`; the positioned
+    /// methods below work on every backend.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::DENSE
+    }
+
+    /// Appends `records` to one partition, like [`Log::append`], and returns each record's
+    /// position.
+    async fn append_positioned(&self, topic: &str, partition: u32, records: Vec<Record>) -> Result<Vec<Position>> {
+        let n = records.len() as u64;
+        let first = self.append(topic, partition, records).await?;
+        Ok((first..first + n).map(Position::Offset).collect())
+    }
+
+    /// Reads from `cursor`: at most `limits` of the records there, with where to continue and
+    /// whether the read reached the end.
+    async fn read_from(&self, topic: &str, partition: u32, cursor: &Cursor, limits: ReadLimits) -> Result<Chunk> {
+        let o = partition_offsets(self, topic, partition).await?;
+        let at = cursor.dense_offset(o.start)?;
+        let records = self.read(topic, partition, at, limits).await?;
+        let next = records.last().map_or_else(|| cursor.clone(), |r| Cursor::After(Position::Offset(r.offset)));
+        let at_end = records.last().map_or(at, |r| r.offset + 1) >= o.end;
+        let records = records
+            .into_iter()
+            .map(|r| Entry { position: Position::Offset(r.offset), timestamp_ms: r.timestamp_ms, key: r.key, value: r.value })
+            .collect();
+        Ok(Chunk { records, next, at_end })
+    }
+
+    /// Waits until a record is at `cursor` or `timeout` passes; returns whether one is there.
+    async fn wait_from(&self, topic: &str, partition: u32, cursor: &Cursor, timeout: Duration) -> Result<bool> {
+        let o = partition_offsets(self, topic, partition).await?;
+        let at = cursor.dense_offset(o.start)?;
+        self.wait_for(topic, partition, at, timeout).await
+    }
+}
+
+/// One partition's offsets, `Error::PartitionNotFound` if the topic has no such partition.
+async fn partition_offsets<L: Log + ?Sized>(log: &L, topic: &str, partition: u32) -> Result<PartitionOffsets> {
+    let all = log.offsets(topic).await?;
+    let partitions = all.len() as u32;
+    all.into_iter().find(|o| o.partition == partition).ok_or_else(|| Error::PartitionNotFound {
+        topic: topic.to_owned(),
+        partition,
+        partitions,
+    })
 }

@@ -3,7 +3,7 @@
 //! shared `pinpipe_transform` rules, drop exact duplicates within the batch, write dead letters,
 //! commit rows and offsets together ([`crate::commit`]), and compact and checkpoint on schedule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use futures_util::stream::FuturesUnordered;
 use object_store::ObjectStoreExt;
 use pinpipe_batch::delta;
 use pinpipe_log::partitioner::{sequence_number, shard_id};
-use pinpipe_log::{Log, PartitionOffsets, ReadLimits, StoredRecord};
+use pinpipe_log::{Cursor, Entry, Log, PartitionOffsets, Position, ReadLimits};
 use pinpipe_model::{Kind, Names, schema};
 use pinpipe_store::{Store, TableLocation};
 use pinpipe_transform::{Cleaner, Origin, Seen, dedup};
@@ -53,14 +53,16 @@ pub fn dead_letter_key(table: &str, batch: u64) -> String {
 }
 
 /// One partition's position.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PartitionStatus {
     /// Partition number.
     pub partition: u32,
-    /// Next offset to read, as committed to the table.
-    pub committed: u64,
-    /// The log's end offset, last seen.
-    pub end: u64,
+    /// Dense logs: the next offset to read, as committed to the table.
+    pub committed: Option<u64>,
+    /// Where reading continues, as committed (on Kinesis: after a sequence number).
+    pub cursor: Cursor,
+    /// Dense logs: the log's end offset, last seen.
+    pub end: Option<u64>,
 }
 
 /// What one stream's worker has done, and where it stands.
@@ -95,9 +97,10 @@ pub struct TableStatus {
 }
 
 impl TableStatus {
-    /// Records in the log not yet committed to the table.
-    pub fn lag(&self) -> u64 {
-        self.partitions.iter().map(|p| p.end.saturating_sub(p.committed)).sum()
+    /// Records in the log not yet committed to the table; `None` where the log cannot count
+    /// them (Kinesis: positions are sequence numbers).
+    pub fn lag(&self) -> Option<u64> {
+        self.partitions.iter().map(|p| Some(p.end?.saturating_sub(p.committed?))).sum()
     }
 }
 
@@ -106,7 +109,7 @@ impl TableStatus {
 pub struct CommitEvent {
     /// The stream.
     pub stream: String,
-    /// The offsets whose rows became visible.
+    /// The positions whose rows became visible.
     pub offsets: Vec<PartitionRange>,
     /// When the commit returned.
     pub at: Instant,
@@ -190,26 +193,19 @@ pub async fn status(log: &dyn Log, warehouse: &pinpipe_store::Resolved, names: &
         let location = warehouse.table_location(&table_dir(&table))?;
         let url = location.url.to_string();
         let t = delta::open(&location).await.map_err(Error::delta(&url))?;
-        let offsets = match log.offsets(&stream).await {
-            Ok(o) => o,
-            Err(pinpipe_log::Error::TopicNotFound(_)) => Vec::new(),
+        let view = match LogView::of(log, &stream).await {
+            Ok(v) => v,
+            Err(pinpipe_log::Error::TopicNotFound(_)) => LogView::default(),
             Err(e) => return Err(e.into()),
         };
-        let parts = offsets.iter().map(|o| o.partition + 1).max().unwrap_or(0);
-        let c = commit::committed(&t, &stream, parts).await.map_err(Error::delta(&url))?;
+        let dense = log.capabilities().dense_offsets;
+        let c = commit::committed(&t, &stream, view.partitions, dense).await.map_err(Error::delta(&url))?;
         let last_commit_ms = match t.version() {
             Some(_) => t.history(Some(1)).next().await.and_then(|c| c.ok()).and_then(|c| c.timestamp),
             None => None,
         };
         out.push(TableStatus {
-            partitions: offsets
-                .iter()
-                .map(|o| PartitionStatus {
-                    partition: o.partition,
-                    committed: c.offsets.get(&o.partition).copied().unwrap_or(o.start),
-                    end: o.end,
-                })
-                .collect(),
+            partitions: view.status(&c.positions()),
             stream,
             table,
             location: url,
@@ -248,11 +244,60 @@ enum AfterFailure {
 }
 
 /// Where a worker stands.
-struct Position {
-    /// Next offset to read per partition.
-    next: BTreeMap<u32, u64>,
+struct Progress {
+    /// Where each partition continues.
+    next: BTreeMap<u32, Cursor>,
     /// Id of the next micro-batch.
     batch: u64,
+}
+
+/// What the worker knows of the stream: its partitions and, on dense logs, their offsets.
+#[derive(Debug, Default)]
+struct LogView {
+    partitions: u32,
+    offsets: Option<Vec<PartitionOffsets>>,
+}
+
+impl LogView {
+    async fn of(log: &dyn Log, stream: &str) -> pinpipe_log::Result<LogView> {
+        if log.capabilities().dense_offsets {
+            let offsets = log.offsets(stream).await?;
+            Ok(LogView { partitions: offsets.len() as u32, offsets: Some(offsets) })
+        } else {
+            Ok(LogView { partitions: log.topic(stream).await?.partitions, offsets: None })
+        }
+    }
+
+    /// Where partition `p` starts when nothing was committed.
+    fn start(&self, p: u32) -> Cursor {
+        match self.offsets.as_ref().and_then(|o| o.iter().find(|o| o.partition == p)) {
+            Some(o) => Cursor::At(Position::Offset(o.start)),
+            None => Cursor::Start,
+        }
+    }
+
+    /// Each partition's status given where the job continues.
+    fn status(&self, next: &BTreeMap<u32, Cursor>) -> Vec<PartitionStatus> {
+        (0..self.partitions)
+            .map(|p| {
+                let cursor = next.get(&p).cloned().unwrap_or_else(|| self.start(p));
+                let o = self.offsets.as_ref().and_then(|o| o.iter().find(|o| o.partition == p));
+                PartitionStatus {
+                    partition: p,
+                    committed: o.and_then(|o| cursor.dense_offset(o.start).ok()),
+                    end: o.map(|o| o.end),
+                    cursor,
+                }
+            })
+            .collect()
+    }
+}
+
+/// What one micro-batch read from one partition, and where that partition continues.
+struct PartitionRead {
+    partition: u32,
+    records: Vec<Entry>,
+    next: Cursor,
 }
 
 impl Worker {
@@ -269,19 +314,22 @@ impl Worker {
             s.location.clone_from(&self.url);
             s.version = table.version();
         });
-        let Some(mut offsets) = self.wait_for_stream(mode, &stop).await? else {
+        let Some(mut view) = self.wait_for_stream(mode, &stop).await? else {
             return Ok(());
         };
-        let mut pos = self.recover(&table, &offsets).await?;
+        let mut pos = self.recover(&table, &view).await?;
         let mut seen = self.restore_seen(&table).await?;
-        // In `Once` mode: the ends to reach.
-        let targets: Option<BTreeMap<u32, u64>> =
-            (mode == Mode::Once).then(|| offsets.iter().map(|o| (o.partition, o.end)).collect());
+        // In `Once` mode on a dense log: the ends to reach; on Kinesis: the partitions that
+        // reached their end.
+        let targets: Option<BTreeMap<u32, u64>> = (mode == Mode::Once)
+            .then(|| view.offsets.as_ref().map(|o| o.iter().map(|o| (o.partition, o.end)).collect()))
+            .flatten();
+        let mut drained = (mode == Mode::Once && targets.is_none()).then(BTreeSet::new);
         tracing::info!(stream = %self.stream, table = %self.url, batch = pos.batch, "stream job starting");
         loop {
             let started = Instant::now();
-            self.adopt_partitions(&mut pos, &offsets);
-            let reads = self.read(&pos, &offsets, targets.as_ref()).await?;
+            self.adopt_partitions(&mut pos, &view);
+            let reads = self.read(&pos, &view, targets.as_ref(), drained.as_mut()).await?;
             if reads.is_empty() {
                 if mode == Mode::Once {
                     break;
@@ -290,7 +338,7 @@ impl Worker {
                     () = stop.cancelled() => break,
                     () = self.wait_for_data(&pos) => {}
                 }
-                offsets = self.log.offsets(&self.stream).await?;
+                view = LogView::of(self.log.as_ref(), &self.stream).await?;
                 continue;
             }
             table = self.micro_batch(table, &mut pos, &mut seen, reads).await?;
@@ -305,17 +353,17 @@ impl Worker {
                     () = tokio::time::sleep_until(next) => {}
                 }
             }
-            offsets = self.log.offsets(&self.stream).await?;
+            view = LogView::of(self.log.as_ref(), &self.stream).await?;
         }
         tracing::info!(stream = %self.stream, batch = pos.batch, "stream job stopped");
         Ok(())
     }
 
-    /// The stream's offsets once it exists; `None` when stopped first (or, in `Once` mode, when
+    /// The stream's view once it exists; `None` when stopped first (or, in `Once` mode, when
     /// it does not exist: nothing to do).
-    async fn wait_for_stream(&self, mode: Mode, stop: &CancellationToken) -> Result<Option<Vec<PartitionOffsets>>> {
+    async fn wait_for_stream(&self, mode: Mode, stop: &CancellationToken) -> Result<Option<LogView>> {
         loop {
-            match self.log.offsets(&self.stream).await {
+            match LogView::of(self.log.as_ref(), &self.stream).await {
                 Ok(o) => return Ok(Some(o)),
                 Err(pinpipe_log::Error::TopicNotFound(_)) if mode == Mode::Once => return Ok(None),
                 Err(pinpipe_log::Error::TopicNotFound(_)) => {
@@ -330,10 +378,10 @@ impl Worker {
     }
 
     /// The position the table's commits hold, checked against the log.
-    async fn recover(&self, table: &DeltaTable, offsets: &[PartitionOffsets]) -> Result<Position> {
-        let parts = offsets.iter().map(|o| o.partition + 1).max().unwrap_or(0);
-        let c = commit::committed(table, &self.stream, parts).await.map_err(Error::delta(&self.url))?;
-        for o in offsets {
+    async fn recover(&self, table: &DeltaTable, view: &LogView) -> Result<Progress> {
+        let dense = view.offsets.is_some();
+        let c = commit::committed(table, &self.stream, view.partitions, dense).await.map_err(Error::delta(&self.url))?;
+        for o in view.offsets.iter().flatten() {
             if let Some(&committed) = c.offsets.get(&o.partition)
                 && committed > o.end
             {
@@ -346,7 +394,7 @@ impl Worker {
                 });
             }
         }
-        let pos = Position { next: c.offsets, batch: c.batch.map_or(0, |b| b + 1) };
+        let pos = Progress { next: c.positions(), batch: c.batch.map_or(0, |b| b + 1) };
         self.update_status(|s| s.last_batch = c.batch);
         Ok(pos)
     }
@@ -373,71 +421,100 @@ impl Worker {
         Ok(Some(seen))
     }
 
-    /// Starts new partitions at their first offset and moves past records the log no longer
-    /// holds (removed by retention before the job read them: reported, not silently skipped).
-    fn adopt_partitions(&self, pos: &mut Position, offsets: &[PartitionOffsets]) {
-        for o in offsets {
-            let next = pos.next.entry(o.partition).or_insert(o.start);
-            if *next < o.start {
+    /// Starts new partitions at their first record and, on dense logs, moves past records the
+    /// log no longer holds (removed by retention before the job read them: reported, not
+    /// silently skipped; Kinesis starts from its trim horizon by itself).
+    fn adopt_partitions(&self, pos: &mut Progress, view: &LogView) {
+        for p in 0..view.partitions {
+            pos.next.entry(p).or_insert_with(|| view.start(p));
+        }
+        for o in view.offsets.iter().flatten() {
+            let Some(next) = pos.next.get_mut(&o.partition) else { continue };
+            let at = next.dense_offset(o.start).unwrap_or(o.start);
+            if at < o.start {
                 tracing::warn!(
                     stream = %self.stream, partition = o.partition,
-                    lost = o.start - *next,
+                    lost = o.start - at,
                     "records were removed from the log by retention before the stream job read them"
                 );
-                *next = o.start;
+                *next = Cursor::At(Position::Offset(o.start));
             }
         }
-        self.update_status(|s| {
-            s.partitions = offsets
-                .iter()
-                .map(|o| PartitionStatus {
-                    partition: o.partition,
-                    committed: pos.next.get(&o.partition).copied().unwrap_or(o.start),
-                    end: o.end,
-                })
-                .collect();
-        });
+        self.update_status(|s| s.partitions = view.status(&pos.next));
     }
 
     /// Reads what the next micro-batch takes: from each partition's position up to its end
-    /// (or target), sharing the batch's record budget equally between partitions.
+    /// (in `Once` mode: the end at start on dense logs, the end as first reached on Kinesis,
+    /// recorded in `drained`), sharing the batch's record budget equally between partitions.
     async fn read(
         &self,
-        pos: &Position,
-        offsets: &[PartitionOffsets],
+        pos: &Progress,
+        view: &LogView,
         targets: Option<&BTreeMap<u32, u64>>,
-    ) -> Result<Vec<(u32, Vec<StoredRecord>)>> {
-        let share = (self.config.max_records_per_batch / offsets.len().max(1)).max(1);
+        mut drained: Option<&mut BTreeSet<u32>>,
+    ) -> Result<Vec<PartitionRead>> {
+        let share = (self.config.max_records_per_batch / view.partitions.max(1) as usize).max(1);
         let mut out = Vec::new();
-        for o in offsets {
-            let mut next = pos.next.get(&o.partition).copied().unwrap_or(o.start);
-            let end = targets.map_or(o.end, |t| t.get(&o.partition).copied().unwrap_or(0).min(o.end));
-            let mut records: Vec<StoredRecord> = Vec::new();
-            while next < end && records.len() < share {
-                let want = (share - records.len()).min((end - next) as usize);
+        for p in 0..view.partitions {
+            if drained.as_deref().is_some_and(|d| d.contains(&p)) {
+                continue;
+            }
+            let mut cursor = pos.next.get(&p).cloned().unwrap_or_else(|| view.start(p));
+            let target = targets.map(|t| t.get(&p).copied().unwrap_or(0));
+            let mut records: Vec<Entry> = Vec::new();
+            while records.len() < share {
+                let mut want = share - records.len();
+                if let Some(end) = target {
+                    let at = cursor.dense_offset(0)?;
+                    if at >= end {
+                        break;
+                    }
+                    want = want.min((end - at) as usize);
+                }
                 let limits = ReadLimits { max_records: want, max_bytes: READ_BYTES };
-                let got = self.log.read(&self.stream, o.partition, next, limits).await?;
-                let Some(last) = got.last() else { break };
-                next = last.offset + 1;
-                records.extend(got.into_iter().filter(|r| r.offset < end));
+                let chunk = self.log.read_from(&self.stream, p, &cursor, limits).await?;
+                let got = chunk.records.len();
+                let before = records.len();
+                records.extend(
+                    chunk.records.into_iter().take_while(|r| target.is_none_or(|end| r.position.offset().is_some_and(|o| o < end))),
+                );
+                cursor = if records.len() - before < got {
+                    // Stopped at the target: continue after the last record taken.
+                    match records.last() {
+                        Some(r) if records.len() > before => Cursor::After(r.position.clone()),
+                        _ => cursor,
+                    }
+                } else {
+                    chunk.next
+                };
+                if chunk.at_end {
+                    if let Some(d) = drained.as_deref_mut() {
+                        d.insert(p);
+                    }
+                    break;
+                }
+                if got == 0 {
+                    break;
+                }
             }
             if !records.is_empty() {
-                out.push((o.partition, records));
+                out.push(PartitionRead { partition: p, records, next: cursor });
             }
         }
         Ok(out)
     }
 
     /// Waits until some partition has data beyond its position, or one trigger interval.
-    async fn wait_for_data(&self, pos: &Position) {
+    async fn wait_for_data(&self, pos: &Progress) {
         let timeout = self.config.trigger_interval.max(Duration::from_millis(200));
         let mut waits: FuturesUnordered<_> = pos
             .next
             .iter()
-            .map(|(&p, &next)| {
+            .map(|(&p, next)| {
                 let log = Arc::clone(&self.log);
                 let stream = self.stream.clone();
-                async move { log.wait_for(&stream, p, next, timeout).await.unwrap_or(false) }
+                let next = next.clone();
+                async move { log.wait_from(&stream, p, &next, timeout).await.unwrap_or(false) }
             })
             .collect();
         if waits.is_empty() {
@@ -455,22 +532,35 @@ impl Worker {
     async fn micro_batch(
         &self,
         table: DeltaTable,
-        pos: &mut Position,
+        pos: &mut Progress,
         seen: &mut Option<Seen>,
-        reads: Vec<(u32, Vec<StoredRecord>)>,
+        reads: Vec<PartitionRead>,
     ) -> Result<DeltaTable> {
         let mut cleaner = Cleaner::new(self.kind);
         let mut ranges = Vec::with_capacity(reads.len());
-        for (p, records) in &reads {
+        let dense = self.log.capabilities().dense_offsets;
+        let mut next = pos.next.clone();
+        for read in &reads {
+            let (p, records) = (read.partition, &read.records);
             let (Some(first), Some(last)) = (records.first(), records.last()) else { continue };
             for r in records {
                 cleaner.push(&r.value, || Origin::Stream {
                     stream: self.stream.clone(),
-                    shard: shard_id(*p),
-                    sequence_number: sequence_number(*p, r.offset),
+                    shard: shard_id(p),
+                    sequence_number: match &r.position {
+                        Position::Offset(o) => sequence_number(p, *o),
+                        Position::Sequence(s) => s.clone(),
+                    },
                 });
             }
-            ranges.push(PartitionRange { partition: *p, shard: shard_id(*p), from: first.offset, to: last.offset + 1 });
+            ranges.push(PartitionRange {
+                partition: p,
+                shard: shard_id(p),
+                from: first.position.clone(),
+                last: last.position.clone(),
+                to: last.position.offset().map(|o| o + 1),
+            });
+            next.insert(p, read.next.clone());
         }
         let mut cleaned = cleaner.finish()?;
         let dead_letters = std::mem::take(&mut cleaned.dead_letters);
@@ -490,10 +580,11 @@ impl Worker {
             stream: self.stream.clone(),
             batch: pos.batch,
             offsets: ranges,
-            records: reads.iter().map(|(_, r)| r.len() as u64).sum(),
+            records: reads.iter().map(|r| r.records.len() as u64).sum(),
             rows: rows as u64,
             duplicates: (clean_rows - rows) as u64,
             dead_letters: dead_letters.len() as u64,
+            cursors: if dense { BTreeMap::new() } else { next.clone() },
         };
         if !dead_letters.is_empty() {
             self.write_dead_letters(pos.batch, &dead_letters).await?;
@@ -529,9 +620,7 @@ impl Worker {
         if let Some(s) = seen.as_mut() {
             s.extend(fingerprints);
         }
-        for r in &info.offsets {
-            pos.next.insert(r.partition, r.to);
-        }
+        pos.next = next;
         pos.batch += 1;
         let last_commit_ms = chrono::Utc::now().timestamp_millis();
         self.update_status(|s| {
@@ -544,8 +633,9 @@ impl Worker {
             s.duplicates += info.duplicates;
             s.dead_letters += info.dead_letters;
             for p in &mut s.partitions {
-                if let Some(&next) = pos.next.get(&p.partition) {
-                    p.committed = next;
+                if let Some(next) = pos.next.get(&p.partition) {
+                    p.committed = p.committed.and_then(|_| next.dense_offset(0).ok());
+                    p.cursor = next.clone();
                 }
             }
         });
@@ -562,20 +652,21 @@ impl Worker {
     /// then the error stands (nothing was committed; a restart redoes the batch).
     async fn after_failed_commit(
         &self,
-        pos: &mut Position,
+        pos: &mut Progress,
         e: deltalake::DeltaTableError,
         attempt: u32,
     ) -> Result<AfterFailure> {
         let table = delta::open(&self.location).await.map_err(Error::delta(&self.url))?;
         let parts = pos.next.keys().map(|p| p + 1).max().unwrap_or(0);
-        let c = commit::committed(&table, &self.stream, parts).await.map_err(Error::delta(&self.url))?;
+        let dense = self.log.capabilities().dense_offsets;
+        let c = commit::committed(&table, &self.stream, parts, dense).await.map_err(Error::delta(&self.url))?;
         match c.batch {
             Some(b) if b >= pos.batch => {
                 tracing::warn!(
                     stream = %self.stream, batch = pos.batch, error = %e,
                     "another stream job committed to this table; continuing from its offsets (is a second job running?)"
                 );
-                pos.next.extend(c.offsets);
+                pos.next.extend(c.positions());
                 pos.batch = b + 1;
                 Ok(AfterFailure::TakenByAnother(table))
             }

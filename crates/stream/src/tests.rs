@@ -1,6 +1,7 @@
 //! Streaming job tests on a real embedded log and real Delta tables: exactly the distinct clean
 //! rows, offsets committed with the rows and resumed from, dead letters with their origin,
-//! crashes at arbitrary points, a second job racing the first, compaction and checkpoints.
+//! crashes at arbitrary points, a second job racing the first, compaction and checkpoints; and
+//! the same job on Kinesis (moto), where positions are sequence numbers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,7 +67,7 @@ impl Fixture {
     /// Appends `value` to the shard `ind % SHARDS` of `kind`'s stream.
     async fn put(&self, kind: Kind, ind: i64, value: &[u8]) {
         let record = Record { timestamp_ms: None, key: Some(Bytes::from(ind.to_string())), value: Bytes::copy_from_slice(value) };
-        self.log.append(&self.names.stream(kind), (ind as u32) % SHARDS, vec![record]).await.unwrap();
+        self.log.append_positioned(&self.names.stream(kind), (ind as u32) % SHARDS, vec![record]).await.unwrap();
     }
 
     async fn post(&self, ind: i64, followers: &str) {
@@ -125,7 +126,7 @@ async fn once_appends_the_distinct_clean_rows_and_commits_offsets_with_them() {
     let run = f.once(config(|_| {})).await;
     let pin_status = run.iter().find(|s| s.stream == "streaming-t-pin").unwrap();
     assert_eq!((pin_status.records, pin_status.rows, pin_status.duplicates, pin_status.dead_letters), (8, 6, 1, 1));
-    assert_eq!(pin_status.lag(), 0);
+    assert_eq!(pin_status.lag(), Some(0));
 
     assert_eq!(
         f.pairs(Kind::Pin, "ind", "follower_count").await,
@@ -149,7 +150,7 @@ async fn once_appends_the_distinct_clean_rows_and_commits_offsets_with_them() {
 
     // The offsets are in the table's own commit: txn versions and commitInfo.
     let table = f.table(Kind::Pin).await;
-    let c = commit::committed(&table, "streaming-t-pin", SHARDS).await.unwrap();
+    let c = commit::committed(&table, "streaming-t-pin", SHARDS, true).await.unwrap();
     let ends: Vec<u64> = f.log.offsets("streaming-t-pin").await.unwrap().iter().map(|o| o.end).collect();
     assert_eq!(c.batch, Some(0));
     assert_eq!(c.offsets.values().copied().collect::<Vec<_>>(), ends);
@@ -178,7 +179,7 @@ async fn once_appends_the_distinct_clean_rows_and_commits_offsets_with_them() {
     let st = status(f.log.as_ref(), &f.warehouse, &f.names).await.unwrap();
     assert_eq!(st.len(), 3);
     for s in &st {
-        assert_eq!(s.lag(), 0, "{s:?}");
+        assert_eq!(s.lag(), Some(0), "{s:?}");
         assert_eq!(s.last_batch, Some(1));
         assert!(s.last_commit_ms.is_some());
         assert_eq!(s.partitions.len(), SHARDS as usize);
@@ -192,7 +193,7 @@ async fn all_dead_letters_still_advance_the_offsets() {
     f.put(Kind::Geo, 1, b"{\"ind\": 1, \"timestamp\": \"yesterday\"}").await;
     let run = f.once(config(|_| {})).await;
     let g = run.iter().find(|s| s.stream == "streaming-t-geo").unwrap();
-    assert_eq!((g.records, g.rows, g.dead_letters, g.lag()), (2, 0, 2, 0));
+    assert_eq!((g.records, g.rows, g.dead_letters, g.lag()), (2, 0, 2, Some(0)));
     assert!(f.inds(Kind::Geo).await.is_empty());
     let run = f.once(config(|_| {})).await;
     assert!(run.iter().all(|s| s.batches == 0), "offsets were committed, nothing is redone");
@@ -316,7 +317,7 @@ async fn tables_and_dead_letters_on_s3() {
     }
     f.put(Kind::User, 1, b"[]").await;
     let run = f.once(config(|c| c.max_records_per_batch = 8)).await;
-    assert!(run.iter().all(|s| s.lag() == 0 && s.batches >= 3), "{run:?}");
+    assert!(run.iter().all(|s| s.lag() == Some(0) && s.batches >= 3), "{run:?}");
     assert_eq!(f.inds(Kind::Pin).await, (0..20).collect::<Vec<_>>());
     // Resuming from the offsets committed in the bucket: nothing is redone.
     f.post(20, "9").await;
@@ -360,4 +361,90 @@ async fn a_row_delivered_again_in_a_later_batch_is_dropped_even_after_a_restart(
     f.post(3, "5k").await;
     f.once(config(|c| c.dedup = "batch".into())).await;
     assert_eq!(f.inds(Kind::User).await, [1, 2, 3, 3, 4, 5]);
+}
+
+/// The fixture on the Kinesis API server `.ci/run` starts (moto), with names no other test run
+/// uses; `None` (skipped) when none is configured.
+async fn kinesis_fixture() -> Option<Fixture> {
+    let endpoint = pinpipe_testkit::service_url("TEST_PINPIPE_KINESIS_ENDPOINT")?;
+    let config = pinpipe_log::kinesis::KinesisConfig {
+        region: Some("us-east-1".into()),
+        endpoint: Some(endpoint),
+        poll_interval_ms: Some(50),
+    };
+    let log = pinpipe_log::kinesis::KinesisLog::connect(&config.validate().unwrap()).await.unwrap();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let names = Names::new(&format!("k{}_{nanos}", std::process::id())).unwrap();
+    for kind in Kind::ALL {
+        log.create_topic(&names.stream(kind), TopicKind::Stream, SHARDS).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = StoreConfig::default().validate_or(dir.path().join("warehouse")).unwrap();
+    Some(Fixture { dir, log: Arc::new(log), warehouse, names })
+}
+
+#[tokio::test]
+async fn on_kinesis_sequence_numbers_are_committed_with_the_rows_and_resumed_from() {
+    let Some(f) = kinesis_fixture().await else { return };
+    for ind in 1..=6 {
+        f.post(ind, "2k").await;
+    }
+    f.post(3, "2k").await;
+    f.put(Kind::Geo, 1, b"[]").await;
+    let run = f.once(config(|c| c.max_records_per_batch = 4)).await;
+    let pins = run.iter().find(|s| s.stream == f.names.stream(Kind::Pin)).unwrap();
+    assert_eq!((pins.records, pins.rows, pins.duplicates), (7, 6, 1), "{pins:?}");
+    assert!(pins.batches >= 2, "{pins:?}");
+    assert_eq!(pins.lag(), None, "Kinesis cannot count the lag");
+    for kind in Kind::ALL {
+        assert_eq!(f.inds(kind).await, [1, 2, 3, 4, 5, 6], "{kind:?}");
+    }
+    assert_eq!(f.pairs(Kind::Pin, "ind", "follower_count").await[0], (1, Some(2000)));
+
+    // The dead letter's origin is Kinesis' own sequence number.
+    let geo_stream = f.names.stream(Kind::Geo);
+    let shard1 = f.log.read_from(&geo_stream, 1, &pinpipe_log::Cursor::Start, pinpipe_log::ReadLimits::default()).await.unwrap();
+    let bad = shard1.records.iter().find(|r| r.value.as_ref() == b"[]").unwrap();
+    let store = f.warehouse.open().unwrap();
+    let mut letters = Vec::new();
+    let prefix = store.key(&format!("stream/_dead_letters/{}", f.names.table(Kind::Geo)));
+    let mut listing = store.inner.list(Some(&prefix));
+    while let Some(m) = listing.next().await {
+        let body = object_store::ObjectStoreExt::get(&store.inner, &m.unwrap().location).await.unwrap().bytes().await.unwrap();
+        letters.extend(String::from_utf8(body.to_vec()).unwrap().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()));
+    }
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["origin"]["stream"], geo_stream.as_str());
+    assert_eq!(letters[0]["origin"]["shard"], "shardId-000000000001");
+    assert_eq!(letters[0]["origin"]["sequence_number"], bad.position.to_string());
+
+    // The positions are in the last micro-batch's commit: where each shard continues.
+    let pin_stream = f.names.stream(Kind::Pin);
+    let table = f.table(Kind::Pin).await;
+    let c = commit::committed(&table, &pin_stream, SHARDS, false).await.unwrap();
+    assert_eq!(c.batch, Some(pins.batches - 1));
+    assert!(c.offsets.is_empty());
+    for p in 0..SHARDS {
+        let all = f.log.read_from(&pin_stream, p, &pinpipe_log::Cursor::Start, pinpipe_log::ReadLimits::default()).await.unwrap();
+        let last = all.records.last().unwrap().position.clone();
+        assert_eq!(c.cursors[&p], pinpipe_log::Cursor::After(last), "shard {p}");
+    }
+    let info = table.history(Some(1)).next().await.unwrap().unwrap();
+    assert_eq!(info.info[COMMIT_INFO_KEY]["cursors"].as_object().unwrap().len(), SHARDS as usize);
+
+    // A new job resumes after them: only the new posts are read.
+    f.post(7, "2k").await;
+    f.post(8, "2k").await;
+    let again = f.once(config(|_| {})).await;
+    assert!(again.iter().all(|s| s.records == 2), "{again:?}");
+    for kind in Kind::ALL {
+        assert_eq!(f.inds(kind).await, [1, 2, 3, 4, 5, 6, 7, 8], "{kind:?}");
+    }
+    // Status reads the position back from the table.
+    let st = status(f.log.as_ref(), &f.warehouse, &f.names).await.unwrap();
+    let p = st.iter().find(|s| s.stream == pin_stream).unwrap();
+    assert!(p.partitions.iter().all(|s| matches!(s.cursor, pinpipe_log::Cursor::After(_)) && s.committed.is_none()), "{p:?}");
+    for kind in Kind::ALL {
+        f.log.delete_topic(&f.names.stream(kind)).await.unwrap();
+    }
 }

@@ -7,7 +7,7 @@
 //!   dropped again when the test ends, so tests never share tables.
 //!
 //! Servers are found through `TEST_PINPIPE_POSTGRES_URL` and `TEST_PINPIPE_MYSQL_URL` (admin URLs
-//! of a server on 127.0.0.1) and `TEST_PINPIPE_S3_ENDPOINT`. When one is unset the test is skipped with a note, unless
+//! of a server on 127.0.0.1), `TEST_PINPIPE_S3_ENDPOINT` and `TEST_PINPIPE_KINESIS_ENDPOINT`. When one is unset the test is skipped with a note, unless
 //! `TEST_PINPIPE_REQUIRE_SERVERS=1` (set by `.ci/run`), which turns a missing server into a failure.
 
 #![allow(clippy::unwrap_used)]

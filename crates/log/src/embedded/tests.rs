@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::config::LogConfig;
-use crate::conformance::{Harness, suite};
+use crate::conformance::{Harness, positioned_suite, suite};
 
 struct Embedded {
     dir: tempfile::TempDir,
@@ -54,6 +54,12 @@ const ALL: ReadLimits = ReadLimits { max_records: usize::MAX, max_bytes: usize::
 #[tokio::test]
 async fn passes_the_conformance_suite() {
     suite(&Embedded::new(LogConfig::default())).await;
+}
+
+#[tokio::test]
+async fn passes_the_positioned_conformance_suite() {
+    let h = Embedded::new(LogConfig::default());
+    positioned_suite(&h.open().await, "cursor").await;
 }
 
 #[tokio::test]

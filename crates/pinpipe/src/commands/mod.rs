@@ -105,6 +105,24 @@ fn open_log_read_only(loaded: &Loaded) -> anyhow::Result<std::sync::Arc<dyn pinp
     Ok(std::sync::Arc::new(log))
 }
 
+/// The log streams live in: Kinesis when `log.streams = "kinesis"`, else `embedded` (the
+/// embedded log, which also holds the topics).
+async fn streams_log(
+    loaded: &Loaded,
+    embedded: impl FnOnce() -> anyhow::Result<std::sync::Arc<dyn pinpipe_log::Log>>,
+) -> anyhow::Result<std::sync::Arc<dyn pinpipe_log::Log>> {
+    use anyhow::Context;
+    match &loaded.resolved.log.kinesis {
+        Some(k) => {
+            let log = pinpipe_log::kinesis::KinesisLog::connect(k)
+                .await
+                .context("cannot set up the Kinesis client (log.streams = \"kinesis\")")?;
+            Ok(std::sync::Arc::new(log))
+        }
+        None => embedded(),
+    }
+}
+
 /// A token cancelled on Ctrl-C or SIGTERM.
 fn stop_on_signal() -> tokio_util::sync::CancellationToken {
     let token = tokio_util::sync::CancellationToken::new();

@@ -1,24 +1,30 @@
-//! `pinpipe serve`: the ingestion API on the embedded log, until Ctrl-C or SIGTERM. In-flight
-//! requests finish, then the log commits what it holds and closes.
+//! `pinpipe serve`: the ingestion API on the embedded log (streams on Kinesis when
+//! `log.streams = "kinesis"`), until Ctrl-C or SIGTERM. In-flight requests finish, then the log
+//! commits what it holds and closes.
 
 use anyhow::Context;
 use pinpipe_api::AppState;
 use pinpipe_log::Log;
 
-use super::open_log;
+use super::{open_log, streams_log};
 use crate::config::Loaded;
 use crate::output::line;
 
 /// Runs the server.
 pub async fn run(loaded: &Loaded) -> anyhow::Result<()> {
     let log = open_log(loaded)?;
+    let embedded: std::sync::Arc<dyn Log> = log.clone();
+    let streams = streams_log(loaded, || Ok(embedded)).await?;
     let api = loaded.resolved.api.clone();
     let listener =
         tokio::net::TcpListener::bind(api.listen).await.with_context(|| format!("cannot listen on {}", api.listen))?;
     let addr = listener.local_addr()?;
-    let describe = log.describe();
+    let describe = match &loaded.resolved.log.kinesis {
+        None => log.describe(),
+        Some(_) => format!("topics: {}; streams: {}", log.describe(), streams.describe()),
+    };
     line(&format!("pinpipe api listening on http://{addr}{} ({describe})", api.base_path))?;
-    let state = AppState::new(log, api);
+    let state = AppState::with_streams(log, streams, api);
     pinpipe_api::serve(listener, state, shutdown_signal()).await.context("the API server failed")?;
     // The state (and with it the log) is dropped here: the log writer has committed everything.
     line("pinpipe api stopped")

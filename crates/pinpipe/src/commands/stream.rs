@@ -1,13 +1,13 @@
 //! `pinpipe stream`: the streaming job over the embedded log (opened read-only, so it runs beside
-//! `pinpipe serve`), printing progress while it follows and a summary at the end; and
-//! `pinpipe stream status`, which reads each table's committed position and compares it with
-//! the log.
+//! `pinpipe serve`) or Kinesis (`log.streams = "kinesis"`), printing progress while it follows
+//! and a summary at the end; and `pinpipe stream status`, which reads each table's committed
+//! position and compares it with the log.
 
 use std::time::Duration;
 
 use pinpipe_stream::{Mode, StreamJob, TableStatus};
 
-use super::{open_log_read_only, stop_on_signal};
+use super::{open_log_read_only, stop_on_signal, streams_log};
 use crate::cli::{StreamArgs, StreamCommand};
 use crate::config::Loaded;
 use crate::output::{self, line};
@@ -17,7 +17,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// Runs the job, or `status`.
 pub async fn run(loaded: &Loaded, args: StreamArgs) -> anyhow::Result<()> {
-    let log = open_log_read_only(loaded)?;
+    let log = streams_log(loaded, || open_log_read_only(loaded)).await?;
     let r = &loaded.resolved;
     if let Some(StreamCommand::Status { json, .. }) = args.command {
         let tables = pinpipe_stream::status(log.as_ref(), &r.warehouse, &r.names).await?;
@@ -45,7 +45,7 @@ pub async fn run(loaded: &Loaded, args: StreamArgs) -> anyhow::Result<()> {
                 for t in job.snapshot() {
                     eprintln!(
                         "stream: {} -> {}: {} batches, {} rows, {} dead letters, lag {}",
-                        t.stream, t.table, t.batches, t.rows, t.dead_letters, t.lag()
+                        t.stream, t.table, t.batches, t.rows, t.dead_letters, lag(&t)
                     );
                 }
             }
@@ -72,7 +72,7 @@ pub async fn run(loaded: &Loaded, args: StreamArgs) -> anyhow::Result<()> {
             output::int(t.rows),
             output::int(t.duplicates),
             output::int(t.dead_letters),
-            output::int(t.lag()),
+            lag(&t),
         ))?;
     }
     Ok(outcome?)
@@ -93,20 +93,28 @@ fn print_status(t: &TableStatus) -> anyhow::Result<()> {
         "{} -> {} ({version}, last micro-batch {batch}, last commit {when}): lag {}",
         t.stream,
         t.table,
-        output::int(t.lag())
+        lag(t)
     ))?;
     line(&format!("  {}", t.location))?;
     if t.partitions.is_empty() {
         line("  the stream does not exist yet")?;
     }
     for p in &t.partitions {
-        line(&format!(
-            "  {}: committed up to {} of {} (lag {})",
-            pinpipe_log::partitioner::shard_id(p.partition),
-            output::int(p.committed),
-            output::int(p.end),
-            output::int(p.end.saturating_sub(p.committed))
-        ))?;
+        let shard = pinpipe_log::partitioner::shard_id(p.partition);
+        match (p.committed, p.end) {
+            (Some(committed), Some(end)) => line(&format!(
+                "  {shard}: committed up to {} of {} (lag {})",
+                output::int(committed),
+                output::int(end),
+                output::int(end.saturating_sub(committed))
+            ))?,
+            _ => line(&format!("  {shard}: continues {}", p.cursor))?,
+        }
     }
     Ok(())
+}
+
+/// The lag in records, or why it is not known.
+fn lag(t: &TableStatus) -> String {
+    t.lag().map_or_else(|| "unknown (Kinesis positions are sequence numbers)".to_owned(), output::int)
 }

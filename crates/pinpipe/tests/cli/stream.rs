@@ -181,3 +181,90 @@ fn misuse_gets_a_message_and_a_failing_exit_code() {
     let r = w.run(&["stream", "--once", "--follow"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+/// The classic API Gateway -> Kinesis path: `pinpipe serve` fronts Kinesis for the streams
+/// (topics stay in the embedded log), the emulator posts to it, and `pinpipe stream` reads from
+/// Kinesis into Delta tables, read back by Python `deltalake`. Runs on the Kinesis API server
+/// `.ci/run` starts (moto).
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_fronts_kinesis_and_the_stream_job_reads_from_it() {
+    use pinpipe_log::kinesis::{KinesisConfig, KinesisLog};
+    use pinpipe_log::{Cursor, Log, ReadLimits};
+    let Some(endpoint) = pinpipe_testkit::service_url("TEST_PINPIPE_KINESIS_ENDPOINT") else { return };
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let prefix = format!("kcli{}_{nanos}", std::process::id());
+    let env = [
+        ("PINPIPE_PREFIX", prefix.as_str()),
+        ("PINPIPE_LOG__STREAMS", "kinesis"),
+        ("PINPIPE_LOG__KINESIS__ENDPOINT", endpoint.as_str()),
+        ("PINPIPE_LOG__KINESIS__REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let w = Workdir::new();
+    w.ok(&["source", "generate", "--rows", "50"]);
+    let server = Server::start(&w, &env);
+    assert!(server.stdout.lock().unwrap().contains("streams: Kinesis at"), "{}", server.stdout.lock().unwrap());
+    let api = format!("http://{}", server.addr);
+    let run = w.run_with(&["emulate", "--api-url", &api, "--mode", "stream", "--count", "40", "--seed", "9"], &env);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+
+    let kinesis = KinesisLog::connect(
+        &KinesisConfig { region: Some("us-east-1".into()), endpoint: Some(endpoint.clone()), poll_interval_ms: None }
+            .validate()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let stream = |k: &str| format!("streaming-{prefix}-{k}");
+    // PutRecord answers with Kinesis' own sequence number.
+    let put = json!({"StreamName": stream("geo"), "Data": {"ind": "seven"}, "PartitionKey": "bad"});
+    let r = HttpClient::default()
+        .send("PUT", &server.url(&format!("/streams/{}/record", stream("geo"))), &[("content-type", "application/json")], put.to_string())
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let answer: Value = serde_json::from_str(&r.body).unwrap();
+    let mut records: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut sequence_numbers = Vec::new();
+    for k in ["pin", "geo", "user"] {
+        let info = kinesis.topic(&stream(k)).await.unwrap();
+        for p in 0..info.partitions {
+            let got = kinesis.read_from(&stream(k), p, &Cursor::Start, ReadLimits::default()).await.unwrap();
+            for e in got.records {
+                sequence_numbers.push(e.position.to_string());
+                records.entry(k.to_owned()).or_default().push(serde_json::from_slice(&e.value).unwrap());
+            }
+        }
+    }
+    assert!(sequence_numbers.contains(&answer["SequenceNumber"].as_str().unwrap().to_owned()), "{answer}");
+    assert_eq!(records["pin"].len(), 40);
+    assert_eq!(records["geo"].len(), 41);
+    // The streams are not in the embedded log.
+    let embedded = pinpipe_log::embedded::EmbeddedLog::open_read_only(&w.path().join(".pinpipe/log")).unwrap();
+    assert!(embedded.topics().await.unwrap().iter().all(|t| !t.name.starts_with("streaming-")));
+
+    let run = w.run_with(&["stream", "--once"], &env);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("1 dead letters"), "{}", run.stdout);
+    let status = w.run_with(&["stream", "status", "--json"], &env);
+    for line in status.stdout.lines() {
+        let s: Value = serde_json::from_str(line).unwrap();
+        assert_eq!((s["lag"].clone(), s["last_batch"].as_u64()), (Value::Null, Some(0)), "{s}");
+    }
+    let distinct = |v: &[Value]| v.iter().map(Value::to_string).collect::<BTreeSet<_>>().len();
+    let paths: Vec<String> = ["pin", "geo", "user"]
+        .iter()
+        .map(|k| w.path().join(format!(".pinpipe/warehouse/stream/{prefix}_{k}_table")).display().to_string())
+        .collect();
+    if let Some(v) = pinpipe_testkit::delta::read_tables(&paths) {
+        assert_eq!(rows(&v, &format!("{prefix}_pin_table")).len(), distinct(&records["pin"]));
+        assert_eq!(rows(&v, &format!("{prefix}_geo_table")).len(), distinct(&records["geo"]) - 1);
+        assert_eq!(rows(&v, &format!("{prefix}_user_table")).len(), distinct(&records["user"]));
+    }
+    drop(server);
+    for k in ["pin", "geo", "user"] {
+        kinesis.delete_topic(&stream(k)).await.unwrap();
+    }
+}

@@ -175,7 +175,8 @@ async fn latency_run(loaded: &Loaded, rate: f64, seconds: u64, trigger: &str) ->
                 let Some(&kind) = kind_of.get(&e.stream) else { continue };
                 if let Ok(mut c) = commits.lock() {
                     for r in &e.offsets {
-                        for o in r.from..r.to {
+                        let (Some(from), Some(to)) = (r.from.offset(), r.to) else { continue };
+                        for o in from..to {
                             c.insert((kind, r.partition, o), e.at);
                         }
                     }
