@@ -60,11 +60,47 @@ pub enum Command {
     /// micro-batches, cleaned, appended to Delta tables exactly once; `stream status` shows
     /// where it stands.
     Stream(StreamArgs),
+    /// Run the batch job on a schedule (the MWAA/Airflow DAG): `@daily` by default, 3 retries
+    /// 2 minutes apart, no catch-up of missed runs, never two runs at once; `--trigger-now`
+    /// runs it once with the same policy.
+    Schedule(ScheduleArgs),
+    /// List the scheduler's run history (every attempt and skipped tick).
+    Runs(RunsArgs),
     /// Print the effective configuration and where each value came from.
     Config,
     /// Benchmarks (report medians over several runs and ratios to a baseline of the same run).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// `pinpipe schedule`.
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// When to run, UTC: @daily, @hourly, or a cron expression such as "30 2 * * *"
+    /// [config: schedule.cron, default @daily].
+    #[arg(long, value_name = "EXPR")]
+    pub cron: Option<String>,
+    /// Attempts after a failed one [config: schedule.retries, default 3].
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Wait between attempts, e.g. 2m or 30s [config: schedule.retry_delay, default 2m].
+    #[arg(long, value_name = "DURATION")]
+    pub retry_delay: Option<String>,
+    /// Run the batch job once now (with the retry policy; refused while a run is in progress)
+    /// and exit.
+    #[arg(long)]
+    pub trigger_now: bool,
+}
+
+/// `pinpipe runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Only the newest N records.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
 }
 
 /// `pinpipe up`.

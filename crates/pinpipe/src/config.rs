@@ -23,6 +23,7 @@ use pinpipe_model::Names;
 use pinpipe_sink::SinkConfig;
 use pinpipe_source::{SourceConfig, SourceUrl};
 use pinpipe_store::StoreConfig;
+use pinpipe_schedule::ScheduleConfig;
 use pinpipe_stream::StreamConfig;
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +58,8 @@ pub struct Config {
     pub batch: BatchConfig,
     /// The streaming job.
     pub stream: StreamConfig,
+    /// The scheduler of the batch job.
+    pub schedule: ScheduleConfig,
 }
 
 impl Default for Config {
@@ -73,6 +76,7 @@ impl Default for Config {
             warehouse: StoreConfig::default(),
             batch: BatchConfig::default(),
             stream: StreamConfig::default(),
+            schedule: ScheduleConfig::default(),
         }
     }
 }
@@ -109,6 +113,8 @@ pub struct Resolved {
     pub batch: pinpipe_batch::config::Resolved,
     /// The streaming job.
     pub stream: pinpipe_stream::config::Resolved,
+    /// The scheduler.
+    pub schedule: pinpipe_schedule::Resolved,
 }
 
 impl Config {
@@ -142,7 +148,8 @@ impl Config {
         })?;
         let batch = self.batch.validate(&self.data_dir).map_err(|(key, message)| Invalid { key, message })?;
         let stream = self.stream.validate().map_err(|(key, message)| Invalid { key, message })?;
-        Ok(Resolved { names, source, log, api, store, sink, emulate, warehouse, batch, stream })
+        let schedule = self.schedule.validate().map_err(|(key, message)| Invalid { key, message })?;
+        Ok(Resolved { names, source, log, api, store, sink, emulate, warehouse, batch, stream, schedule })
     }
 }
 
@@ -195,6 +202,7 @@ fn nest(dict: &mut Dict, key: &str, value: Value) {
 }
 
 /// A loaded configuration with where each value came from.
+#[derive(Clone)]
 pub struct Loaded {
     /// The values.
     pub config: Config,

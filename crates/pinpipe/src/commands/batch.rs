@@ -15,6 +15,11 @@ use crate::output::{self, line};
 
 /// Runs the job.
 pub async fn run(loaded: &Loaded, args: BatchArgs) -> anyhow::Result<()> {
+    run_job(loaded, &args).await.map(|_| ())
+}
+
+/// Runs the job and prints its results; returns the run folder.
+pub async fn run_job(loaded: &Loaded, args: &BatchArgs) -> anyhow::Result<std::path::PathBuf> {
     let r = &loaded.resolved;
     let date = args
         .date
@@ -73,7 +78,7 @@ pub async fn run(loaded: &Loaded, args: BatchArgs) -> anyhow::Result<()> {
     if s.dead_letters.total() > 0 {
         line(&format!("  dead letters: {}", run_dir.join("dead_letters.jsonl").display()))?;
     }
-    Ok(())
+    Ok(run_dir)
 }
 
 /// A bar over bytes read, shown once the run has taken a second (short runs stay quiet).

@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod emulate;
 mod log;
+mod schedule;
 mod serve;
 mod sink;
 mod source;
@@ -45,6 +46,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             o.set("batch.output", "--output", b.output.as_ref().map(|d| Value::from(d.display().to_string())));
             o.set("batch.write_tables", "--no-tables", b.no_tables.then_some(Value::from(false)));
         }
+        Command::Schedule(s) => {
+            o.set("schedule.cron", "--cron", s.cron.clone().map(Value::from));
+            o.set("schedule.retries", "--retries", s.retries.map(|r| Value::from(u64::from(r))));
+            o.set("schedule.retry_delay", "--retry-delay", s.retry_delay.clone().map(Value::from));
+        }
         Command::Stream(t) => {
             let status_warehouse = match &t.command {
                 Some(crate::cli::StreamCommand::Status { warehouse, .. }) => warehouse.clone(),
@@ -72,6 +78,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sink(args) => sink::run(&loaded, args).await,
         Command::Batch(args) => batch::run(&loaded, args).await,
         Command::Stream(args) => stream::run(&loaded, args).await,
+        Command::Schedule(args) => schedule::run(&loaded, args).await,
+        Command::Runs(args) => schedule::runs(&loaded, &args),
         Command::Config => config::run(&loaded),
         Command::Bench(cmd) => bench::run(&loaded, cmd).await,
     }

@@ -8,6 +8,7 @@ mod harness;
 mod batch;
 mod config;
 mod emulate;
+mod schedule;
 mod serve;
 mod sink;
 mod source;
