@@ -36,8 +36,9 @@ pub struct GlobalArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run pinpipe on embedded defaults: create the source database if it is missing and show
-    /// sample posts as the emulator will send them.
+    /// The whole pipeline in one process on embedded defaults: source database (generated if
+    /// missing), API, sink, streaming job, scheduler, and the emulator posting `--posts` posts;
+    /// with `--once`, drain, run the batch job and print the answers.
     Up(UpArgs),
     /// The source database (the classic RDS): generate, load CSVs, sample rows.
     Source(SourceArgs),
@@ -106,15 +107,22 @@ pub struct RunsArgs {
 /// `pinpipe up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
+    /// Posts the emulator sends, in both modes (to the topics and to the streams).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub posts: u64,
+    /// Drain everything, run the batch job once, print the answers and a summary, and exit
+    /// (default: keep running until Ctrl-C).
+    #[arg(long)]
+    pub once: bool,
+    /// Address of the API [config: api.listen, default 127.0.0.1:8082]; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
     /// Posts to generate when the source database is empty (11,154 like the classic dataset).
     #[arg(long, default_value_t = 11_154, value_name = "N")]
     pub source_rows: u64,
-    /// Seed of the generated source and of the sample.
+    /// Seed of the generated source and of the emulator's choice of rows.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Sample posts to print.
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    pub samples: u32,
 }
 
 /// `pinpipe batch`.

@@ -42,7 +42,7 @@ pub async fn run(loaded: &Loaded, args: EmulateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_summary(s: &Summary, api: &str, mode: &str) -> anyhow::Result<()> {
+pub(super) fn print_summary(s: &Summary, api: &str, mode: &str) -> anyhow::Result<()> {
     let stopped = if s.interrupted { " (stopped early)" } else { "" };
     line(&format!(
         "emulate: {} posts ({} records) to {api} in {mode} mode in {:.2} s: {:.0} posts/s{stopped}",

@@ -23,6 +23,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Source(s) => o.set("source.url", "--source-url", s.source_url.clone().map(Value::from)),
         Command::Serve(s) => o.set("api.listen", "--listen", s.listen.clone().map(Value::from)),
+        Command::Up(u) => o.set("api.listen", "--listen", u.listen.clone().map(Value::from)),
         Command::Emulate(e) => {
             o.set("emulate.api_url", "--api-url", e.api_url.clone().map(Value::from));
             o.set("emulate.mode", "--mode", e.mode.clone().map(Value::from));

@@ -38,12 +38,17 @@ impl Task for BatchTask {
     }
 }
 
+/// The scheduler of the batch job, with its state in `<data_dir>/schedule`.
+pub fn scheduler(loaded: &Loaded) -> Scheduler {
+    let dir = loaded.config.data_dir.join("schedule");
+    let task = Arc::new(BatchTask { loaded: Arc::new(loaded.clone()) });
+    Scheduler::new(loaded.resolved.schedule.clone(), &dir, task)
+}
+
 /// Runs the scheduler, or one run.
 pub async fn run(loaded: &Loaded, args: ScheduleArgs) -> anyhow::Result<()> {
-    let dir = loaded.config.data_dir.join("schedule");
     let config = loaded.resolved.schedule.clone();
-    let task = Arc::new(BatchTask { loaded: Arc::new(loaded.clone()) });
-    let scheduler = Scheduler::new(config.clone(), &dir, task);
+    let scheduler = scheduler(loaded);
     let stop = stop_on_signal();
     if args.trigger_now {
         let spec = RunSpec::manual(chrono::Utc::now());

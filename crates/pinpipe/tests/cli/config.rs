@@ -75,7 +75,10 @@ fn help_lists_the_working_subcommands_and_misuse_exits_2() {
         .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
         .map(|l| l.split_whitespace().next().unwrap())
         .collect();
-    assert_eq!(commands, ["up", "source", "serve", "log", "emulate", "sink", "batch", "stream", "config", "bench", "help"]);
+    assert_eq!(
+        commands,
+        ["up", "source", "serve", "log", "emulate", "sink", "batch", "stream", "schedule", "runs", "config", "bench", "help"]
+    );
     let r = w.run(&["sourc"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("a similar subcommand exists: 'source'"), "{}", r.stderr);

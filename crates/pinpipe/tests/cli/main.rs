@@ -13,3 +13,4 @@ mod serve;
 mod sink;
 mod source;
 mod stream;
+mod up;

@@ -167,18 +167,6 @@ fn unreachable_databases_fail_with_one_clear_error() {
     assert!(e.contains("invalid source URL"), "{e}");
 }
 
-#[test]
-fn up_creates_the_source_once_and_reuses_it() {
-    let w = Workdir::new();
-    let first = w.ok(&["up", "--source-rows", "500"]);
-    assert!(first.starts_with("source: generated 500 posts into sqlite://.pinpipe/source.db"), "{first}");
-    let json_lines: Vec<&str> = first.lines().filter(|l| l.starts_with('{')).collect();
-    assert_eq!(json_lines.len(), 9, "{first}");
-    let second = w.ok(&["up", "--source-rows", "500"]);
-    assert!(second.starts_with("source: sqlite://.pinpipe/source.db holds 500 posts (reused)"), "{second}");
-    assert!(w.path().join(".pinpipe/source.db").is_file());
-}
-
 fn server_backend_matches_sqlite(server: Server) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let Some(db) = rt.block_on(TestDb::create(server)) else { return };

@@ -1,0 +1,101 @@
+//! `pinpipe up`, the README's main command: the whole pipeline in one process. With `--once` it
+//! prints the eight answers and a summary, and the files it names exist; a second run reuses the
+//! source database and the log. Without `--once` it runs until SIGTERM and stops gracefully.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use pinpipe_log::Log;
+use pinpipe_log::embedded::EmbeddedLog;
+
+use crate::harness::Workdir;
+
+/// The value after `label` on the line that starts with it.
+fn after<'a>(out: &'a str, label: &str) -> &'a str {
+    out.lines().find_map(|l| l.trim_start().strip_prefix(label)).unwrap_or_else(|| panic!("no {label:?} in\n{out}")).trim()
+}
+
+async fn records_per_name(w: &Workdir) -> Vec<(String, u64)> {
+    let log = EmbeddedLog::open_read_only(&w.path().join(".pinpipe/log")).unwrap();
+    let mut out = Vec::new();
+    for t in log.topics().await.unwrap() {
+        let n = log.offsets(&t.name).await.unwrap().iter().map(|o| o.end - o.start).sum();
+        out.push((t.name, n));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_once_runs_the_whole_pipeline_and_a_second_run_reuses_the_database_and_the_log() {
+    let w = Workdir::new();
+    let first = w.ok(&["up", "--once", "--posts", "40", "--source-rows", "300", "--seed", "3", "--listen", "127.0.0.1:0"]);
+    assert!(first.starts_with("source: generated 300 posts into sqlite://.pinpipe/source.db"), "{first}");
+    // The eight answers (and 3b), each a titled table.
+    for q in ["q1. ", "q2. ", "q3. ", "q3b. ", "q4. ", "q5. ", "q6. ", "q7. ", "q8. "] {
+        assert!(first.lines().any(|l| l.starts_with(q)), "no question {q:?} in\n{first}");
+    }
+    // The files it names exist.
+    let results = w.path().join(after(&first, "batch results:"));
+    for f in ["q1.json", "q8.json", "summary.json"] {
+        assert!(results.join(f).is_file(), "{}", results.join(f).display());
+    }
+    assert!(w.path().join(after(&first, "report:")).is_file());
+    let tables: Vec<PathBuf> = first
+        .lines()
+        .filter(|l| l.trim_start().starts_with("stream table "))
+        .map(|l| PathBuf::from(l.rsplit_once("(file://").unwrap().1.trim_end_matches(')')))
+        .collect();
+    assert_eq!(tables.len(), 3, "{first}");
+    assert!(tables.iter().all(|t| t.join("_delta_log").is_dir()), "{tables:?}");
+    // The summary: every record accepted, one object per topic record (flush size 1), nothing left.
+    assert!(after(&first, "records in:").starts_with("240 accepted by the API (40 posts in both modes), 0 refused"), "{first}");
+    assert!(after(&first, "objects written:").starts_with("120 under"), "{first}");
+    assert!(after(&first, "objects written:").ends_with("(sink lag 0)"), "{first}");
+    assert_eq!(first.matches(", lag 0 (").count(), 3, "{first}");
+    // What the log holds: 40 records in each topic and each stream.
+    let counts = records_per_name(&w).await;
+    assert_eq!(counts.len(), 6, "{counts:?}");
+    assert!(counts.iter().all(|(_, n)| *n == 40), "{counts:?}");
+
+    let second = w.ok(&["up", "--once", "--posts", "10", "--source-rows", "300", "--seed", "4", "--listen", "127.0.0.1:0"]);
+    assert!(second.starts_with("source: sqlite://.pinpipe/source.db holds 300 posts (reused)"), "{second}");
+    assert!(records_per_name(&w).await.iter().all(|(_, n)| *n == 50));
+    assert!(after(&second, "objects written:").starts_with("30 under"), "{second}");
+    let batch: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join(after(&second, "batch results:")).join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(batch["raw_records"]["pin"], 50, "the batch job read both runs' objects: {batch}");
+}
+
+#[test]
+fn up_runs_until_sigterm_and_stops_gracefully() {
+    let w = Workdir::new();
+    let mut child = w
+        .cmd(&["up", "--posts", "15", "--source-rows", "200", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut out = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "up exited early:\n{out}");
+        out.push_str(&line);
+        if line.contains("Ctrl-C to stop") {
+            break;
+        }
+    }
+    assert!(out.contains("schedule: the batch job at \"@daily\" UTC"), "{out}");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{out}{rest}");
+    // The followers committed everything before stopping.
+    assert!(after(&rest, "records in:").starts_with("90 accepted"), "{rest}");
+    assert!(after(&rest, "objects written:").starts_with("45 under"), "{rest}");
+    assert!(after(&rest, "objects written:").ends_with("(sink lag 0)"), "{rest}");
+    assert_eq!(rest.matches(", lag 0 (").count(), 3, "{rest}");
+}
