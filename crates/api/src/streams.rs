@@ -15,9 +15,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use pinpipe_log::partitioner::{self, sequence_number, shard_end, shard_id, shard_start};
+use pinpipe_log::partitioner::{self, sequence_number, sequence_of, shard_end, shard_id, shard_start};
 use pinpipe_log::port::MAX_PARTITIONS;
-use pinpipe_log::{Position, Record, TopicKind};
+use pinpipe_log::{Record, TopicKind};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -72,15 +72,6 @@ fn log_error(e: pinpipe_log::Error) -> KinesisError {
             KinesisError::new("ServiceUnavailable", e.to_string()).with_status(StatusCode::SERVICE_UNAVAILABLE)
         }
         other => KinesisError::internal(other.to_string()),
-    }
-}
-
-/// The sequence number to answer for a record stored at `position` of `shard`: the log's own
-/// (Kinesis), or one derived from the offset (the embedded log).
-fn sequence_of(shard: u32, position: &Position) -> String {
-    match position {
-        Position::Offset(offset) => sequence_number(shard, *offset),
-        Position::Sequence(s) => s.clone(),
     }
 }
 

@@ -115,6 +115,15 @@ pub fn sequence_number(partition: u32, offset: u64) -> String {
     format!("49{partition:012}{offset:042}")
 }
 
+/// The Kinesis sequence number of a record at `position` of `partition`: the log's own (Kinesis),
+/// or [`sequence_number`] derived from the offset (dense logs).
+pub fn sequence_of(partition: u32, position: &crate::Position) -> String {
+    match position {
+        crate::Position::Offset(offset) => sequence_number(partition, *offset),
+        crate::Position::Sequence(s) => s.clone(),
+    }
+}
+
 /// The (partition, offset) of a sequence number made by [`sequence_number`].
 pub fn parse_sequence_number(seq: &str) -> Option<(u32, u64)> {
     if seq.len() != 56 || !seq.starts_with("49") || !seq.bytes().all(|b| b.is_ascii_digit()) {

@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use object_store::ObjectStoreExt;
 use pinpipe_batch::delta;
-use pinpipe_log::partitioner::{sequence_number, shard_id};
+use pinpipe_log::partitioner::{sequence_of, shard_id};
 use pinpipe_log::{Cursor, Entry, Log, PartitionOffsets, Position, ReadLimits};
 use pinpipe_model::{Kind, Names, schema};
 use pinpipe_store::{Store, TableLocation};
@@ -472,21 +472,11 @@ impl Worker {
                     want = want.min((end - at) as usize);
                 }
                 let limits = ReadLimits { max_records: want, max_bytes: READ_BYTES };
+                // On a dense log `want` stops the read at the target: no record beyond it.
                 let chunk = self.log.read_from(&self.stream, p, &cursor, limits).await?;
                 let got = chunk.records.len();
-                let before = records.len();
-                records.extend(
-                    chunk.records.into_iter().take_while(|r| target.is_none_or(|end| r.position.offset().is_some_and(|o| o < end))),
-                );
-                cursor = if records.len() - before < got {
-                    // Stopped at the target: continue after the last record taken.
-                    match records.last() {
-                        Some(r) if records.len() > before => Cursor::After(r.position.clone()),
-                        _ => cursor,
-                    }
-                } else {
-                    chunk.next
-                };
+                records.extend(chunk.records);
+                cursor = chunk.next;
                 if chunk.at_end {
                     if let Some(d) = drained.as_deref_mut() {
                         d.insert(p);
@@ -547,10 +537,7 @@ impl Worker {
                 cleaner.push(&r.value, || Origin::Stream {
                     stream: self.stream.clone(),
                     shard: shard_id(p),
-                    sequence_number: match &r.position {
-                        Position::Offset(o) => sequence_number(p, *o),
-                        Position::Sequence(s) => s.clone(),
-                    },
+                    sequence_number: sequence_of(p, &r.position),
                 });
             }
             ranges.push(PartitionRange {
