@@ -4,7 +4,19 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::kafka::{KafkaConfig, ResolvedKafka};
 use crate::kinesis::{KinesisConfig, ResolvedKinesis};
+
+/// Where Kafka-style topics live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TopicsBackend {
+    /// In the embedded log.
+    #[default]
+    Embedded,
+    /// On Apache Kafka (or a broker of its protocol), configured by `[log.kafka]`.
+    Kafka,
+}
 
 /// Where Kinesis-style streams live.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,6 +27,19 @@ pub enum StreamsBackend {
     Embedded,
     /// On Amazon Kinesis (or a server of its API), configured by `[log.kinesis]`.
     Kinesis,
+    /// On Apache Kafka, configured by `[log.kafka]` (stream names are topic names there).
+    Kafka,
+}
+
+/// A validated backend choice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded log in [`ResolvedLog::dir`].
+    Embedded,
+    /// Kafka.
+    Kafka(ResolvedKafka),
+    /// Kinesis (streams only).
+    Kinesis(ResolvedKinesis),
 }
 
 /// The `[log]` section: where topics and streams live and how long records are kept.
@@ -33,9 +58,13 @@ pub struct LogConfig {
     /// Keep at most this many bytes per partition (whole closed segments are removed); 0 means
     /// no size limit.
     pub retention_bytes: u64,
-    /// Where streams live: `embedded` (with the topics) or `kinesis` (the classic stack's
-    /// API Gateway -> Kinesis path; topics stay in the embedded log).
+    /// Where topics live: `embedded` or `kafka` (the classic stack's MSK).
+    pub topics: TopicsBackend,
+    /// Where streams live: `embedded`, `kinesis` (the classic stack's API Gateway -> Kinesis
+    /// path) or `kafka`.
     pub streams: StreamsBackend,
+    /// The Kafka connection, used when topics or streams live on Kafka.
+    pub kafka: KafkaConfig,
     /// The Kinesis connection, used when `streams = "kinesis"`.
     pub kinesis: KinesisConfig,
 }
@@ -48,7 +77,9 @@ impl Default for LogConfig {
             segment_bytes: 128 << 20,
             retention_hours: 168,
             retention_bytes: 0,
+            topics: TopicsBackend::Embedded,
             streams: StreamsBackend::Embedded,
+            kafka: KafkaConfig::default(),
             kinesis: KinesisConfig::default(),
         }
     }
@@ -67,8 +98,17 @@ pub struct ResolvedLog {
     pub retention: Option<std::time::Duration>,
     /// Retention by size, `None` for none.
     pub retention_bytes: Option<u64>,
-    /// The Kinesis connection when streams live on Kinesis; `None`: in the embedded log.
-    pub kinesis: Option<ResolvedKinesis>,
+    /// Where topics live (never Kinesis).
+    pub topics: Backend,
+    /// Where streams live.
+    pub streams: Backend,
+}
+
+impl ResolvedLog {
+    /// Whether topics and streams live in the same log.
+    pub fn shared(&self) -> bool {
+        matches!((&self.topics, &self.streams), (Backend::Embedded, Backend::Embedded) | (Backend::Kafka(_), Backend::Kafka(_)))
+    }
 }
 
 impl LogConfig {
@@ -80,9 +120,14 @@ impl LogConfig {
         if self.segment_bytes < 4096 {
             return Err(("log.segment_bytes", "must be at least 4096".into()));
         }
-        let kinesis = match self.streams {
-            StreamsBackend::Embedded => None,
-            StreamsBackend::Kinesis => Some(self.kinesis.validate()?),
+        let topics = match self.topics {
+            TopicsBackend::Embedded => Backend::Embedded,
+            TopicsBackend::Kafka => Backend::Kafka(self.kafka.validate()?),
+        };
+        let streams = match self.streams {
+            StreamsBackend::Embedded => Backend::Embedded,
+            StreamsBackend::Kinesis => Backend::Kinesis(self.kinesis.validate()?),
+            StreamsBackend::Kafka => Backend::Kafka(self.kafka.validate()?),
         };
         Ok(ResolvedLog {
             dir: self.dir.clone().unwrap_or_else(|| data_dir.join("log")),
@@ -90,7 +135,8 @@ impl LogConfig {
             segment_bytes: self.segment_bytes,
             retention: (self.retention_hours > 0).then(|| std::time::Duration::from_secs(self.retention_hours * 3600)),
             retention_bytes: (self.retention_bytes > 0).then_some(self.retention_bytes),
-            kinesis,
+            topics,
+            streams,
         })
     }
 }

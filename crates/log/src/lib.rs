@@ -7,6 +7,7 @@
 //!   `docs/log.md` for the format, the guarantees and why it is not built on SQLite).
 //! * [`position`]: positions every backend can express (offsets, Kinesis sequence numbers) and
 //!   readers' cursors, for the consumers that must run on every backend.
+//! * [`kafka`]: a backend on Apache Kafka (or any broker of its protocol), topics and streams.
 //! * [`kinesis`]: a backend on Amazon Kinesis (or any server of its API), streams only.
 //! * [`partitioner`]: Kafka's default partitioner (murmur2), Kinesis' MD5 hash-key ranges and
 //!   sequence numbers.
@@ -16,6 +17,7 @@
 
 pub mod config;
 pub mod embedded;
+pub mod kafka;
 pub mod kinesis;
 pub mod error;
 pub mod partitioner;
@@ -25,7 +27,7 @@ pub mod position;
 #[cfg(test)]
 mod conformance;
 
-pub use config::{LogConfig, StreamsBackend};
+pub use config::{Backend, LogConfig, StreamsBackend, TopicsBackend};
 pub use error::{Error, Result};
 pub use port::{Log, PartitionOffsets, ReadLimits, Record, StoredRecord, TopicInfo, TopicKind};
 pub use position::{Capabilities, Chunk, Cursor, Entry, Position};

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::position::{Capabilities, Chunk, Cursor, Entry, Position};
+use crate::position::{Capabilities, Chunk, Cursor, Position};
 use crate::{Error, Result};
 
 /// Most partitions (shards) a topic may have.
@@ -149,13 +149,7 @@ pub trait Log: Send + Sync {
         let o = partition_offsets(self, topic, partition).await?;
         let at = cursor.dense_offset(o.start)?;
         let records = self.read(topic, partition, at, limits).await?;
-        let next = records.last().map_or_else(|| cursor.clone(), |r| Cursor::After(Position::Offset(r.offset)));
-        let at_end = records.last().map_or(at, |r| r.offset + 1) >= o.end;
-        let records = records
-            .into_iter()
-            .map(|r| Entry { position: Position::Offset(r.offset), timestamp_ms: r.timestamp_ms, key: r.key, value: r.value })
-            .collect();
-        Ok(Chunk { records, next, at_end })
+        Ok(Chunk::dense(records, cursor, at, o.end))
     }
 
     /// Waits until a record is at `cursor` or `timeout` passes; returns whether one is there.

@@ -125,6 +125,20 @@ pub struct Chunk {
     pub at_end: bool,
 }
 
+impl Chunk {
+    /// What a read on a dense log returned: `records` read from offset `at` (where `cursor`
+    /// pointed) of a partition whose end is `end`.
+    pub fn dense(records: Vec<crate::StoredRecord>, cursor: &Cursor, at: u64, end: u64) -> Chunk {
+        let next = records.last().map_or_else(|| cursor.clone(), |r| Cursor::After(Position::Offset(r.offset)));
+        let at_end = records.last().map_or(at, |r| r.offset + 1) >= end;
+        let records = records
+            .into_iter()
+            .map(|r| Entry { position: Position::Offset(r.offset), timestamp_ms: r.timestamp_ms, key: r.key, value: r.value })
+            .collect();
+        Chunk { records, next, at_end }
+    }
+}
+
 /// How a backend numbers records, for the consumers that depend on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {

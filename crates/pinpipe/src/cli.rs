@@ -31,6 +31,29 @@ pub struct GlobalArgs {
     /// Prefix of topic, stream and table names [config: prefix, default pinterest].
     #[arg(long, global = true, value_name = "PREFIX")]
     pub prefix: Option<String>,
+    /// Where topics and streams live: `embedded`, or `kafka://HOST:PORT[,HOST:PORT...]` for a
+    /// Kafka cluster [config: log.topics, log.streams, log.kafka.bootstrap_servers].
+    #[arg(long, global = true, value_name = "URL", value_parser = parse_log_url)]
+    pub log: Option<LogUrl>,
+}
+
+/// What `--log` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogUrl {
+    /// The embedded log.
+    Embedded,
+    /// A Kafka cluster: its bootstrap servers.
+    Kafka(String),
+}
+
+fn parse_log_url(s: &str) -> Result<LogUrl, String> {
+    if s == "embedded" {
+        return Ok(LogUrl::Embedded);
+    }
+    match s.strip_prefix("kafka://").map(|rest| rest.trim_end_matches('/')) {
+        Some(servers) if !servers.is_empty() => Ok(LogUrl::Kafka(servers.to_owned())),
+        _ => Err("expected `embedded` or `kafka://HOST:PORT[,HOST:PORT...]` (e.g. kafka://127.0.0.1:9092)".into()),
+    }
 }
 
 /// The subcommands.
@@ -43,7 +66,7 @@ pub enum Command {
     /// The source database (the classic RDS): generate, load CSVs, sample rows.
     Source(SourceArgs),
     /// Run the ingestion API (Confluent REST Proxy v2 and the API Gateway → Kinesis routes) on
-    /// the embedded log until Ctrl-C or SIGTERM.
+    /// the configured log (embedded, or Kafka with --log) until Ctrl-C or SIGTERM.
     Serve(ServeArgs),
     /// Inspect the log like kcat: list topics and streams, read records.
     #[command(subcommand)]

@@ -2,18 +2,20 @@
 //!
 //! * [`delta`]: Delta tables read back by an independent reader (Python `deltalake`).
 //! * [`http`]: a minimal HTTP/1.1 client for talking to a real `pinpipe serve`.
+//! * [`kafka`]: a Kafka-protocol broker (tansu) of the test's own.
 //! * [`s3`]: a throwaway bucket on the S3 API server (moto) that `.ci/run` starts.
 //! * [`TestDb`]: a throwaway database on the PostgreSQL or MariaDB server that `.ci/run` starts,
 //!   dropped again when the test ends, so tests never share tables.
 //!
 //! Servers are found through `TEST_PINPIPE_POSTGRES_URL` and `TEST_PINPIPE_MYSQL_URL` (admin URLs
-//! of a server on 127.0.0.1), `TEST_PINPIPE_S3_ENDPOINT` and `TEST_PINPIPE_KINESIS_ENDPOINT`. When one is unset the test is skipped with a note, unless
+//! of a server on 127.0.0.1), `TEST_PINPIPE_S3_ENDPOINT` and `TEST_PINPIPE_KINESIS_ENDPOINT`, and the broker binary through `TEST_PINPIPE_TANSU`. When one is unset the test is skipped with a note, unless
 //! `TEST_PINPIPE_REQUIRE_SERVERS=1` (set by `.ci/run`), which turns a missing server into a failure.
 
 #![allow(clippy::unwrap_used)]
 
 pub mod delta;
 pub mod http;
+pub mod kafka;
 pub mod s3;
 
 use std::sync::atomic::{AtomicU32, Ordering};

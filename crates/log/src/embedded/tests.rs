@@ -53,18 +53,18 @@ const ALL: ReadLimits = ReadLimits { max_records: usize::MAX, max_bytes: usize::
 
 #[tokio::test]
 async fn passes_the_conformance_suite() {
-    suite(&Embedded::new(LogConfig::default())).await;
+    suite(&Embedded::new(LogConfig::default()), "", true).await;
 }
 
 #[tokio::test]
 async fn passes_the_positioned_conformance_suite() {
     let h = Embedded::new(LogConfig::default());
-    positioned_suite(&h.open().await, "cursor").await;
+    positioned_suite(&h.open().await, "cursor", true).await;
 }
 
 #[tokio::test]
 async fn passes_the_conformance_suite_with_tiny_segments() {
-    suite(&Embedded::new(LogConfig { segment_bytes: 4096, ..LogConfig::default() })).await;
+    suite(&Embedded::new(LogConfig { segment_bytes: 4096, ..LogConfig::default() }), "", true).await;
 }
 
 #[tokio::test]

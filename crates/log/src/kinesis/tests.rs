@@ -24,7 +24,7 @@ fn prefix(what: &str) -> String {
 async fn passes_the_positioned_conformance_suite() {
     let Some(log) = connect().await else { return };
     assert!(!log.capabilities().dense_offsets);
-    positioned_suite(&log, &prefix("conf")).await;
+    positioned_suite(&log, &prefix("conf"), true).await;
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use crate::output::{self, line};
 
 /// Runs one `pinpipe log` subcommand.
 pub async fn run(loaded: &Loaded, cmd: LogCommand) -> anyhow::Result<()> {
-    let log = super::open_log_read_only(loaded)?;
+    let log = super::open_topics(loaded, super::Access::Reader).await?;
     match cmd {
         LogCommand::Topics { json } => topics(&*log, json).await,
         LogCommand::Read { topic, partition, from, follow, limit } => {

@@ -90,6 +90,14 @@ fn overrides(g: &GlobalArgs) -> Overrides {
     let mut o = Overrides { file: g.config.clone(), values: Vec::new() };
     o.set("data_dir", "--data-dir", g.data_dir.as_ref().map(|d| Value::from(d.display().to_string())));
     o.set("prefix", "--prefix", g.prefix.clone().map(Value::from));
+    let (backend, servers) = match &g.log {
+        None => (None, None),
+        Some(crate::cli::LogUrl::Embedded) => (Some("embedded"), None),
+        Some(crate::cli::LogUrl::Kafka(servers)) => (Some("kafka"), Some(servers.clone())),
+    };
+    o.set("log.topics", "--log", backend.map(Value::from));
+    o.set("log.streams", "--log", backend.map(Value::from));
+    o.set("log.kafka.bootstrap_servers", "--log", servers.map(Value::from));
     o
 }
 
@@ -98,38 +106,82 @@ async fn open_source(loaded: &Loaded) -> anyhow::Result<Box<dyn pinpipe_source::
     Ok(loaded.resolved.source.open().await?)
 }
 
-/// Opens the embedded log for writing (this process owns it).
-fn open_log(loaded: &Loaded) -> anyhow::Result<std::sync::Arc<pinpipe_log::embedded::EmbeddedLog>> {
-    let log = pinpipe_log::embedded::EmbeddedLog::open(&loaded.resolved.log)?;
-    Ok(std::sync::Arc::new(log))
+/// Whether this process writes the embedded log (`serve`, `up`) or only reads it beside the
+/// process that does (`sink`, `stream`, `log`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Owner,
+    Reader,
 }
 
-/// Opens the embedded log read-only (another process may own it, e.g. `pinpipe serve`).
-fn open_log_read_only(loaded: &Loaded) -> anyhow::Result<std::sync::Arc<dyn pinpipe_log::Log>> {
-    use anyhow::Context;
-    let dir = &loaded.resolved.log.dir;
-    let log = pinpipe_log::embedded::EmbeddedLog::open_read_only(dir).with_context(|| {
-        format!("no embedded log at {}: run `pinpipe serve` (or `pinpipe up`) first", dir.display())
-    })?;
-    Ok(std::sync::Arc::new(log))
+/// The logs topics and streams live in (one instance when both live in the same place).
+struct Logs {
+    topics: std::sync::Arc<dyn pinpipe_log::Log>,
+    streams: std::sync::Arc<dyn pinpipe_log::Log>,
 }
 
-/// The log streams live in: Kinesis when `log.streams = "kinesis"`, else `embedded` (the
-/// embedded log, which also holds the topics).
-async fn streams_log(
+impl Logs {
+    /// Where everything lives, for messages.
+    fn describe(&self, loaded: &Loaded) -> String {
+        if loaded.resolved.log.shared() {
+            self.topics.describe()
+        } else {
+            format!("topics: {}; streams: {}", self.topics.describe(), self.streams.describe())
+        }
+    }
+}
+
+/// Opens where topics and streams live.
+async fn open_logs(loaded: &Loaded, access: Access) -> anyhow::Result<Logs> {
+    let topics = open_backend(loaded, &loaded.resolved.log.topics, access).await?;
+    let streams = if loaded.resolved.log.shared() {
+        std::sync::Arc::clone(&topics)
+    } else {
+        open_backend(loaded, &loaded.resolved.log.streams, access).await?
+    };
+    Ok(Logs { topics, streams })
+}
+
+/// Opens where topics live (only that).
+async fn open_topics(loaded: &Loaded, access: Access) -> anyhow::Result<std::sync::Arc<dyn pinpipe_log::Log>> {
+    open_backend(loaded, &loaded.resolved.log.topics, access).await
+}
+
+/// Opens where streams live (only that).
+async fn open_streams(loaded: &Loaded, access: Access) -> anyhow::Result<std::sync::Arc<dyn pinpipe_log::Log>> {
+    open_backend(loaded, &loaded.resolved.log.streams, access).await
+}
+
+async fn open_backend(
     loaded: &Loaded,
-    embedded: impl FnOnce() -> anyhow::Result<std::sync::Arc<dyn pinpipe_log::Log>>,
+    backend: &pinpipe_log::Backend,
+    access: Access,
 ) -> anyhow::Result<std::sync::Arc<dyn pinpipe_log::Log>> {
     use anyhow::Context;
-    match &loaded.resolved.log.kinesis {
-        Some(k) => {
-            let log = pinpipe_log::kinesis::KinesisLog::connect(k)
-                .await
-                .context("cannot set up the Kinesis client (log.streams = \"kinesis\")")?;
-            Ok(std::sync::Arc::new(log))
+    use pinpipe_log::Backend;
+    let log: std::sync::Arc<dyn pinpipe_log::Log> = match backend {
+        Backend::Embedded if access == Access::Owner => {
+            std::sync::Arc::new(pinpipe_log::embedded::EmbeddedLog::open(&loaded.resolved.log)?)
         }
-        None => embedded(),
-    }
+        Backend::Embedded => {
+            let dir = &loaded.resolved.log.dir;
+            let log = pinpipe_log::embedded::EmbeddedLog::open_read_only(dir).with_context(|| {
+                format!("no embedded log at {}: run `pinpipe serve` (or `pinpipe up`) first", dir.display())
+            })?;
+            std::sync::Arc::new(log)
+        }
+        Backend::Kafka(k) => std::sync::Arc::new(
+            pinpipe_log::kafka::KafkaLog::connect(k)
+                .await
+                .with_context(|| format!("cannot connect to Kafka at {} (log.kafka.bootstrap_servers)", k.bootstrap_servers))?,
+        ),
+        Backend::Kinesis(k) => std::sync::Arc::new(
+            pinpipe_log::kinesis::KinesisLog::connect(k)
+                .await
+                .context("cannot set up the Kinesis client (log.streams = \"kinesis\")")?,
+        ),
+    };
+    Ok(log)
 }
 
 /// A token cancelled on Ctrl-C or SIGTERM.

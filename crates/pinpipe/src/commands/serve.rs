@@ -1,30 +1,24 @@
-//! `pinpipe serve`: the ingestion API on the embedded log (streams on Kinesis when
-//! `log.streams = "kinesis"`), until Ctrl-C or SIGTERM. In-flight requests finish, then the log
+//! `pinpipe serve`: the ingestion API on the configured log (embedded by default; topics and
+//! streams on Kafka, streams on Kinesis by `[log]`), until Ctrl-C or SIGTERM. In-flight requests finish, then the log
 //! commits what it holds and closes.
 
 use anyhow::Context;
 use pinpipe_api::AppState;
-use pinpipe_log::Log;
 
-use super::{open_log, streams_log};
+use super::{Access, open_logs};
 use crate::config::Loaded;
 use crate::output::line;
 
 /// Runs the server.
 pub async fn run(loaded: &Loaded) -> anyhow::Result<()> {
-    let log = open_log(loaded)?;
-    let embedded: std::sync::Arc<dyn Log> = log.clone();
-    let streams = streams_log(loaded, || Ok(embedded)).await?;
+    let logs = open_logs(loaded, Access::Owner).await?;
     let api = loaded.resolved.api.clone();
     let listener =
         tokio::net::TcpListener::bind(api.listen).await.with_context(|| format!("cannot listen on {}", api.listen))?;
     let addr = listener.local_addr()?;
-    let describe = match &loaded.resolved.log.kinesis {
-        None => log.describe(),
-        Some(_) => format!("topics: {}; streams: {}", log.describe(), streams.describe()),
-    };
+    let describe = logs.describe(loaded);
     line(&format!("pinpipe api listening on http://{addr}{} ({describe})", api.base_path))?;
-    let state = AppState::with_streams(log, streams, api);
+    let state = AppState::with_streams(logs.topics, logs.streams, api);
     pinpipe_api::serve(listener, state, shutdown_signal()).await.context("the API server failed")?;
     // The state (and with it the log) is dropped here: the log writer has committed everything.
     line("pinpipe api stopped")

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pinpipe_sink::{Mode, Sink};
 
-use super::{open_log_read_only, stop_on_signal};
+use super::{Access, open_topics, stop_on_signal};
 use crate::cli::SinkArgs;
 use crate::config::Loaded;
 use crate::output::{self, line};
@@ -15,7 +15,7 @@ const LAG_EVERY: Duration = Duration::from_secs(10);
 
 /// Runs the sink.
 pub async fn run(loaded: &Loaded, args: SinkArgs) -> anyhow::Result<()> {
-    let log = open_log_read_only(loaded)?;
+    let log = open_topics(loaded, Access::Reader).await?;
     let store = loaded.resolved.store.open()?;
     let url = store.url.clone();
     let sink = std::sync::Arc::new(Sink::new(log, store, loaded.resolved.sink.clone()));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pinpipe_stream::{Mode, StreamJob, TableStatus};
 
-use super::{open_log_read_only, stop_on_signal, streams_log};
+use super::{Access, open_streams, stop_on_signal};
 use crate::cli::{StreamArgs, StreamCommand};
 use crate::config::Loaded;
 use crate::output::{self, line};
@@ -17,7 +17,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// Runs the job, or `status`.
 pub async fn run(loaded: &Loaded, args: StreamArgs) -> anyhow::Result<()> {
-    let log = streams_log(loaded, || open_log_read_only(loaded)).await?;
+    let log = open_streams(loaded, Access::Reader).await?;
     let r = &loaded.resolved;
     if let Some(StreamCommand::Status { json, .. }) = args.command {
         let tables = pinpipe_stream::status(log.as_ref(), &r.warehouse, &r.names).await?;

@@ -12,13 +12,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pinpipe_api::AppState;
-use pinpipe_log::Log;
 use pinpipe_sink::Sink;
 use pinpipe_source::ops;
 use pinpipe_stream::StreamJob;
 use tokio_util::sync::CancellationToken;
 
-use super::{open_log, open_source, stop_on_signal, streams_log};
+use super::{Access, open_logs, open_source, stop_on_signal};
 use crate::cli::{BatchArgs, UpArgs};
 use crate::config::Loaded;
 use crate::output::{self, line};
@@ -30,9 +29,9 @@ pub async fn run(loaded: &Loaded, args: UpArgs) -> anyhow::Result<()> {
     prepare_source(source.as_ref(), &args).await?;
 
     // The log, and the API over it.
-    let embedded = open_log(loaded)?;
-    let topics: Arc<dyn Log> = embedded;
-    let streams = streams_log(loaded, || Ok(Arc::clone(&topics))).await?;
+    let logs = open_logs(loaded, Access::Owner).await?;
+    let describe = logs.describe(loaded);
+    let (topics, streams) = (logs.topics, logs.streams);
     let listener = tokio::net::TcpListener::bind(r.api.listen)
         .await
         .with_context(|| format!("cannot listen on {} (another pinpipe? use --listen 127.0.0.1:0)", r.api.listen))?;
@@ -44,7 +43,7 @@ pub async fn run(loaded: &Loaded, args: UpArgs) -> anyhow::Result<()> {
         let stop = api_stop.clone();
         tokio::spawn(async move { pinpipe_api::serve(listener, state, stop.cancelled_owned()).await })
     };
-    line(&format!("api: listening on {api_url} ({})", topics.describe()))?;
+    line(&format!("api: listening on {api_url} ({describe})"))?;
 
     // The sink, the streaming job and (without --once) the scheduler, following.
     let followers = CancellationToken::new();

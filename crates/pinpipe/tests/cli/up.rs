@@ -17,7 +17,11 @@ fn after<'a>(out: &'a str, label: &str) -> &'a str {
 }
 
 async fn records_per_name(w: &Workdir) -> Vec<(String, u64)> {
-    let log = EmbeddedLog::open_read_only(&w.path().join(".pinpipe/log")).unwrap();
+    records_in(&EmbeddedLog::open_read_only(&w.path().join(".pinpipe/log")).unwrap()).await
+}
+
+/// Records per topic and stream of a log.
+async fn records_in(log: &dyn Log) -> Vec<(String, u64)> {
     let mut out = Vec::new();
     for t in log.topics().await.unwrap() {
         let n = log.offsets(&t.name).await.unwrap().iter().map(|o| o.end - o.start).sum();
@@ -98,4 +102,48 @@ fn up_runs_until_sigterm_and_stops_gracefully() {
     assert!(after(&rest, "objects written:").starts_with("45 under"), "{rest}");
     assert!(after(&rest, "objects written:").ends_with("(sink lag 0)"), "{rest}");
     assert_eq!(rest.matches(", lag 0 (").count(), 3, "{rest}");
+}
+
+/// Records per topic on a Kafka cluster.
+async fn records_on_kafka(bootstrap: &str) -> Vec<(String, u64)> {
+    use pinpipe_log::kafka::{KafkaConfig, KafkaLog};
+    let config = KafkaConfig { bootstrap_servers: Some(bootstrap.to_owned()), ..Default::default() };
+    records_in(&KafkaLog::connect(&config.validate().unwrap()).await.unwrap()).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_once_runs_the_whole_pipeline_on_kafka() {
+    let Some(broker) = pinpipe_testkit::kafka::Broker::start() else { return };
+    let w = Workdir::new();
+    let log = format!("kafka://{}", broker.bootstrap);
+    let args = ["up", "--once", "--source-rows", "300", "--listen", "127.0.0.1:0", "--log", log.as_str()];
+    let first = w.ok(&[&args[..], &["--posts", "40", "--seed", "3"]].concat());
+    assert!(after(&first, "api: listening on").ends_with(&format!("(Kafka at {})", broker.bootstrap)), "{first}");
+    for q in ["q1. ", "q2. ", "q3. ", "q3b. ", "q4. ", "q5. ", "q6. ", "q7. ", "q8. "] {
+        assert!(first.lines().any(|l| l.starts_with(q)), "no question {q:?} in\n{first}");
+    }
+    assert!(after(&first, "records in:").starts_with("240 accepted by the API (40 posts in both modes), 0 refused"), "{first}");
+    assert!(after(&first, "objects written:").starts_with("120 under"), "{first}");
+    assert!(after(&first, "objects written:").ends_with("(sink lag 0)"), "{first}");
+    assert_eq!(first.matches(", lag 0 (").count(), 3, "{first}");
+    // Topics and streams are on the broker, 40 records each; nothing went to an embedded log.
+    let mut counts = records_on_kafka(&broker.bootstrap).await;
+    counts.sort();
+    let names: Vec<&str> = counts.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["pinterest.geo", "pinterest.pin", "pinterest.user", "streaming-pinterest-geo", "streaming-pinterest-pin", "streaming-pinterest-user"]
+    );
+    assert!(counts.iter().all(|(_, n)| *n == 40), "{counts:?}");
+    assert!(!w.path().join(".pinpipe/log").exists());
+    // The batch job read what the sink copied from Kafka: every pin once.
+    let results = w.path().join(after(&first, "batch results:"));
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(results.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["raw_records"]["pin"], 40, "{summary}");
+
+    // A second run continues on the same topics: the sink and the streaming job resume.
+    let second = w.ok(&[&args[..], &["--posts", "10", "--seed", "4"]].concat());
+    assert!(after(&second, "objects written:").starts_with("30 under"), "{second}");
+    assert_eq!(second.matches(", lag 0 (").count(), 3, "{second}");
+    assert!(records_on_kafka(&broker.bootstrap).await.iter().all(|(_, n)| *n == 50));
 }
