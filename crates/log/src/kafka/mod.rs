@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer as RdBaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -64,6 +64,26 @@ fn is_internal(name: &str) -> bool {
 fn kind_of(name: &str) -> TopicKind {
     if name.starts_with("streaming-") { TopicKind::Stream } else { TopicKind::Topic }
 }
+
+/// Where librdkafka's own logs and errors go: tracing at debug level (`RUST_LOG=librdkafka=debug`).
+/// pinpipe reports what fails through the results of its calls, once, with the broker named;
+/// librdkafka would otherwise log every reconnection attempt as an error.
+#[derive(Clone, Copy)]
+struct Quiet;
+
+impl ClientContext for Quiet {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        tracing::debug!(target: "librdkafka", ?level, facility, "{message}");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(target: "librdkafka", "{error}: {reason}");
+    }
+}
+
+impl ConsumerContext for Quiet {}
+
+type BaseConsumer = RdBaseConsumer<Quiet>;
 
 /// Attempts of a metadata or offsets request whose connection dropped.
 const ATTEMPTS: u32 = 4;
@@ -144,7 +164,7 @@ impl Reader {
         let pooled = inner.idle.lock().ok().and_then(|mut idle| idle.pop());
         let consumer = match pooled {
             Some(c) => c,
-            None => Detached(Some(inner.config.create().map_err(|e| remote("configuration", e))?)),
+            None => Detached(Some(inner.config.create_with_context(Quiet).map_err(|e| remote("configuration", e))?)),
         };
         let mut list = TopicPartitionList::new();
         list.add_partition_offset(&self.topic, self.partition as i32, Offset::Offset(offset as i64))
@@ -239,8 +259,8 @@ struct Inner {
     describe: String,
     config: ClientConfig,
     replication_factor: Option<u16>,
-    producer: FutureProducer,
-    admin: AdminClient<DefaultClientContext>,
+    producer: FutureProducer<Quiet>,
+    admin: AdminClient<Quiet>,
     /// A consumer that only answers metadata and offsets requests.
     meta: BaseConsumer,
     /// Partition counts of topics seen.
@@ -285,12 +305,12 @@ impl KafkaLog {
                 c.set(k, v);
             }
         }
-        let producer: FutureProducer = producer.create().map_err(|e| remote("configuration", e))?;
-        let admin: AdminClient<DefaultClientContext> = base.create().map_err(|e| remote("configuration", e))?;
+        let producer: FutureProducer<Quiet> = producer.create_with_context(Quiet).map_err(|e| remote("configuration", e))?;
+        let admin: AdminClient<Quiet> = base.create_with_context(Quiet).map_err(|e| remote("configuration", e))?;
         // Metadata and offsets only: no group id, so nothing to leave when it is dropped.
         let mut meta = consumer.clone();
         meta.remove("group.id");
-        let meta: BaseConsumer = meta.create().map_err(|e| remote("configuration", e))?;
+        let meta: BaseConsumer = meta.create_with_context(Quiet).map_err(|e| remote("configuration", e))?;
         let log = KafkaLog {
             inner: Arc::new(Inner {
                 describe: format!("Kafka at {}", config.bootstrap_servers),

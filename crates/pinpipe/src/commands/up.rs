@@ -1,7 +1,7 @@
 //! `pinpipe up`: the whole pipeline in one process on embedded defaults — the source database
-//! (generated when missing), the ingestion API on the embedded log (streams on Kinesis when
-//! configured), the sink, the streaming job and the scheduler — with the emulator posting
-//! `--posts` posts in both modes. With `--once` it then drains everything (sink and streaming
+//! (generated when missing), the ingestion API on the configured log (embedded; Kafka with
+//! `--log kafka://...`; streams on Kinesis when configured), the sink, the streaming job and
+//! the scheduler — with the emulator posting `--posts` posts in both modes. With `--once` it then drains everything (sink and streaming
 //! job to the log's end), runs the batch job once and prints the answers and a summary; without
 //! it, everything keeps running until Ctrl-C, then stops gracefully (the API finishes its
 //! requests, the sink and the streaming job commit what they hold).
