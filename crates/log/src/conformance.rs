@@ -224,6 +224,11 @@ async fn concurrent_appends(log: &Arc<dyn Log>, names: &Names) {
     }
 }
 
+/// The deletion checks of [`suite`] alone, in namespace `ns`, on a log nothing else has used.
+pub(crate) async fn deletion_suite(log: &dyn Log, ns: &str) {
+    deletion(log, &Names::new(ns)).await;
+}
+
 async fn deletion(log: &dyn Log, n: &Names) {
     log.create_topic(&n.doomed, TopicKind::Topic, 2).await.unwrap();
     log.append(&n.doomed, 1, vec![rec(None, "x")]).await.unwrap();
