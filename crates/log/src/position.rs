@@ -185,7 +185,7 @@ mod tests {
         assert!(Position::Offset(u64::MAX) < seq("18446744073709551616"));
         assert!(Position::Offset(10) > seq("9"));
         assert_eq!(Position::Offset(7).cmp(&seq("7")), Ordering::Equal);
-        let mut v = vec![seq("100"), Position::Offset(2), seq("11")];
+        let mut v = [seq("100"), Position::Offset(2), seq("11")];
         v.sort();
         assert_eq!(v.iter().map(ToString::to_string).collect::<Vec<_>>(), ["2", "11", "100"]);
     }

@@ -244,6 +244,9 @@ impl Reader {
     }
 }
 
+/// A partition's reader, shared by the reads and waits on it.
+type SharedReader = Arc<Mutex<Reader>>;
+
 /// What one read is about.
 struct Target<'a> {
     topic: &'a str,
@@ -265,7 +268,7 @@ struct Inner {
     meta: BaseConsumer,
     /// Partition counts of topics seen.
     partitions: Mutex<HashMap<String, u32>>,
-    readers: Mutex<HashMap<(String, u32), Arc<Mutex<Reader>>>>,
+    readers: Mutex<HashMap<(String, u32), SharedReader>>,
     /// Consumers no read is using.
     idle: Mutex<Vec<Detached>>,
     /// Held while an append queues its records, so that they stay contiguous.
@@ -437,7 +440,7 @@ impl KafkaLog {
         Ok(PartitionOffsets { partition: t.partition, start: low.max(0) as u64, end: high.max(0) as u64 })
     }
 
-    fn reader(&self, t: &Target<'_>) -> Result<Arc<Mutex<Reader>>> {
+    fn reader(&self, t: &Target<'_>) -> Result<SharedReader> {
         let mut readers = self.inner.readers.lock().map_err(|_| remote("reader", "a reader panicked"))?;
         if let Some(r) = readers.get(&(t.topic.to_owned(), t.partition)) {
             return Ok(Arc::clone(r));

@@ -70,6 +70,9 @@ struct Shard {
     start_hash_key: String,
 }
 
+/// The cursor a cached shard iterator stands at, the iterator, and when it was obtained.
+type CachedIterator = (Cursor, String, Instant);
+
 /// The Kinesis backend.
 pub struct KinesisLog {
     client: Client,
@@ -81,7 +84,7 @@ pub struct KinesisLog {
     described: Mutex<HashMap<String, (TopicInfo, Instant)>>,
     /// Per (stream, partition): the cursor a cached iterator stands at, the iterator, and when
     /// it was obtained.
-    iterators: Mutex<HashMap<(String, u32), (Cursor, String, Instant)>>,
+    iterators: Mutex<HashMap<(String, u32), CachedIterator>>,
 }
 
 impl KinesisLog {
