@@ -216,6 +216,13 @@ impl Reader {
         }
     }
 
+    /// Where the assigned consumer continues fetching (after records it skipped), if known.
+    fn position(&self) -> Option<u64> {
+        let list = self.consumer.as_ref()?.position().ok()?;
+        let element = list.find_partition(&self.topic, self.partition as i32)?;
+        element.offset().to_raw().and_then(|o| u64::try_from(o).ok())
+    }
+
     /// Records from the current position up to (not including) `end`, within `limits`.
     fn read_until(&mut self, end: u64, limits: ReadLimits) -> Result<Vec<StoredRecord>> {
         let mut out = Vec::new();
@@ -223,10 +230,16 @@ impl Reader {
         let deadline = Instant::now() + READ_TIMEOUT;
         while self.next.is_some_and(|n| n < end) && out.len() < limits.max_records && bytes < limits.max_bytes {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.next_record(left.min(Duration::from_millis(500)))? {
+            match self.next_record(left.min(Duration::from_millis(100)))? {
                 Some(r) => {
                     bytes += r.value.len() + r.key.as_ref().map_or(0, Bytes::len);
                     out.push(r);
+                }
+                // Offsets without a record (transaction markers, compacted records) end below
+                // `end`: the consumer's position moves past them.
+                None if self.position().is_some_and(|p| p >= end) => {
+                    self.next = self.position();
+                    break;
                 }
                 None if left.is_zero() => {
                     if out.is_empty() {
