@@ -1,5 +1,6 @@
-//! `pinpipe log ...`: inspect the log like kcat or kafka-console-consumer. It opens the embedded
-//! log read-only, so it works beside a running `pinpipe serve` and never changes anything.
+//! `pinpipe log ...`: inspect the log like kcat or kafka-console-consumer: where the topics live
+//! (the embedded log, opened read-only so that it works beside a running `pinpipe serve`, or
+//! Kafka with `--log kafka://...`). It never changes anything.
 
 use std::sync::Arc;
 use std::time::Duration;
