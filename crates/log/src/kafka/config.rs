@@ -43,7 +43,7 @@ pub struct ResolvedKafka {
 const SECRET_WORDS: [&str; 4] = ["password", "secret", "jaas", ".key.pem"];
 
 /// Whether a librdkafka property holds a credential.
-pub fn is_secret(property: &str) -> bool {
+fn is_secret(property: &str) -> bool {
     SECRET_WORDS.iter().any(|w| property.contains(w))
 }
 
@@ -65,15 +65,18 @@ impl KafkaConfig {
         };
         for server in servers.split(',') {
             let server = server.trim();
-            let port_ok = server.rsplit_once(':').is_some_and(|(host, port)| {
-                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
-            });
+            let port_ok = server
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
             if !port_ok {
                 return Err(("log.kafka.bootstrap_servers", format!("{server:?} is not HOST:PORT")));
             }
         }
         if self.replication_factor == Some(0) {
-            return Err(("log.kafka.replication_factor", "must be at least 1 (or unset for the cluster's default)".into()));
+            return Err((
+                "log.kafka.replication_factor",
+                "must be at least 1 (or unset for the cluster's default)".into(),
+            ));
         }
         for (key, value) in &self.properties {
             if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
@@ -107,7 +110,9 @@ impl ResolvedKafka {
             .iter()
             .map(|(k, v)| match env_reference(v) {
                 None => Ok((k.clone(), v.clone())),
-                Some(name) => std::env::var(name).map(|value| (k.clone(), value)).map_err(|_| (k.clone(), name.to_owned())),
+                Some(name) => {
+                    std::env::var(name).map(|value| (k.clone(), value)).map_err(|_| (k.clone(), name.to_owned()))
+                }
             })
             .collect()
     }

@@ -6,11 +6,11 @@
 //!   reorder. The records of one append are queued together under a lock, so they land next to
 //!   each other and their offsets are dense (as the port requires); a failed append may have
 //!   written part of its records (Kafka has no all-or-nothing produce without transactions).
-//! * Reads use one consumer per partition, assigned manually (no consumer group, no committed
-//!   offsets: the sink keeps its positions in object names and the streaming job in its Delta
-//!   commits). A reader that continues where it stopped costs one fetch; a read elsewhere
-//!   reassigns. Every read first asks the broker for the partition's offsets, so a record
-//!   acknowledged by an append is always visible to the next read.
+//! * Every read first asks the broker for the partition's offsets, so a record acknowledged by
+//!   an append is always visible to the next read. It then borrows a consumer from a pool,
+//!   assigns it the partition manually (no consumer group, no committed offsets: the sink keeps
+//!   its positions in object names and the streaming job in its Delta commits), polls up to that
+//!   end and unassigns it, so an idle reader sends no fetches.
 //! * Waiting for new records is the broker's long poll (a fetch that returns when data arrives);
 //!   what arrives is kept for the following read.
 //! * Kafka topics have no kind: a topic whose name starts with `streaming-` (the classic stack's
@@ -36,7 +36,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-pub use self::config::{KafkaConfig, ResolvedKafka, is_secret};
+pub use self::config::{KafkaConfig, ResolvedKafka};
 use crate::port::{Log, MAX_PARTITIONS, PartitionOffsets, ReadLimits, Record, StoredRecord, TopicInfo, TopicKind};
 use crate::position::{Chunk, Cursor};
 use crate::{Error, Result};
@@ -92,7 +92,11 @@ const ATTEMPTS: u32 = 4;
 fn is_transient(e: &KafkaError) -> bool {
     matches!(
         e.rdkafka_error_code(),
-        Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::RequestTimedOut)
+        Some(
+            RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::RequestTimedOut
+        )
     )
 }
 
@@ -245,7 +249,9 @@ impl Reader {
                     if out.is_empty() {
                         return Err(remote(
                             "Fetch",
-                            format!("no records arrived within {READ_TIMEOUT:?} though the broker holds offsets up to {end}"),
+                            format!(
+                                "no records arrived within {READ_TIMEOUT:?} though the broker holds offsets up to {end}"
+                            ),
                         ));
                     }
                     break;
@@ -292,7 +298,10 @@ impl KafkaLog {
     /// Makes the clients (connections are opened lazily) and checks that the cluster answers.
     pub async fn connect(config: &ResolvedKafka) -> Result<Self> {
         let properties = config.resolved_properties().map_err(|(property, variable)| {
-            remote("configuration", format!("environment variable {variable} (for log.kafka.properties.{property}) is not set"))
+            remote(
+                "configuration",
+                format!("environment variable {variable} (for log.kafka.properties.{property}) is not set"),
+            )
         })?;
         let mut base = ClientConfig::new();
         base.set("bootstrap.servers", &config.bootstrap_servers)
@@ -321,7 +330,8 @@ impl KafkaLog {
                 c.set(k, v);
             }
         }
-        let producer: FutureProducer<Quiet> = producer.create_with_context(Quiet).map_err(|e| remote("configuration", e))?;
+        let producer: FutureProducer<Quiet> =
+            producer.create_with_context(Quiet).map_err(|e| remote("configuration", e))?;
         let admin: AdminClient<Quiet> = base.create_with_context(Quiet).map_err(|e| remote("configuration", e))?;
         // Metadata and offsets only: no group id, so nothing to leave when it is dropped.
         let mut meta = consumer.clone();
@@ -390,17 +400,14 @@ impl KafkaLog {
             .request(move |i| i.meta.fetch_metadata(topic.as_deref(), REQUEST_TIMEOUT))
             .await
             .map_err(|e| remote("Metadata", e))?;
-        let found = {
-                let mut out = Vec::new();
-                for t in md.topics() {
-                    match t.error().map(RDKafkaErrorCode::from) {
-                        None => out.push((t.name().to_owned(), t.partitions().len() as u32)),
-                        Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {}
-                        Some(e) => return Err(remote("Metadata", format!("topic {}: {e}", t.name()))),
-                    }
-                }
-                out
-        };
+        let mut found = Vec::new();
+        for t in md.topics() {
+            match t.error().map(RDKafkaErrorCode::from) {
+                None => found.push((t.name().to_owned(), t.partitions().len() as u32)),
+                Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {}
+                Some(e) => return Err(remote("Metadata", format!("topic {}: {e}", t.name()))),
+            }
+        }
         if let Ok(mut cache) = self.inner.partitions.lock() {
             for (name, n) in &found {
                 cache.insert(name.clone(), *n);
@@ -449,7 +456,7 @@ impl KafkaLog {
         let (low, high) = self
             .request(move |i| i.meta.fetch_watermarks(&topic, partition as i32, REQUEST_TIMEOUT))
             .await
-            .map_err(|e| self.list_offsets_error(t.topic, &e))?;
+            .map_err(|e| self.request_error("ListOffsets", t.topic, t.partition, &e))?;
         Ok(PartitionOffsets { partition: t.partition, start: low.max(0) as u64, end: high.max(0) as u64 })
     }
 
@@ -469,9 +476,26 @@ impl KafkaLog {
         Ok(reader)
     }
 
-    /// Reads `offset..end` (within `limits`) through the partition's reader.
-    async fn read_range(&self, t: &Target<'_>, offset: u64, end: u64, limits: ReadLimits) -> Result<Vec<StoredRecord>> {
-        if offset >= end || limits.max_records == 0 {
+    /// Reads from `offset` up to the end `o` gives (within `limits`) through the partition's
+    /// reader; `Error::OffsetOutOfRange` outside `o`.
+    async fn read_at(
+        &self,
+        t: &Target<'_>,
+        o: &PartitionOffsets,
+        offset: u64,
+        limits: ReadLimits,
+    ) -> Result<Vec<StoredRecord>> {
+        if offset < o.start || offset > o.end {
+            return Err(Error::OffsetOutOfRange {
+                topic: t.topic.to_owned(),
+                partition: t.partition,
+                offset,
+                start: o.start,
+                end: o.end,
+            });
+        }
+        let end = o.end;
+        if offset == end || limits.max_records == 0 {
             return Ok(Vec::new());
         }
         let reader = self.reader(t)?;
@@ -485,8 +509,13 @@ impl KafkaLog {
         .await
     }
 
-    /// Waits until a record at `offset` arrives (kept for the next read) or `timeout` passes.
-    async fn await_record(&self, t: &Target<'_>, offset: u64, timeout: Duration) -> Result<bool> {
+    /// Waits until a record at `offset` is there — beyond the end `o` gives, or arriving (it is
+    /// kept for the next read) — or `timeout` passes.
+    async fn wait_at(&self, t: &Target<'_>, o: &PartitionOffsets, offset: u64, timeout: Duration) -> Result<bool> {
+        if o.end > offset {
+            return Ok(true);
+        }
+        let offset = offset.max(o.start);
         let reader = self.reader(t)?;
         self.blocking(move |inner| {
             let mut r = reader.lock().map_err(|_| remote("reader", "a reader panicked"))?;
@@ -508,21 +537,9 @@ impl KafkaLog {
         .await
     }
 
-    fn out_of_range(t: &Target<'_>, offset: u64, o: &PartitionOffsets) -> Error {
-        Error::OffsetOutOfRange { topic: t.topic.to_owned(), partition: t.partition, offset, start: o.start, end: o.end }
-    }
-
-    fn list_offsets_error(&self, topic: &str, e: &KafkaError) -> Error {
-        match e.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
-                self.forget(topic);
-                Error::TopicNotFound(topic.to_owned())
-            }
-            _ => remote("ListOffsets", e),
-        }
-    }
-
-    fn produce_error(&self, topic: &str, partition: u32, e: &KafkaError) -> Error {
+    /// The port's error for a failed request on `topic`: the topic (or partition) no longer
+    /// exists — and is forgotten — or the broker failed.
+    fn request_error(&self, operation: &'static str, topic: &str, partition: u32, e: &KafkaError) -> Error {
         match e.rdkafka_error_code() {
             Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
                 self.forget(topic);
@@ -532,7 +549,7 @@ impl KafkaLog {
                 self.forget(topic);
                 Error::PartitionNotFound { topic: topic.to_owned(), partition, partitions: 0 }
             }
-            _ => remote("Produce", e),
+            _ => remote(operation, e),
         }
     }
 }
@@ -571,7 +588,10 @@ impl Log for KafkaLog {
                 break;
             }
             if Instant::now() > deadline {
-                return Err(remote("CreateTopics", format!("topic {name} did not appear within {PROPAGATION_TIMEOUT:?}")));
+                return Err(remote(
+                    "CreateTopics",
+                    format!("topic {name} did not appear within {PROPAGATION_TIMEOUT:?}"),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -595,7 +615,10 @@ impl Log for KafkaLog {
         let deadline = Instant::now() + PROPAGATION_TIMEOUT;
         while self.metadata(Some(name)).await?.iter().any(|(n, _)| n == name) {
             if Instant::now() > deadline {
-                return Err(remote("DeleteTopics", format!("topic {name} is still listed after {PROPAGATION_TIMEOUT:?}")));
+                return Err(remote(
+                    "DeleteTopics",
+                    format!("topic {name} is still listed after {PROPAGATION_TIMEOUT:?}"),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -628,14 +651,20 @@ impl Log for KafkaLog {
         let topic = name.to_owned();
         let marks = self
             .request(move |i| {
-                (0..partitions).map(|p| i.meta.fetch_watermarks(&topic, p as i32, REQUEST_TIMEOUT)).collect::<Result<Vec<_>, _>>()
+                (0..partitions)
+                    .map(|p| i.meta.fetch_watermarks(&topic, p as i32, REQUEST_TIMEOUT))
+                    .collect::<Result<Vec<_>, _>>()
             })
             .await
-            .map_err(|e| self.list_offsets_error(name, &e))?;
+            .map_err(|e| self.request_error("ListOffsets", name, 0, &e))?;
         Ok(marks
             .into_iter()
             .zip(0..)
-            .map(|((low, high), p)| PartitionOffsets { partition: p, start: low.max(0) as u64, end: high.max(0) as u64 })
+            .map(|((low, high), p)| PartitionOffsets {
+                partition: p,
+                start: low.max(0) as u64,
+                end: high.max(0) as u64,
+            })
             .collect())
     }
 
@@ -657,10 +686,7 @@ impl Log for KafkaLog {
                 }
                 match self.inner.producer.send_result(out) {
                     Ok(delivery) => deliveries.push(delivery),
-                    Err((e, _)) => {
-                        deliveries.clear();
-                        return Err(self.produce_error(topic, partition, &e));
-                    }
+                    Err((e, _)) => return Err(self.request_error("Produce", topic, partition, &e)),
                 }
             }
         }
@@ -670,7 +696,7 @@ impl Log for KafkaLog {
                 Ok(Ok(delivery)) => {
                     first.get_or_insert(delivery.offset as u64);
                 }
-                Ok(Err((e, _))) => return Err(self.produce_error(topic, partition, &e)),
+                Ok(Err((e, _))) => return Err(self.request_error("Produce", topic, partition, &e)),
                 Err(_) => return Err(Error::Closed),
             }
         }
@@ -680,40 +706,27 @@ impl Log for KafkaLog {
     async fn read(&self, topic: &str, partition: u32, offset: u64, limits: ReadLimits) -> Result<Vec<StoredRecord>> {
         let t = Target { topic, partition };
         let o = self.watermarks(&t).await?;
-        if offset < o.start || offset > o.end {
-            return Err(Self::out_of_range(&t, offset, &o));
-        }
-        self.read_range(&t, offset, o.end, limits).await
+        self.read_at(&t, &o, offset, limits).await
     }
 
     async fn wait_for(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> Result<bool> {
         let t = Target { topic, partition };
         let o = self.watermarks(&t).await?;
-        if o.end > offset {
-            return Ok(true);
-        }
-        self.await_record(&t, offset.max(o.start), timeout).await
+        self.wait_at(&t, &o, offset, timeout).await
     }
 
     async fn read_from(&self, topic: &str, partition: u32, cursor: &Cursor, limits: ReadLimits) -> Result<Chunk> {
         let t = Target { topic, partition };
         let o = self.watermarks(&t).await?;
         let at = cursor.dense_offset(o.start)?;
-        if at < o.start || at > o.end {
-            return Err(Self::out_of_range(&t, at, &o));
-        }
-        let records = self.read_range(&t, at, o.end, limits).await?;
+        let records = self.read_at(&t, &o, at, limits).await?;
         Ok(Chunk::dense(records, cursor, at, o.end))
     }
 
     async fn wait_from(&self, topic: &str, partition: u32, cursor: &Cursor, timeout: Duration) -> Result<bool> {
         let t = Target { topic, partition };
         let o = self.watermarks(&t).await?;
-        let at = cursor.dense_offset(o.start)?;
-        if o.end > at {
-            return Ok(true);
-        }
-        self.await_record(&t, at.max(o.start), timeout).await
+        self.wait_at(&t, &o, cursor.dense_offset(o.start)?, timeout).await
     }
 }
 

@@ -111,7 +111,10 @@ async fn a_bad_property_and_an_unreachable_broker_are_remote_errors() {
     let mut c = config("127.0.0.1:9");
     c.properties.insert("no.such.property".into(), "1".into());
     let e = KafkaLog::connect(&c).await.err().unwrap();
-    assert!(matches!(e, Error::Remote { operation: "configuration", .. }) && e.to_string().contains("no.such.property"), "{e}");
+    assert!(
+        matches!(e, Error::Remote { operation: "configuration", .. }) && e.to_string().contains("no.such.property"),
+        "{e}"
+    );
     // A port nothing listens on (bound, then released).
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let e = KafkaLog::connect(&config(&format!("127.0.0.1:{port}"))).await.err().unwrap();
