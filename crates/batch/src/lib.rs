@@ -1,38 +1,51 @@
 //! The batch job (the classic Databricks notebook): raw objects in the sink layout → clean
-//! tables → the eight questions.
+//! Delta tables → the eight questions.
 //!
-//! * [`read`]: lists and reads `topics/<p>.pin|geo|user/partition=*/*.json` from any store and
-//!   cleans every record with the shared `pinpipe_transform` rules, in parallel.
-//! * de-duplication (exact, whole table) and dead letters (`dead_letters.jsonl`).
-//! * [`delta`]: the clean tables as Delta tables under the warehouse, replaced per run.
-//! * [`queries`]: the questions as SQL on DataFusion, exactly as DESIGN.md defines them.
+//! A run is incremental: it ingests only the raw objects its tables have not ingested, appends
+//! their clean rows (exact duplicates dropped, also against the rows already in the tables), and
+//! answers the questions over the whole tables. `--full` rebuilds the tables from every object.
+//!
+//! * [`read`]: plans what to read from the store and cleans it in parallel with the shared
+//!   `pinpipe_transform` rules, dropping the run's own duplicates as it goes.
+//! * [`ingest`]: one topic into its table, exactly once (rows and ingested positions in one
+//!   Delta commit), with [`fingerprints`] beside the tables for duplicates of older rows and a
+//!   [`spill`] buffer for the rows waiting on that check.
+//! * [`delta`]: the tables: opening, checking, committing.
+//! * [`queries`]: the questions as SQL on DataFusion over the Delta tables, within a memory limit.
 //! * [`output`] and [`report`]: `q1.json` … `q8.json`, `q3b.json`, CSV, `summary.json`,
-//!   `report.html` in the run folder.
+//!   `dead_letters.jsonl`, `report.html` in the run folder.
 //!
-//! [`run`] does all of it for one [`Job`].
+//! [`run`] does all of it for one [`Job`], holding the warehouse's batch lease
+//! (`batch/_pinpipe_lease`) so that two runs never work on the same tables at once.
 
 pub mod config;
 pub mod delta;
 pub mod error;
+pub mod fingerprints;
+pub mod ingest;
 pub mod output;
 pub mod queries;
 pub mod read;
 pub mod report;
+pub mod spill;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::RecordBatch;
 pub use config::{BatchConfig, run_folder};
+use datafusion::prelude::SessionContext;
 pub use error::{Error, Result};
+pub use ingest::Ingested;
 use pinpipe_model::{Kind, Names, schema};
 use pinpipe_store::Store;
-use pinpipe_transform::dedup::rows;
 use queries::Question;
-use read::ReadProgress;
+use read::{Busy, ReadProgress};
 use serde::Serialize;
+
+/// Key of the batch job's lease in the warehouse.
+pub const LEASE: &str = "batch/_pinpipe_lease";
 
 /// One run of the batch job.
 pub struct Job {
@@ -40,12 +53,19 @@ pub struct Job {
     pub names: Names,
     /// Where the raw objects are.
     pub input: Store,
-    /// Where the clean Delta tables go (`<warehouse>/batch/<table>`); `None` skips them.
+    /// Where the clean Delta tables are kept (`<warehouse>/batch/<table>`); `None` answers from
+    /// tables built from all objects in a temporary directory, removed after the run.
     pub warehouse: Option<pinpipe_store::Resolved>,
     /// The run folder (created; files in it are replaced).
     pub run_dir: PathBuf,
     /// Object reads in flight.
     pub read_concurrency: usize,
+    /// Rebuild the tables from every object instead of ingesting only new ones.
+    pub full: bool,
+    /// Memory the run's buffers and queries may use before spilling.
+    pub memory_limit: u64,
+    /// Where spill files go.
+    pub spill_dir: PathBuf,
     /// Counters for a progress display.
     pub progress: Arc<ReadProgress>,
 }
@@ -85,27 +105,33 @@ impl PerKind {
     }
 }
 
-/// A written Delta table.
+/// A clean Delta table after the run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableInfo {
     /// Table URL.
     pub url: String,
-    /// Version committed by this run.
+    /// Its version after the run.
     pub version: u64,
+    /// Whether this run committed to it (false: nothing new to ingest).
+    pub committed: bool,
 }
 
-/// Seconds spent in each phase.
+/// Seconds spent in each phase, and the busy time of the parallel work within ingestion.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Phases {
-    /// Listing, reading and cleaning the raw objects.
-    pub read_clean_s: f64,
-    /// Removing exact duplicates.
-    pub dedup_s: f64,
-    /// Writing the Delta tables (concurrent with the queries).
-    pub delta_s: f64,
-    /// Answering the questions.
+    /// Listing, reading, cleaning, de-duplicating, writing and committing, all three tables
+    /// (these overlap: objects are cleaned while earlier rows are written).
+    pub ingest_s: f64,
+    /// Of which, summed over threads: parsing and cleaning records (fingerprints included).
+    pub clean_busy_s: f64,
+    /// Of which, summed over threads: recognising duplicates (sets, filtering, the tables'
+    /// fingerprint files).
+    pub dedup_busy_s: f64,
+    /// Of which: encoding and writing Parquet and fingerprint files.
+    pub write_busy_s: f64,
+    /// Answering the questions from the tables.
     pub queries_s: f64,
-    /// Writing answers, dead letters, summary and report.
+    /// Writing answers, summary and report.
     pub outputs_s: f64,
     /// The whole run.
     pub total_s: f64,
@@ -118,24 +144,32 @@ pub struct Summary {
     pub run_dir: PathBuf,
     /// The input store.
     pub input: String,
-    /// Raw objects read.
+    /// `incremental` or `full` (per table in `ingested`: a table without positions is rebuilt).
+    pub mode: String,
+    /// Raw objects read by this run.
     pub objects: PerKind,
     /// Raw bytes read.
     pub bytes: u64,
-    /// Raw records read (rows + dead letters).
+    /// Raw records read (rows + duplicates + dead letters).
     pub raw_records: PerKind,
     /// Records that could not be parsed or typed (in `dead_letters.jsonl`).
     pub dead_letters: PerKind,
-    /// Exact duplicate rows removed.
+    /// Exact duplicate rows dropped: repeats within the run and of rows the tables held.
     pub duplicates_dropped: PerKind,
-    /// Rows of the clean tables.
+    /// Rows this run added to the tables.
     pub clean_rows: PerKind,
-    /// The Delta tables written, by table name.
+    /// Rows of the tables after the run (what the questions were answered over).
+    pub table_rows: PerKind,
+    /// The Delta tables, by table name (empty without a warehouse).
     pub tables: BTreeMap<String, TableInfo>,
+    /// Per table: what the run ingested.
+    pub ingested: BTreeMap<String, Ingested>,
     /// Rows of each answer, by question id.
     pub answers: BTreeMap<String, usize>,
     /// Time per phase.
     pub phases: Phases,
+    /// The memory limit the run worked within, in bytes.
+    pub memory_limit_bytes: u64,
     /// Peak resident memory of the process so far (Linux `VmHWM`), when known.
     pub peak_rss_bytes: Option<u64>,
 }
@@ -149,105 +183,104 @@ pub struct Outcome {
     pub answers: Vec<(Question, output::Table)>,
 }
 
-/// Runs the job: read and clean, de-duplicate, write tables, answer, write the run folder.
+/// Runs the job: ingest the three topics into their tables, answer the questions over the
+/// tables, write the run folder.
 pub async fn run(job: &Job) -> Result<Outcome> {
     let started = Instant::now();
     std::fs::create_dir_all(&job.run_dir).map_err(Error::write(&job.run_dir))?;
-    let mut phases = Phases::default();
-
-    // 1. Read and clean the three topics.
-    let t = Instant::now();
-    let read = |kind: Kind| {
-        let topic = job.names.topic(kind);
-        async move { read::read_topic(&job.input, &topic, kind, job.read_concurrency, &job.progress).await }
+    std::fs::create_dir_all(&job.spill_dir).map_err(Error::write(&job.spill_dir))?;
+    // Without a warehouse: tables in a temporary directory, built from everything.
+    let (warehouse, scratch) = match &job.warehouse {
+        Some(w) => (w.clone(), None),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("pinpipe-batch-tables-")
+                .tempdir_in(&job.spill_dir)
+                .map_err(Error::io("cannot create a temporary warehouse"))?;
+            (pinpipe_store::StoreConfig::default().validate_or(dir.path().to_owned())?, Some(dir))
+        }
     };
-    let (pin, geo, user) = tokio::try_join!(read(Kind::Pin), read(Kind::Geo), read(Kind::User))?;
-    phases.read_clean_s = t.elapsed().as_secs_f64();
+    let full = job.full || job.warehouse.is_none();
+    let lease = warehouse.lease(LEASE, "pinpipe batch", pinpipe_store::lease::DEFAULT_TTL).await?;
 
     let mut s = Summary {
         run_dir: job.run_dir.clone(),
         input: job.input.url.clone(),
+        mode: if full { "full" } else { "incremental" }.to_owned(),
         objects: PerKind::default(),
-        bytes: pin.bytes + geo.bytes + user.bytes,
+        bytes: 0,
         raw_records: PerKind::default(),
         dead_letters: PerKind::default(),
         duplicates_dropped: PerKind::default(),
         clean_rows: PerKind::default(),
+        table_rows: PerKind::default(),
         tables: BTreeMap::new(),
+        ingested: BTreeMap::new(),
         answers: BTreeMap::new(),
         phases: Phases::default(),
+        memory_limit_bytes: job.memory_limit,
         peak_rss_bytes: None,
     };
-    for (kind, r) in [(Kind::Pin, &pin), (Kind::Geo, &geo), (Kind::User, &user)] {
-        s.objects.set(kind, r.objects);
-        s.raw_records.set(kind, r.chunks.iter().map(|c| c.records).sum());
-        s.dead_letters.set(kind, r.chunks.iter().map(|c| c.dead_letters.len() as u64).sum());
-    }
-    let dl_path = job.run_dir.join("dead_letters.jsonl");
-    output::write_dead_letters(
-        &dl_path,
-        [&pin, &geo, &user].into_iter().flat_map(|r| r.chunks.iter().flat_map(|c| c.dead_letters.iter())),
-    )?;
 
-    // 2. Exact duplicates, per table.
+    // 1. Ingest the three topics, one after another (each uses every core).
     let t = Instant::now();
-    let dedup = |r: read::TopicRead| {
-        tokio::task::spawn_blocking(move || {
-            let before: usize = r.chunks.iter().map(|c| c.batch.num_rows()).sum();
-            pinpipe_transform::dedup(r.chunks).map(|b| (before, b))
-        })
+    let busy = Arc::new(Busy::default());
+    let run_name = job.run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let cx = ingest::Context {
+        input: &job.input,
+        run: &run_name,
+        full,
+        read_concurrency: job.read_concurrency,
+        buffer_budget: usize::try_from(job.memory_limit / 4).unwrap_or(usize::MAX),
+        raw_cache: usize::try_from(job.memory_limit / 8 / 20).unwrap_or(usize::MAX),
+        spill_dir: &job.spill_dir,
+        lease: &lease,
+        progress: &job.progress,
+        busy: &busy,
     };
-    let (pin, geo, user) = tokio::try_join!(dedup(pin), dedup(geo), dedup(user))?;
-    let mut tables: Vec<(Kind, Vec<RecordBatch>)> = Vec::new();
-    for (kind, r) in [(Kind::Pin, pin), (Kind::Geo, geo), (Kind::User, user)] {
-        let (before, batches) = r?;
-        let after = rows(&batches);
-        s.clean_rows.set(kind, after as u64);
-        s.duplicates_dropped.set(kind, (before - after) as u64);
-        tables.push((kind, batches));
-    }
-    phases.dedup_s = t.elapsed().as_secs_f64();
-
-    // 3. Delta tables and the questions, concurrently.
-    let delta = async {
-        let t = Instant::now();
-        let mut out = BTreeMap::new();
-        if let Some(w) = &job.warehouse {
-            let writes = tables.iter().map(|(kind, batches)| {
-                let name = job.names.table(*kind);
-                let batches = batches.clone();
-                async move {
-                    let location = w
-                        .table_location(&format!("batch/{name}"))
-                        .map_err(|e| Error::Delta { table: name.clone(), source: Box::new(e) })?;
-                    let version = delta::overwrite(&location, &name, schema::clean(*kind), batches).await?;
-                    Ok::<_, Error>((name, TableInfo { url: location.url.to_string(), version }))
-                }
-            });
-            // One table at a time: the writers' buffers are the largest allocations of this
-            // phase, and the questions run beside them anyway.
-            for write in writes {
-                let (name, info) = write.await?;
-                out.insert(name, info);
-            }
+    let dl_path = job.run_dir.join("dead_letters.jsonl");
+    let mut dead = output::DeadLetterFile::create(&dl_path)?;
+    let mut locations = Vec::new();
+    for kind in Kind::ALL {
+        let (topic, name) = (job.names.topic(kind), job.names.table(kind));
+        let location = warehouse.table_location(&format!("batch/{name}"))?;
+        let mut sink = |letters: &[pinpipe_transform::DeadLetter]| dead.append(letters);
+        let r = ingest::ingest(&cx, kind, &topic, &name, &location, &mut sink).await?;
+        s.objects.set(kind, r.objects);
+        s.bytes += r.bytes;
+        s.raw_records.set(kind, r.records);
+        s.dead_letters.set(kind, r.dead_letters);
+        s.duplicates_dropped.set(kind, r.duplicates);
+        s.clean_rows.set(kind, r.rows);
+        s.table_rows.set(kind, r.table_rows);
+        if job.warehouse.is_some()
+            && let Some(version) = r.version
+        {
+            s.tables.insert(name.clone(), TableInfo { url: location.url.to_string(), version, committed: r.committed });
         }
-        Ok::<_, Error>((out, t.elapsed().as_secs_f64()))
-    };
-    let answer = async {
-        let t = Instant::now();
-        let ctx = queries::session();
-        let mut it = tables.iter().map(|(_, b)| b.clone());
-        let (p, g, u) = (it.next().unwrap_or_default(), it.next().unwrap_or_default(), it.next().unwrap_or_default());
-        queries::register(&ctx, p, g, u).await?;
-        let answers = queries::answer_all(&ctx).await?;
-        Ok::<_, Error>((answers, t.elapsed().as_secs_f64()))
-    };
-    let ((written, delta_s), (answers, queries_s)) = tokio::try_join!(delta, answer)?;
-    s.tables = written;
-    phases.delta_s = delta_s;
-    phases.queries_s = queries_s;
+        s.ingested.insert(name, r);
+        locations.push((kind, location));
+    }
+    dead.finish()?;
+    s.phases.ingest_s = t.elapsed().as_secs_f64();
+    s.phases.clean_busy_s = Busy::seconds(&busy.clean_ns);
+    s.phases.dedup_busy_s = Busy::seconds(&busy.dedup_ns);
+    s.phases.write_busy_s = Busy::seconds(&busy.write_ns);
 
-    // 4. The run folder.
+    // 2. The questions, over the tables as committed.
+    let t = Instant::now();
+    let ctx = queries::session(job.memory_limit, &job.spill_dir)?;
+    for (kind, location) in &locations {
+        register_table(&ctx, *kind, location).await?;
+    }
+    let most_rows = [s.table_rows.pin, s.table_rows.geo, s.table_rows.user].into_iter().max().unwrap_or(0);
+    queries::register_joins(&ctx, most_rows, job.memory_limit).await?;
+    let answers = queries::answer_all(&ctx).await?;
+    s.phases.queries_s = t.elapsed().as_secs_f64();
+    drop(lease);
+    drop(scratch);
+
+    // 3. The run folder.
     let t = Instant::now();
     let mut tables_out = Vec::with_capacity(answers.len());
     for a in &answers {
@@ -256,15 +289,36 @@ pub async fn run(job: &Job) -> Result<Outcome> {
         s.answers.insert(a.question.id.to_owned(), table.rows.len());
         tables_out.push((a.question, table));
     }
-    phases.outputs_s = t.elapsed().as_secs_f64();
-    phases.total_s = started.elapsed().as_secs_f64();
-    s.phases = phases;
+    s.phases.outputs_s = t.elapsed().as_secs_f64();
+    s.phases.total_s = started.elapsed().as_secs_f64();
     s.peak_rss_bytes = peak_rss();
     let report = report::render("pinpipe batch report", &facts(&s), &tables_out);
     let report_path = job.run_dir.join("report.html");
     std::fs::write(&report_path, report).map_err(Error::write(&report_path))?;
     output::write_json(&job.run_dir.join("summary.json"), &s)?;
     Ok(Outcome { summary: s, answers: tables_out })
+}
+
+/// Registers the clean table of `kind` as `pin`, `geo` or `users` (an empty table when it does
+/// not exist yet).
+async fn register_table(ctx: &SessionContext, kind: Kind, location: &pinpipe_store::TableLocation) -> Result<()> {
+    let name = match kind {
+        Kind::Pin => "pin",
+        Kind::Geo => "geo",
+        Kind::User => "users",
+    };
+    let url = location.url.to_string();
+    let err = |e: datafusion::error::DataFusionError| Error::Query { question: name.into(), source: e };
+    let table = delta::open(location).await.map_err(Error::delta(&url))?;
+    if table.version().is_none() {
+        let empty = datafusion::datasource::MemTable::try_new(schema::clean(kind), vec![vec![]]).map_err(err)?;
+        ctx.register_table(name, Arc::new(empty)).map_err(err)?;
+        return Ok(());
+    }
+    table.update_datafusion_session(&ctx.state()).map_err(Error::delta(&url))?;
+    let provider = table.table_provider().await.map_err(err)?;
+    ctx.register_table(name, provider).map_err(err)?;
+    Ok(())
 }
 
 /// The process's peak resident memory from `/proc/self/status` (`VmHWM`), on Linux.
@@ -279,8 +333,10 @@ fn facts(s: &Summary) -> Vec<(String, String)> {
     let per = |p: &PerKind| format!("pin {}, geo {}, user {}", p.pin, p.geo, p.user);
     let mut f = vec![
         ("input".to_owned(), s.input.clone()),
+        ("mode".to_owned(), s.mode.clone()),
         ("raw records".to_owned(), per(&s.raw_records)),
-        ("clean rows".to_owned(), per(&s.clean_rows)),
+        ("rows added".to_owned(), per(&s.clean_rows)),
+        ("rows in the tables".to_owned(), per(&s.table_rows)),
         ("duplicates dropped".to_owned(), per(&s.duplicates_dropped)),
         ("dead letters".to_owned(), format!("{} (dead_letters.jsonl)", per(&s.dead_letters))),
     ];

@@ -97,18 +97,34 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     std::fs::write(path, text).map_err(Error::write(path))
 }
 
-/// Writes dead letters as JSON lines (an empty file when there are none, so "none" is visible).
-pub fn write_dead_letters<'a>(path: &Path, letters: impl Iterator<Item = &'a pinpipe_transform::DeadLetter>) -> Result<u64> {
-    let file = std::fs::File::create(path).map_err(Error::write(path))?;
-    let mut w = std::io::BufWriter::new(file);
-    let mut n = 0;
-    for d in letters {
-        serde_json::to_writer(&mut w, d).map_err(|e| Error::Write { path: path.to_owned(), source: e.into() })?;
-        w.write_all(b"\n").map_err(Error::write(path))?;
-        n += 1;
+/// The run's dead letters as JSON lines, appended as the run finds them (the file exists, empty,
+/// when there are none, so "none" is visible).
+pub struct DeadLetterFile {
+    path: std::path::PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+impl DeadLetterFile {
+    /// Creates (replaces) the file.
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = std::fs::File::create(path).map_err(Error::write(path))?;
+        Ok(DeadLetterFile { path: path.to_owned(), out: std::io::BufWriter::new(file) })
     }
-    w.flush().map_err(Error::write(path))?;
-    Ok(n)
+
+    /// Appends `letters`.
+    pub fn append(&mut self, letters: &[pinpipe_transform::DeadLetter]) -> Result<()> {
+        for d in letters {
+            serde_json::to_writer(&mut self.out, d)
+                .map_err(|e| Error::Write { path: self.path.clone(), source: e.into() })?;
+            self.out.write_all(b"\n").map_err(Error::write(&self.path))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the file.
+    pub fn finish(mut self) -> Result<()> {
+        self.out.flush().map_err(Error::write(&self.path))
+    }
 }
 
 /// A plain-text table for the terminal.
@@ -116,7 +132,15 @@ pub fn text_table(t: &Table) -> String {
     let cells: Vec<Vec<String>> = t
         .rows
         .iter()
-        .map(|r| r.iter().map(|v| match v { Value::String(s) => s.clone(), Value::Null => "null".into(), o => o.to_string() }).collect())
+        .map(|r| {
+            r.iter()
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    Value::Null => "null".into(),
+                    o => o.to_string(),
+                })
+                .collect()
+        })
         .collect();
     let mut widths: Vec<usize> = t.columns.iter().map(|c| c.chars().count()).collect();
     for r in &cells {
@@ -124,12 +148,15 @@ pub fn text_table(t: &Table) -> String {
             *w = (*w).max(c.chars().count());
         }
     }
-    let numeric: Vec<bool> = (0..t.columns.len()).map(|i| t.rows.iter().all(|r| r[i].is_number() || r[i].is_null())).collect();
+    let numeric: Vec<bool> =
+        (0..t.columns.len()).map(|i| t.rows.iter().all(|r| r[i].is_number() || r[i].is_null())).collect();
     let line = |vals: &[String], out: &mut String| {
         let parts: Vec<String> = vals
             .iter()
             .enumerate()
-            .map(|(i, v)| if numeric[i] { format!("{v:>w$}", w = widths[i]) } else { format!("{v:<w$}", w = widths[i]) })
+            .map(
+                |(i, v)| if numeric[i] { format!("{v:>w$}", w = widths[i]) } else { format!("{v:<w$}", w = widths[i]) },
+            )
             .collect();
         out.push_str(parts.join("  ").trim_end());
         out.push('\n');

@@ -1,7 +1,12 @@
-//! The eight questions (and 3b) of DESIGN.md, as SQL run by DataFusion over the clean tables.
+//! The eight questions (and 3b) of DESIGN.md, as SQL run by DataFusion over the clean Delta
+//! tables, reading only the columns the questions need.
 //!
-//! `joined` (pin ⋈ geo ⋈ user on `ind`, inner) is computed once with the derived columns every
-//! question uses (`post_year`, `join_year`, `age_group`) and held in memory. Semantics, exactly:
+//! Two joins (inner, on `ind`), as the classic notebook did: `pg` = pin ⋈ geo, for questions
+//! 1–3, which need only the post and its place (a post whose user record never arrived still
+//! counts there), and `pgu` = pin ⋈ geo ⋈ user, for questions 4–8; each with the derived columns
+//! the questions use (`post_year`, `join_year`, `age_group`). When both fit comfortably in the
+//! memory limit they are computed once and held; otherwise every question runs its own plan,
+//! and DataFusion spills what does not fit. Semantics, exactly:
 //!
 //! * Nulls are excluded from counts of a value and from medians; a group with no values is
 //!   absent. A row whose grouping key is null belongs to no group.
@@ -13,7 +18,8 @@
 //! * Year windows are inclusive: 2018–2022 for q2 (year of the geo timestamp), 2015–2020 for
 //!   q6–q8 (year of `date_joined`); years are taken in UTC.
 //! * q3 ranks posters (rows with a poster name and a follower count); each (country, poster,
-//!   count) appears once; 3b is computed from q3's answer (registered as the table `q3`). q6 counts distinct (user_name, age, date_joined) with none of them null.
+//!   count) appears once; 3b is computed from q3's answer (registered as the table `q3`).
+//! * q6 counts distinct (user_name, age, date_joined) with none of them null.
 //!
 //! Every result is sorted by its key columns, so outputs are stable from run to run.
 
@@ -21,6 +27,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
 
 use crate::{Error, Result};
@@ -53,7 +62,7 @@ pub struct Question {
     pub id: &'static str,
     /// The question in words.
     pub title: &'static str,
-    /// The SQL (over the tables `joined`, `pin`, `geo`, `users`).
+    /// The SQL (over `pg`, `pgu`, and for 3b `q3`).
     pub sql: &'static str,
     /// Result columns, exactly as DESIGN.md names them.
     pub columns: &'static [&'static str],
@@ -61,19 +70,27 @@ pub struct Question {
     pub chart: Chart,
 }
 
-/// The joined table with the derived columns.
-pub const JOINED: &str = "
+/// pin ⋈ geo with the derived columns questions 1–3 use.
+pub const PG: &str = "
 SELECT p.ind, p.category, p.poster_name, p.follower_count, g.country,
-       CAST(date_part('year', g.timestamp) AS BIGINT) AS post_year,
+       CAST(date_part('year', g.timestamp) AS BIGINT) AS post_year
+FROM pin p JOIN geo g ON p.ind = g.ind";
+
+/// pin ⋈ geo ⋈ user with the derived columns questions 4–8 use.
+pub const PGU: &str = "
+SELECT p.ind, p.category, p.follower_count,
        u.user_name, u.age, u.date_joined,
        CAST(date_part('year', u.date_joined) AS BIGINT) AS join_year,
        CASE WHEN u.age <= 24 THEN '18-24' WHEN u.age <= 35 THEN '25-35'
             WHEN u.age <= 50 THEN '36-50' WHEN u.age IS NOT NULL THEN '50+' END AS age_group
 FROM pin p JOIN geo g ON p.ind = g.ind JOIN users u ON p.ind = u.ind";
 
+/// Bytes per joined row held in memory (both joins), for deciding whether to hold them.
+const JOINED_ROW_BYTES: u64 = 160;
+
 const Q3: &str = "
 WITH posters AS (
-  SELECT DISTINCT country, poster_name, follower_count FROM joined
+  SELECT DISTINCT country, poster_name, follower_count FROM pg
   WHERE country IS NOT NULL AND poster_name IS NOT NULL AND follower_count IS NOT NULL)
 SELECT country, poster_name, follower_count FROM (
   SELECT *, MAX(follower_count) OVER (PARTITION BY country) AS top FROM posters) t
@@ -86,7 +103,7 @@ pub const QUESTIONS: [Question; 9] = [
         title: "Most popular category per country",
         sql: "
 WITH c AS (
-  SELECT country, category, COUNT(*) AS category_count FROM joined
+  SELECT country, category, COUNT(*) AS category_count FROM pg
   WHERE country IS NOT NULL AND category IS NOT NULL GROUP BY country, category)
 SELECT country, category, category_count FROM (
   SELECT *, MAX(category_count) OVER (PARTITION BY country) AS top FROM c) t
@@ -98,7 +115,7 @@ WHERE category_count = top ORDER BY country, category",
         id: "q2",
         title: "Posts per category per year, 2018–2022",
         sql: "
-SELECT post_year, category, COUNT(*) AS category_count FROM joined
+SELECT post_year, category, COUNT(*) AS category_count FROM pg
 WHERE post_year BETWEEN 2018 AND 2022 AND category IS NOT NULL
 GROUP BY post_year, category ORDER BY post_year, category",
         columns: &["post_year", "category", "category_count"],
@@ -125,7 +142,7 @@ WHERE follower_count = (SELECT MAX(follower_count) FROM q3) ORDER BY country",
         title: "Most popular category per age group",
         sql: "
 WITH c AS (
-  SELECT age_group, category, COUNT(*) AS category_count FROM joined
+  SELECT age_group, category, COUNT(*) AS category_count FROM pgu
   WHERE age_group IS NOT NULL AND category IS NOT NULL GROUP BY age_group, category)
 SELECT age_group, category, category_count FROM (
   SELECT *, MAX(category_count) OVER (PARTITION BY age_group) AS top FROM c) t
@@ -137,7 +154,7 @@ WHERE category_count = top ORDER BY age_group, category",
         id: "q5",
         title: "Median follower count per age group",
         sql: "
-SELECT age_group, lower_median(follower_count) AS median_follower_count FROM joined
+SELECT age_group, lower_median(follower_count) AS median_follower_count FROM pgu
 WHERE age_group IS NOT NULL AND follower_count IS NOT NULL
 GROUP BY age_group ORDER BY age_group",
         columns: &["age_group", "median_follower_count"],
@@ -148,7 +165,7 @@ GROUP BY age_group ORDER BY age_group",
         title: "Users joined per year, 2015–2020",
         sql: "
 SELECT join_year, COUNT(*) AS number_users_joined FROM (
-  SELECT DISTINCT user_name, age, date_joined, join_year FROM joined
+  SELECT DISTINCT user_name, age, date_joined, join_year FROM pgu
   WHERE join_year BETWEEN 2015 AND 2020 AND user_name IS NOT NULL AND age IS NOT NULL) u
 GROUP BY join_year ORDER BY join_year",
         columns: &["join_year", "number_users_joined"],
@@ -158,7 +175,7 @@ GROUP BY join_year ORDER BY join_year",
         id: "q7",
         title: "Median follower count per join year, 2015–2020",
         sql: "
-SELECT join_year, lower_median(follower_count) AS median_follower_count FROM joined
+SELECT join_year, lower_median(follower_count) AS median_follower_count FROM pgu
 WHERE join_year BETWEEN 2015 AND 2020 AND follower_count IS NOT NULL
 GROUP BY join_year ORDER BY join_year",
         columns: &["join_year", "median_follower_count"],
@@ -168,7 +185,7 @@ GROUP BY join_year ORDER BY join_year",
         id: "q8",
         title: "Median follower count per age group and join year, 2015–2020",
         sql: "
-SELECT age_group, join_year, lower_median(follower_count) AS median_follower_count FROM joined
+SELECT age_group, join_year, lower_median(follower_count) AS median_follower_count FROM pgu
 WHERE age_group IS NOT NULL AND join_year BETWEEN 2015 AND 2020 AND follower_count IS NOT NULL
 GROUP BY age_group, join_year ORDER BY age_group, join_year",
         columns: &["age_group", "join_year", "median_follower_count"],
@@ -202,28 +219,34 @@ fn mem_table(batches: Vec<RecordBatch>, schema: datafusion::arrow::datatypes::Sc
         sizes[i] += b.num_rows();
         partitions[i].push(b);
     }
-    let table = MemTable::try_new(schema, partitions).map_err(|source| Error::Query { question: "tables".into(), source })?;
+    let table =
+        MemTable::try_new(schema, partitions).map_err(|source| Error::Query { question: "tables".into(), source })?;
     Ok(Arc::new(table))
 }
 
-/// Registers the clean tables (`pin`, `geo`, `users`) and the materialised `joined`.
-pub async fn register(ctx: &SessionContext, pin: Vec<RecordBatch>, geo: Vec<RecordBatch>, user: Vec<RecordBatch>) -> Result<()> {
-    use pinpipe_model::{Kind, schema};
-    let err = |source| Error::Query { question: "joined".into(), source };
-    ctx.register_table("pin", mem_table(pin, schema::clean(Kind::Pin))?).map_err(err)?;
-    ctx.register_table("geo", mem_table(geo, schema::clean(Kind::Geo))?).map_err(err)?;
-    ctx.register_table("users", mem_table(user, schema::clean(Kind::User))?).map_err(err)?;
-    let t = std::time::Instant::now();
-    let df = ctx.sql(JOINED).await.map_err(err)?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let joined = df.collect().await.map_err(err)?;
-    tracing::debug!(seconds = t.elapsed().as_secs_f64(), "joined the three tables");
-    ctx.register_table("joined", mem_table(joined, schema)?).map_err(err)?;
+/// Registers `pg` and `pgu` over the tables `pin`, `geo` and `users` (already registered), which
+/// hold `rows` rows at most: computed once and held when they fit in a quarter of
+/// `memory_limit`, else as views that each question computes again (within the memory limit).
+pub async fn register_joins(ctx: &SessionContext, rows: u64, memory_limit: u64) -> Result<()> {
+    let hold = rows.saturating_mul(JOINED_ROW_BYTES) <= memory_limit / 4;
+    for (name, sql) in [("pg", PG), ("pgu", PGU)] {
+        let err = |source| Error::Query { question: name.into(), source };
+        let df = ctx.sql(sql).await.map_err(err)?;
+        if hold {
+            let t = std::time::Instant::now();
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await.map_err(err)?;
+            tracing::debug!(join = name, seconds = t.elapsed().as_secs_f64(), "computed a join once");
+            ctx.register_table(name, mem_table(batches, schema)?).map_err(err)?;
+        } else {
+            ctx.register_table(name, df.into_view()).map_err(err)?;
+        }
+    }
     Ok(())
 }
 
-/// Answers every question over the tables [`register`] set up. Each answer is also registered
-/// as a table named after its question (3b reads `q3`).
+/// Answers every question over the tables [`register_joins`] set up. Each answer is also
+/// registered as a table named after its question (3b reads `q3`).
 pub async fn answer_all(ctx: &SessionContext) -> Result<Vec<Answer>> {
     let mut answers = Vec::with_capacity(QUESTIONS.len());
     for q in QUESTIONS {
@@ -240,20 +263,25 @@ pub async fn answer_all(ctx: &SessionContext) -> Result<Vec<Answer>> {
     Ok(answers)
 }
 
-/// A session sized for this machine, with the `lower_median` aggregate.
-pub fn session() -> SessionContext {
+/// A session sized for this machine, with the `lower_median` aggregate: operators share
+/// `memory_limit` bytes and spill into `spill_dir` beyond it.
+pub fn session(memory_limit: u64, spill_dir: &std::path::Path) -> Result<SessionContext> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut config =
         datafusion::prelude::SessionConfig::new().with_target_partitions(cores).with_information_schema(false);
-    // Joins build one hash table from the whole left side and probe the right side's partitions
-    // in parallel, instead of hash-repartitioning both sides first: the clean tables are in
-    // memory, and repartitioning copied every string of both (2.2 s of 3 s at 1M posts).
-    let optimizer = &mut config.options_mut().optimizer;
-    optimizer.hash_join_single_partition_threshold = usize::MAX;
-    optimizer.hash_join_single_partition_threshold_rows = usize::MAX;
-    let ctx = SessionContext::new_with_config(config);
+    // What a sort sets aside to merge its spill files: DataFusion's 10 MB default, or less under
+    // a small limit, so that every sort can still spill.
+    let reserve = usize::try_from(memory_limit / 16).unwrap_or(usize::MAX).min(10 << 20);
+    config.options_mut().execution.sort_spill_reservation_bytes = reserve;
+    let disk = DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![spill_dir.to_owned()]));
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(usize::try_from(memory_limit).unwrap_or(usize::MAX))))
+        .with_disk_manager_builder(disk)
+        .build_arc()
+        .map_err(|source| Error::Query { question: "session".into(), source })?;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
     ctx.register_udaf(median::lower_median());
-    ctx
+    Ok(ctx)
 }
 
 /// `lower_median(BIGINT) -> BIGINT`: the exact lower median of a group's non-null values (the
@@ -261,9 +289,10 @@ pub fn session() -> SessionContext {
 mod median {
     use std::sync::Arc;
 
-    use datafusion::arrow::array::{ArrayRef, AsArray};
+    use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array};
     use datafusion::arrow::datatypes::{DataType, Field, Int64Type};
     use datafusion::common::ScalarValue;
+    use datafusion::common::utils::SingleRowListArrayBuilder;
     use datafusion::error::Result;
     use datafusion::logical_expr::{Accumulator, AggregateUDF, Volatility, create_udaf};
 
@@ -302,8 +331,8 @@ mod median {
         }
 
         fn state(&mut self) -> Result<Vec<ScalarValue>> {
-            let values: Vec<ScalarValue> = self.values.iter().map(|v| ScalarValue::Int64(Some(*v))).collect();
-            Ok(vec![ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Int64))])
+            let values = Arc::new(Int64Array::from(std::mem::take(&mut self.values)));
+            Ok(vec![ScalarValue::List(Arc::new(SingleRowListArrayBuilder::new(values).build_list_array()))])
         }
 
         fn evaluate(&mut self) -> Result<ScalarValue> {

@@ -1,20 +1,28 @@
-//! Reading the raw objects of one topic (`topics/<topic>/partition=*/*.json`, one JSON value per
-//! line, any number of lines per object) and cleaning them in parallel.
+//! Reading the raw objects of one topic that a run ingests, and cleaning them in parallel.
 //!
-//! Objects are listed, sorted by key (so "first occurrence" is deterministic), grouped into
-//! units of about [`UNIT_BYTES`] or [`UNIT_OBJECTS`], fetched with `read_concurrency` requests
-//! in flight and cleaned on the blocking pool, one [`Cleaner`] per unit, as many units at once
-//! as there are cores. Memory stays bounded by the units in flight plus the clean rows.
+//! [`plan`] lists, per partition, the objects the table has not ingested yet (a "start after"
+//! listing from the partition's position, so a run lists only what is new). [`chunks`] groups
+//! them into units of about [`UNIT_BYTES`] or [`UNIT_OBJECTS`], fetches each unit with
+//! `read_concurrency` requests in flight and cleans it on the blocking pool, as many units at
+//! once as there are cores, yielding cleaned chunks in key order.
+//!
+//! Duplicates cost little: a record whose exact bytes were already cleaned in this run is
+//! recognised by its raw fingerprint and skipped before it is parsed (the classic emulator posts
+//! a third of its records more than once); every other row is kept only if its clean
+//! fingerprint is new to the run ([`RunSets`]). Memory stays bounded by the units in flight.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStoreExt};
 use pinpipe_model::Kind;
 use pinpipe_store::Store;
-use pinpipe_transform::{Cleaned, Cleaner, Origin};
+use pinpipe_store::layout::{RawObject, list_objects, list_partitions};
+use pinpipe_transform::{Cleaned, Cleaner, DeadLetter, FingerprintSet, Origin, raw_fingerprint};
 
 use crate::{Error, Result};
 
@@ -36,123 +44,228 @@ pub struct ReadProgress {
     pub bytes_done: AtomicU64,
 }
 
-/// The raw objects of one topic, cleaned.
+/// Busy time of the parallel work, summed over threads, in nanoseconds.
+#[derive(Debug, Default)]
+pub struct Busy {
+    /// Parsing and cleaning records.
+    pub clean_ns: AtomicU64,
+    /// Recognising duplicates (raw and clean fingerprints, sets, filtering, the table's
+    /// fingerprints).
+    pub dedup_ns: AtomicU64,
+    /// Encoding and writing the tables' files.
+    pub write_ns: AtomicU64,
+}
+
+impl Busy {
+    pub(crate) fn add(counter: &AtomicU64, since: Instant) {
+        counter.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Seconds of a counter.
+    pub fn seconds(counter: &AtomicU64) -> f64 {
+        counter.load(Ordering::Relaxed) as f64 / 1e9
+    }
+}
+
+/// An object to ingest.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// Its partition.
+    pub partition: u32,
+    /// Offset of its first record.
+    pub start: u64,
+    /// Key and size.
+    pub meta: ObjectMeta,
+}
+
+/// What a run reads of one topic.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Partitions that hold objects.
+    pub partitions: Vec<u32>,
+    /// The objects to ingest, by partition then start offset.
+    pub objects: Vec<Planned>,
+}
+
+impl Plan {
+    /// Bytes to read.
+    pub fn bytes(&self) -> u64 {
+        self.objects.iter().map(|o| o.meta.size).sum()
+    }
+}
+
+/// Lists the objects of `topic` to ingest: per partition, those starting at `from[p]` or later
+/// (all of them for a partition without a position).
+pub async fn plan(store: &Store, topic: &str, from: &BTreeMap<u32, u64>) -> Result<Plan> {
+    let partitions = list_partitions(store, topic).await?;
+    let listed = futures_util::stream::iter(partitions.iter().copied())
+        .map(|p| async move {
+            let objects = list_objects(store, topic, p, from.get(&p).copied().unwrap_or(0)).await?;
+            Ok::<_, Error>((p, objects))
+        })
+        .buffered(8)
+        .try_collect::<Vec<(u32, Vec<RawObject>)>>()
+        .await?;
+    let objects = listed
+        .into_iter()
+        .flat_map(|(partition, objects)| {
+            objects.into_iter().map(move |o| Planned { partition, start: o.start, meta: o.meta })
+        })
+        .collect();
+    Ok(Plan { partitions, objects })
+}
+
+/// The sets a run de-duplicates against: clean rows kept so far, and raw records already
+/// cleaned (a cache that skips parsing a repeated record; it stops growing at its cap).
+pub struct RunSets {
+    /// Fingerprints of the clean rows kept by this run.
+    pub rows: FingerprintSet,
+    raw: FingerprintSet,
+    raw_len: AtomicUsize,
+    raw_cap: usize,
+}
+
+impl RunSets {
+    /// Sets whose raw cache holds at most `raw_cap` fingerprints.
+    pub fn new(raw_cap: usize) -> Self {
+        RunSets {
+            rows: FingerprintSet::default(),
+            raw: FingerprintSet::default(),
+            raw_len: AtomicUsize::new(0),
+            raw_cap,
+        }
+    }
+
+    fn remember_raw(&self, fp: u128) {
+        if self.raw_len.load(Ordering::Relaxed) < self.raw_cap && self.raw.insert(fp) {
+            self.raw_len.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Approximate bytes the sets hold.
+    pub fn allocated_bytes(&self) -> usize {
+        self.rows.allocated_bytes() + self.raw.allocated_bytes()
+    }
+}
+
+/// One cleaned unit of objects.
 #[derive(Debug)]
-pub struct TopicRead {
-    /// Cleaned chunks in key order.
-    pub chunks: Vec<Cleaned>,
-    /// Objects read.
-    pub objects: u64,
-    /// Bytes read.
-    pub bytes: u64,
+pub struct Chunk {
+    /// The rows new to the run, with their fingerprints.
+    pub cleaned: Cleaned,
+    /// Raw records read (rows, duplicates and dead letters).
+    pub records: u64,
+    /// Exact duplicates dropped.
+    pub duplicates: u64,
+    /// Records refused, with their origins.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Per object: partition, start offset, records.
+    pub objects: Vec<(u32, u64, u64)>,
 }
 
-/// Lists the raw objects of `topic`, sorted by key.
-pub async fn list(store: &Store, topic: &str) -> Result<Vec<ObjectMeta>> {
-    let prefix = store.key(&format!("topics/{topic}"));
-    let mut objects: Vec<ObjectMeta> = store
-        .inner
-        .list(Some(&prefix))
-        .try_filter(|m| std::future::ready(is_raw_object(store.relative(&m.location))))
-        .try_collect()
-        .await
-        .map_err(|source| Error::Read { store: store.url.clone(), source })?;
-    objects.sort_by(|a, b| a.location.cmp(&b.location));
-    Ok(objects)
-}
-
-/// `topics/<topic>/partition=<p>/<name>.json`: what the sink writes (other files, such as a
-/// connector's temporary files, are not raw objects).
-fn is_raw_object(rel: &str) -> bool {
-    let mut parts = rel.split('/');
-    matches!(
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()),
-        (Some("topics"), Some(_), Some(p), Some(name), None) if p.starts_with("partition=") && name.ends_with(".json")
-    )
-}
-
-/// Reads and cleans every raw object of `topic` as records of `kind`.
-pub async fn read_topic(
-    store: &Store,
-    topic: &str,
+/// Fetches and cleans `objects` as records of `kind`: cleaned chunks in key order.
+pub fn chunks<'a>(
+    store: &'a Store,
     kind: Kind,
+    objects: Vec<Planned>,
     read_concurrency: usize,
-    progress: &Arc<ReadProgress>,
-) -> Result<TopicRead> {
-    let objects = list(store, topic).await?;
-    let bytes: u64 = objects.iter().map(|m| m.size).sum();
+    sets: &'a Arc<RunSets>,
+    progress: &'a Arc<ReadProgress>,
+    busy: &'a Arc<Busy>,
+) -> impl Stream<Item = Result<Chunk>> + 'a {
     progress.objects_total.fetch_add(objects.len() as u64, Ordering::Relaxed);
-    progress.bytes_total.fetch_add(bytes, Ordering::Relaxed);
-    let count = objects.len() as u64;
-
-    let mut units: Vec<Vec<ObjectMeta>> = Vec::new();
+    progress.bytes_total.fetch_add(objects.iter().map(|o| o.meta.size).sum(), Ordering::Relaxed);
+    let mut units: Vec<Vec<Planned>> = Vec::new();
     let mut unit_bytes = 0;
-    for m in objects {
+    for o in objects {
         if units.last().is_none_or(|u| u.len() >= UNIT_OBJECTS || unit_bytes >= UNIT_BYTES) {
             units.push(Vec::new());
             unit_bytes = 0;
         }
-        unit_bytes += m.size;
+        unit_bytes += o.meta.size;
         if let Some(u) = units.last_mut() {
-            u.push(m);
+            u.push(o);
         }
     }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per_unit = read_concurrency.div_ceil(cores).max(1);
-    let chunks: Vec<Cleaned> = futures_util::stream::iter(units)
-        .map(|unit| {
-            let progress = Arc::clone(progress);
+    futures_util::stream::iter(units)
+        .map(move |unit| {
+            let (sets, progress, busy) = (Arc::clone(sets), Arc::clone(progress), Arc::clone(busy));
             async move {
-                let fetched: Vec<(ObjectMeta, Bytes)> = futures_util::stream::iter(unit)
-                    .map(|m| async move {
-                        let data = store.inner.get(&m.location).await?.bytes().await?;
-                        Ok::<_, object_store::Error>((m, data))
+                let fetched: Vec<(Planned, Bytes)> = futures_util::stream::iter(unit)
+                    .map(|o| async move {
+                        let data = store.inner.get(&o.meta.location).await?.bytes().await?;
+                        Ok::<_, object_store::Error>((o, data))
                     })
                     .buffered(per_unit)
                     .try_collect()
                     .await
                     .map_err(|source| Error::Read { store: store.url.clone(), source })?;
                 let prefix_len = store.prefix.as_ref().len();
-                let cleaned = tokio::task::spawn_blocking(move || clean_unit(kind, &fetched, prefix_len, &progress)).await??;
-                Ok::<_, Error>(cleaned)
+                tokio::task::spawn_blocking(move || clean_unit(kind, &fetched, prefix_len, &sets, &progress, &busy))
+                    .await?
             }
         })
         .buffered(cores + 1)
-        .try_collect()
-        .await?;
-    Ok(TopicRead { chunks, objects: count, bytes })
 }
 
-fn clean_unit(kind: Kind, objects: &[(ObjectMeta, Bytes)], prefix_len: usize, progress: &ReadProgress) -> Result<Cleaned> {
-    let mut cleaner = Cleaner::new(kind);
-    for (meta, data) in objects {
-        let mut line = 0u64;
+fn clean_unit(
+    kind: Kind,
+    objects: &[(Planned, Bytes)],
+    prefix_len: usize,
+    sets: &RunSets,
+    progress: &ReadProgress,
+    busy: &Busy,
+) -> Result<Chunk> {
+    let mut cleaner = Cleaner::new(kind)?;
+    let mut skipped = 0u64;
+    let mut per_object = Vec::with_capacity(objects.len());
+    let started = Instant::now();
+    for (o, data) in objects {
+        let (mut line, mut records) = (0u64, 0u64);
         let mut start = 0;
         let data: &[u8] = data;
         while start < data.len() {
             let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
             line += 1;
-            cleaner.push(&data[start..end], || Origin::Object { path: relative(&meta.location, prefix_len), line });
+            let record = data[start..end].trim_ascii();
             start = end + 1;
+            if record.is_empty() {
+                continue;
+            }
+            records += 1;
+            let fp = raw_fingerprint(record);
+            if sets.raw.contains(fp) {
+                // The same bytes were cleaned into a row before: an exact duplicate.
+                skipped += 1;
+                continue;
+            }
+            if cleaner.push(record, || Origin::Object { path: relative(&o.meta.location, prefix_len), line }) {
+                sets.remember_raw(fp);
+            }
         }
+        per_object.push((o.partition, o.start, records));
         progress.objects_done.fetch_add(1, Ordering::Relaxed);
-        progress.bytes_done.fetch_add(meta.size, Ordering::Relaxed);
+        progress.bytes_done.fetch_add(o.meta.size, Ordering::Relaxed);
     }
-    Ok(cleaner.finish()?)
+    let mut cleaned = cleaner.finish()?;
+    // Cleaning includes the raw fingerprints (they make it cheaper); de-duplication is the rows'.
+    Busy::add(&busy.clean_ns, started);
+    let t = Instant::now();
+    let dropped = cleaned.retain_new(&sets.rows)? as u64;
+    Busy::add(&busy.dedup_ns, t);
+    let dead_letters = std::mem::take(&mut cleaned.dead_letters);
+    Ok(Chunk {
+        records: cleaned.records + skipped,
+        duplicates: dropped + skipped,
+        cleaned,
+        dead_letters,
+        objects: per_object,
+    })
 }
 
 fn relative(key: &object_store::path::Path, prefix_len: usize) -> String {
     let k = key.as_ref();
     if prefix_len == 0 { k.to_owned() } else { k.get(prefix_len..).unwrap_or(k).trim_start_matches('/').to_owned() }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn raw_object_keys() {
-        assert!(super::is_raw_object("topics/p.pin/partition=0/p.pin+0+0000000000.json"));
-        assert!(!super::is_raw_object("topics/p.pin/partition=0/p.pin+0+0000000000.json.tmp"));
-        assert!(!super::is_raw_object("topics/p.pin/p.json"));
-        assert!(!super::is_raw_object("topics/p.pin/partition=0/sub/x.json"));
-    }
 }

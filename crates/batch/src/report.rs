@@ -262,10 +262,7 @@ mod tests {
     fn charts_have_one_bar_per_row_and_escape_text() {
         let t = Table {
             columns: vec!["country".into(), "category".into(), "category_count".into()],
-            rows: vec![
-                vec!["A<b>".into(), "art".into(), 3.into()],
-                vec!["B".into(), "diy".into(), 1.into()],
-            ],
+            rows: vec![vec!["A<b>".into(), "art".into(), 3.into()], vec!["B".into(), "diy".into(), 1.into()]],
         };
         let svg = chart(&QUESTIONS[0], &t);
         assert_eq!(svg.matches(r#"class="bar""#).count(), 2);

@@ -77,8 +77,9 @@ pub enum Command {
     /// Copy topics from the log into objects in the Confluent S3 sink layout, exactly once
     /// (the MSK Connect S3 sink).
     Sink(SinkArgs),
-    /// Run the batch job (the Databricks notebook): clean the raw objects into Delta tables and
-    /// answer the eight questions; results as tables, JSON, CSV and report.html.
+    /// Run the batch job (the Databricks notebook): clean the raw objects not ingested yet into
+    /// Delta tables (exactly once; --full rebuilds them) and answer the eight questions over the
+    /// whole tables; results as tables, JSON, CSV and report.html.
     Batch(BatchArgs),
     /// Run the streaming job (the Databricks streaming notebook): the three streams in
     /// micro-batches, cleaned, appended to Delta tables exactly once; `stream status` shows
@@ -169,9 +170,18 @@ pub struct BatchArgs {
     /// Name of the run folder (with --date: <date>_<run-id>); default run-<UTC time>.
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
-    /// Do not write the Delta tables.
+    /// Do not keep the Delta tables: answer from tables built from all objects in a temporary
+    /// directory, removed after the run.
     #[arg(long)]
     pub no_tables: bool,
+    /// Rebuild the tables from every raw object instead of ingesting only the new ones (after a
+    /// change of the cleaning rules, or to recover from a damaged table).
+    #[arg(long, conflicts_with = "no_tables")]
+    pub full: bool,
+    /// Memory the job may use before spilling to disk, e.g. 512MiB or 2GiB
+    /// [config: batch.memory_limit, default 1GiB].
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
     /// Print only the summary, not the answer tables.
     #[arg(long)]
     pub quiet: bool,
@@ -421,7 +431,8 @@ pub enum BenchCommand {
     /// The batch job on generated raw objects (classic one-record-per-object and/or NDJSON
     /// layout), against reading the same objects without parsing (the baseline).
     Batch {
-        /// Posts (each is a pin, a geo and a user record).
+        /// Posts (each is a pin, a geo and a user record, posted the way the classic emulator
+        /// posts: a random source row each time); with --new, the posts already in the tables.
         #[arg(long, default_value_t = 11_154, value_name = "N")]
         posts: u64,
         /// classic (one record per object), ndjson (10,000 records per object) or both.
@@ -433,6 +444,16 @@ pub enum BenchCommand {
         /// Keep the generated raw objects for later runs (in <data_dir>/bench/batch-data).
         #[arg(long)]
         keep_data: bool,
+        /// Rows of the source table the posts are drawn from, with replacement [default: --posts,
+        /// about 37% repeated records].
+        #[arg(long, value_name = "N")]
+        source_rows: Option<u64>,
+        /// Share of posts that lose their geo or their user record.
+        #[arg(long, default_value_t = 0.01, value_name = "SHARE")]
+        loss: f64,
+        /// The incremental scenario: tables of --posts posts, then this many new posts.
+        #[arg(long, value_name = "N")]
+        new: Option<u64>,
     },
     /// The streaming job: latency from the API's acknowledgement to the row being visible in
     /// Delta at a fixed record rate (baseline: the ack round trip), and throughput draining a

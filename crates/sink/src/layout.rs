@@ -1,4 +1,5 @@
-//! Object names of the Confluent S3 sink's default partitioner, and where a partition resumes.
+//! Where a partition resumes, and the audit of what the store holds against the log. The
+//! object names themselves are `pinpipe_store::layout`'s.
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -7,25 +8,7 @@ use pinpipe_store::Store;
 
 use crate::{Error, Result};
 
-/// `topics/<topic>/partition=<p>`.
-pub fn partition_dir(topic: &str, partition: u32) -> String {
-    format!("topics/{topic}/partition={partition}")
-}
-
-/// `topics/<topic>/partition=<p>/<topic>+<p>+<start, 10 digits>.json`.
-pub fn object_name(topic: &str, partition: u32, start: u64) -> String {
-    format!("{}/{topic}+{partition}+{start:010}.json", partition_dir(topic, partition))
-}
-
-/// The start offset in an object's file name, if it is one of this partition's objects.
-pub fn parse_start(topic: &str, partition: u32, file_name: &str) -> Option<u64> {
-    let rest = file_name.strip_prefix(&format!("{topic}+{partition}+"))?;
-    let digits = rest.strip_suffix(".json")?;
-    if digits.len() < 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
+pub use pinpipe_store::layout::{object_name, parse_start, partition_dir};
 
 /// The offset after the last record already stored for the partition (0 if none): the start of
 /// its newest object plus the number of records (lines) in it.
@@ -134,26 +117,6 @@ pub async fn audit(store: &Store, log: &dyn pinpipe_log::Log, topic: &str, parti
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_follow_the_confluent_scheme() {
-        assert_eq!(
-            object_name("pinterest.pin", 0, 7),
-            "topics/pinterest.pin/partition=0/pinterest.pin+0+0000000007.json"
-        );
-        assert_eq!(object_name("t", 3, 12_345_678_901), "topics/t/partition=3/t+3+12345678901.json");
-        assert_eq!(parse_start("pinterest.pin", 0, "pinterest.pin+0+0000000007.json"), Some(7));
-        assert_eq!(parse_start("t", 3, "t+3+12345678901.json"), Some(12_345_678_901));
-        for other in [
-            "t+1+0000000007.json",
-            "t+3+7.json",
-            "u+3+0000000007.json",
-            "t+3+0000000007.json.tmp",
-            "t+3+000000000x.json",
-        ] {
-            assert_eq!(parse_start("t", 3, other), None, "{other}");
-        }
-    }
 
     #[tokio::test]
     async fn resume_after_the_newest_object() {

@@ -11,6 +11,12 @@
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, ...) and, on AWS, from the instance,
 //! container or web-identity credentials that `object_store` resolves; never from a file of ours.
 //! `s3_endpoint` points at an S3-compatible server (MinIO, moto, ...), using path-style requests.
+//!
+//! * [`layout`]: the raw object names the sink writes and the batch job reads.
+//! * [`lease`]: one job at a time on a set of tables (file locks locally, conditional writes on S3).
+
+pub mod layout;
+pub mod lease;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +35,40 @@ pub enum Error {
         url: String,
         /// Why.
         reason: String,
+    },
+    /// Listing objects failed.
+    #[error("cannot list {key}")]
+    List {
+        /// The prefix listed.
+        key: String,
+        /// The cause.
+        #[source]
+        source: object_store::Error,
+    },
+    /// Another job holds the lease.
+    #[error("{what} is held by {holder}: another job is working on the same tables; wait for it to finish or stop it")]
+    LeaseHeld {
+        /// The lease.
+        what: String,
+        /// Who holds it.
+        holder: String,
+    },
+    /// The lease could not be taken or kept (an I/O or store error).
+    #[error("cannot take the lease {what}")]
+    Lease {
+        /// The lease.
+        what: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The lease was taken by another process after this one failed to renew it in time.
+    #[error(
+        "lost the lease {what} (not renewed in time, and another job took it over); stopped without committing more"
+    )]
+    LeaseLost {
+        /// The lease.
+        what: String,
     },
     /// The store could not be set up.
     #[error("cannot open the object store {target}")]

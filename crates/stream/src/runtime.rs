@@ -380,7 +380,8 @@ impl Worker {
     /// The position the table's commits hold, checked against the log.
     async fn recover(&self, table: &DeltaTable, view: &LogView) -> Result<Progress> {
         let dense = view.offsets.is_some();
-        let c = commit::committed(table, &self.stream, view.partitions, dense).await.map_err(Error::delta(&self.url))?;
+        let c =
+            commit::committed(table, &self.stream, view.partitions, dense).await.map_err(Error::delta(&self.url))?;
         for o in view.offsets.iter().flatten() {
             if let Some(&committed) = c.offsets.get(&o.partition)
                 && committed > o.end
@@ -413,7 +414,8 @@ impl Worker {
         let ctx = SessionContext::new();
         table.update_datafusion_session(&ctx.state()).map_err(|e| scan(e.into()))?;
         let provider = table.table_provider().await.map_err(|e| scan(e.into()))?;
-        let mut batches = ctx.read_table(provider).map_err(|e| scan(e.into()))?.execute_stream().await.map_err(|e| scan(e.into()))?;
+        let mut batches =
+            ctx.read_table(provider).map_err(|e| scan(e.into()))?.execute_stream().await.map_err(|e| scan(e.into()))?;
         while let Some(b) = batches.next().await {
             seen.insert_batch(&b.map_err(|e| scan(e.into()))?)?;
         }
@@ -526,7 +528,7 @@ impl Worker {
         seen: &mut Option<Seen>,
         reads: Vec<PartitionRead>,
     ) -> Result<DeltaTable> {
-        let mut cleaner = Cleaner::new(self.kind);
+        let mut cleaner = Cleaner::new(self.kind)?;
         let mut ranges = Vec::with_capacity(reads.len());
         let dense = self.log.capabilities().dense_offsets;
         let mut next = pos.next.clone();

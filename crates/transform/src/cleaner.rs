@@ -2,10 +2,9 @@
 //!
 //! Each record is parsed against the raw record's fields (unknown fields ignored), every value
 //! rule of [`crate::rules`] is applied, and only when all of them succeed is the row appended;
-//! otherwise the record becomes a [`DeadLetter`]. Each appended row also gets a 64-bit hash of its
-//! clean values, which [`crate::dedup`] uses to drop exact duplicates.
+//! otherwise the record becomes a [`DeadLetter`]. Each row of a finished chunk comes with its
+//! fingerprint ([`crate::fingerprint`]), by which exact duplicates are dropped.
 
-use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use arrow_array::builder::{Float64Builder, Int64Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder};
@@ -13,36 +12,32 @@ use arrow_array::{ArrayRef, RecordBatch};
 use pinpipe_model::{Kind, schema};
 
 use crate::dead_letter::{DeadLetter, Origin};
+use crate::fingerprint::Fingerprinter;
 use crate::{Result, raw, rules};
 
-/// A cleaned chunk: rows of one clean table, their hashes, and the records refused.
+/// A cleaned chunk: rows of one clean table, their fingerprints, and the records refused.
 #[derive(Debug)]
 pub struct Cleaned {
     /// Which table.
     pub kind: Kind,
     /// The clean rows (schema `pinpipe_model::schema::clean(kind)`).
     pub batch: RecordBatch,
-    /// One hash per row of `batch`, over its clean values.
-    pub hashes: Vec<u64>,
+    /// One fingerprint per row of `batch`, over its clean values.
+    pub fingerprints: Vec<u128>,
     /// Records that could not be parsed or typed.
     pub dead_letters: Vec<DeadLetter>,
     /// Records offered (rows + dead letters; blank lines are not records).
     pub records: u64,
 }
 
-/// The hash used for duplicate detection: fixed seeds, so hashes agree across threads and runs.
-pub(crate) fn row_hasher() -> ahash::RandomState {
-    ahash::RandomState::with_seeds(0x7069_6e70, 0x6970_6531, 0x6465_6475, 0x7021_0001)
-}
-
 /// Cleans records of one kind, one at a time.
 pub struct Cleaner {
     kind: Kind,
     table: Table,
-    hashes: Vec<u64>,
+    rows: usize,
     dead: Vec<DeadLetter>,
     records: u64,
-    hasher: ahash::RandomState,
+    fingerprinter: Fingerprinter,
 }
 
 enum Table {
@@ -85,7 +80,7 @@ fn timestamps() -> TimestampMicrosecondBuilder {
 
 impl Cleaner {
     /// A cleaner for records of `kind`.
-    pub fn new(kind: Kind) -> Self {
+    pub fn new(kind: Kind) -> Result<Self> {
         let table = match kind {
             Kind::Pin => Table::Pin(PinColumns {
                 ind: Int64Builder::new(),
@@ -113,7 +108,7 @@ impl Cleaner {
                 date_joined: timestamps(),
             }),
         };
-        Cleaner { kind, table, hashes: Vec::new(), dead: Vec::new(), records: 0, hasher: row_hasher() }
+        Ok(Cleaner { kind, table, rows: 0, dead: Vec::new(), records: 0, fingerprinter: Fingerprinter::new(kind)? })
     }
 
     /// The kind of records this cleaner takes.
@@ -123,7 +118,7 @@ impl Cleaner {
 
     /// Rows accepted so far.
     pub fn rows(&self) -> usize {
-        self.hashes.len()
+        self.rows
     }
 
     /// Records refused so far.
@@ -139,15 +134,14 @@ impl Cleaner {
             return false;
         }
         self.records += 1;
-        let mut h = self.hasher.build_hasher();
         let outcome = match &mut self.table {
-            Table::Pin(c) => push_pin(c, record, &mut h),
-            Table::Geo(c) => push_geo(c, record, &mut h),
-            Table::User(c) => push_user(c, record, &mut h),
+            Table::Pin(c) => push_pin(c, record),
+            Table::Geo(c) => push_geo(c, record),
+            Table::User(c) => push_user(c, record),
         };
         match outcome {
             Ok(()) => {
-                self.hashes.push(h.finish());
+                self.rows += 1;
                 true
             }
             Err(reason) => {
@@ -162,7 +156,7 @@ impl Cleaner {
         }
     }
 
-    /// The clean rows, their hashes and the dead letters; the cleaner starts over empty.
+    /// The clean rows, their fingerprints and the dead letters; the cleaner starts over empty.
     pub fn finish(&mut self) -> Result<Cleaned> {
         let columns: Vec<ArrayRef> = match &mut self.table {
             Table::Pin(c) => vec![
@@ -192,10 +186,11 @@ impl Cleaner {
             ],
         };
         let batch = RecordBatch::try_new(schema::clean(self.kind), columns)?;
+        self.rows = 0;
         Ok(Cleaned {
             kind: self.kind,
+            fingerprints: self.fingerprinter.fingerprints(&batch)?,
             batch,
-            hashes: std::mem::take(&mut self.hashes),
             dead_letters: std::mem::take(&mut self.dead),
             records: std::mem::take(&mut self.records),
         })
@@ -206,17 +201,7 @@ fn parse<'a, T: serde::Deserialize<'a>>(kind: Kind, record: &'a [u8]) -> Result<
     serde_json::from_slice(record).map_err(|e| format!("not a valid {kind} record: {e}"))
 }
 
-fn put(b: &mut StringBuilder, h: &mut impl Hasher, v: Option<&str>) {
-    v.hash(h);
-    b.append_option(v);
-}
-
-fn put_i64(b: &mut Int64Builder, h: &mut impl Hasher, v: Option<i64>) {
-    v.hash(h);
-    b.append_option(v);
-}
-
-fn push_pin(c: &mut PinColumns, record: &[u8], h: &mut impl Hasher) -> Result<(), String> {
+fn push_pin(c: &mut PinColumns, record: &[u8]) -> Result<(), String> {
     let r: raw::Pin = parse(Kind::Pin, record)?;
     // Every fallible step first, so a refused record leaves the columns untouched.
     let follower_count = match &r.follower_count {
@@ -224,43 +209,39 @@ fn push_pin(c: &mut PinColumns, record: &[u8], h: &mut impl Hasher) -> Result<()
         Some(raw::Count::Int(n)) => Some(*n),
         Some(raw::Count::Text(t)) => rules::follower_count(Some(t))?,
     };
-    put_i64(&mut c.ind, h, Some(r.index));
-    put(&mut c.unique_id, h, r.unique_id.as_deref());
-    put(&mut c.title, h, rules::title(r.title.as_deref()));
-    put(&mut c.description, h, rules::description(r.description.as_deref()));
-    put_i64(&mut c.follower_count, h, follower_count);
-    put(&mut c.poster_name, h, rules::poster_name(r.poster_name.as_deref()));
-    put(&mut c.tag_list, h, rules::tag_list(r.tag_list.as_deref()));
-    put(&mut c.is_image_or_video, h, r.is_image_or_video.as_deref());
-    put(&mut c.image_src, h, rules::image_src(r.image_src.as_deref()));
-    put(&mut c.save_location, h, rules::save_location(r.save_location.as_deref()));
-    put(&mut c.category, h, r.category.as_deref());
+    c.ind.append_value(r.index);
+    c.unique_id.append_option(r.unique_id.as_deref());
+    c.title.append_option(rules::title(r.title.as_deref()));
+    c.description.append_option(rules::description(r.description.as_deref()));
+    c.follower_count.append_option(follower_count);
+    c.poster_name.append_option(rules::poster_name(r.poster_name.as_deref()));
+    c.tag_list.append_option(rules::tag_list(r.tag_list.as_deref()));
+    c.is_image_or_video.append_option(r.is_image_or_video.as_deref());
+    c.image_src.append_option(rules::image_src(r.image_src.as_deref()));
+    c.save_location.append_option(rules::save_location(r.save_location.as_deref()));
+    c.category.append_option(r.category.as_deref());
     Ok(())
 }
 
-fn push_geo(c: &mut GeoColumns, record: &[u8], h: &mut impl Hasher) -> Result<(), String> {
+fn push_geo(c: &mut GeoColumns, record: &[u8]) -> Result<(), String> {
     let r: raw::Geo = parse(Kind::Geo, record)?;
     let timestamp = rules::timestamp_micros("timestamp", r.timestamp.as_deref())?;
-    put_i64(&mut c.ind, h, Some(r.ind));
-    put(&mut c.country, h, r.country.as_deref());
+    c.ind.append_value(r.ind);
+    c.country.append_option(r.country.as_deref());
     // coordinates = [latitude, longitude]; a missing value is a null element, as Spark's array().
-    r.latitude.map(f64::to_bits).hash(h);
-    r.longitude.map(f64::to_bits).hash(h);
     c.coordinates.values().append_option(r.latitude);
     c.coordinates.values().append_option(r.longitude);
     c.coordinates.append(true);
-    timestamp.hash(h);
     c.timestamp.append_option(timestamp);
     Ok(())
 }
 
-fn push_user(c: &mut UserColumns, record: &[u8], h: &mut impl Hasher) -> Result<(), String> {
+fn push_user(c: &mut UserColumns, record: &[u8]) -> Result<(), String> {
     let r: raw::User = parse(Kind::User, record)?;
     let date_joined = rules::timestamp_micros("date_joined", r.date_joined.as_deref())?;
-    put_i64(&mut c.ind, h, Some(r.ind));
-    put(&mut c.user_name, h, rules::user_name(r.first_name.as_deref(), r.last_name.as_deref()).as_deref());
-    put_i64(&mut c.age, h, r.age);
-    date_joined.hash(h);
+    c.ind.append_value(r.ind);
+    c.user_name.append_option(rules::user_name(r.first_name.as_deref(), r.last_name.as_deref()).as_deref());
+    c.age.append_option(r.age);
     c.date_joined.append_option(date_joined);
     Ok(())
 }

@@ -6,9 +6,11 @@
 //! * [`cleaner`]: [`Cleaner`] turns raw JSON records of one kind, one at a time, into an Arrow
 //!   batch of the clean table (columns and types of `pinpipe_model::schema::clean`), sending every
 //!   record that cannot be parsed or typed to a [`DeadLetter`] with its reason and origin.
-//! * [`dedup`]: exact removal of duplicate clean rows across any number of cleaned chunks,
-//!   keeping the first occurrence (the batch job runs it over a whole table, the streaming job
-//!   over one micro-batch).
+//! * [`fingerprint`]: 128-bit row fingerprints, by which exact duplicates are recognised, and a
+//!   set of them that many threads share.
+//! * [`dedup`]: exact removal of duplicate clean rows across cleaned chunks, keeping the first
+//!   occurrence (the batch job against everything it ingests and its tables hold, the streaming
+//!   job within one micro-batch).
 //! * [`seen`]: fingerprints of the rows a table already holds, for the streaming job's
 //!   de-duplication across micro-batches.
 
@@ -16,6 +18,7 @@ pub mod cleaner;
 pub mod dead_letter;
 pub mod dedup;
 pub mod error;
+pub mod fingerprint;
 mod raw;
 pub mod rules;
 pub mod seen;
@@ -24,6 +27,7 @@ pub use cleaner::{Cleaned, Cleaner};
 pub use dead_letter::{DeadLetter, Origin};
 pub use dedup::dedup;
 pub use error::{Error, Result};
+pub use fingerprint::{FingerprintSet, Fingerprinter, raw_fingerprint};
 pub use seen::Seen;
 
 #[cfg(test)]

@@ -1,45 +1,27 @@
 //! [`Seen`]: fingerprints of the clean rows a table already holds, so that a row delivered again
 //! in a later micro-batch is recognised as the exact duplicate it is. This is the streaming job's
 //! de-duplication across micro-batches (what Spark's stateful `dropDuplicates` does); within one
-//! batch, [`crate::dedup`] runs first.
-//!
-//! A fingerprint is 128 bits of hash over the row's Arrow row encoding (`arrow-row`), computed
-//! after casting the batch to the clean table's schema, so it is the same whether the row was
-//! just cleaned or read back from the table's Parquet files. Two different rows share a
-//! fingerprint with probability about n²/2¹²⁹: 10⁻²⁵ at ten million rows. The set costs about
-//! 32 bytes per row.
+//! batch, [`crate::dedup`] runs first. Fingerprints are [`crate::fingerprint`]'s; the set costs
+//! about 18 bytes per row.
 
 use std::collections::HashSet;
 
-use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
-use arrow_row::{RowConverter, SortField};
-use arrow_schema::SchemaRef;
-use pinpipe_model::{Kind, schema};
+use arrow_array::{BooleanArray, RecordBatch};
+use pinpipe_model::Kind;
 
 use crate::Result;
+use crate::fingerprint::{Fingerprinter, Identity};
 
 /// Fingerprints of rows of one clean table.
 pub struct Seen {
-    schema: SchemaRef,
-    converter: RowConverter,
-    hashers: (ahash::RandomState, ahash::RandomState),
-    set: HashSet<u128>,
+    fingerprinter: Fingerprinter,
+    set: HashSet<u128, Identity>,
 }
 
 impl Seen {
     /// An empty set for the clean table of `kind`.
     pub fn new(kind: Kind) -> Result<Self> {
-        let schema = schema::clean(kind);
-        let fields = schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
-        Ok(Seen {
-            converter: RowConverter::new(fields)?,
-            schema,
-            hashers: (
-                ahash::RandomState::with_seeds(0x7365_656e, 0x6669_6e67, 0x6572_7072, 0x696e_7431),
-                ahash::RandomState::with_seeds(0x7069_6e70, 0x6970_6573, 0x7472_6561, 0x6d5f_3238),
-            ),
-            set: HashSet::new(),
-        })
+        Ok(Seen { fingerprinter: Fingerprinter::new(kind)?, set: HashSet::with_hasher(Identity) })
     }
 
     /// Rows recorded.
@@ -55,23 +37,7 @@ impl Seen {
     /// The fingerprint of every row of `batch` (any batch whose columns cast to the clean schema,
     /// e.g. strings read back as views).
     pub fn fingerprints(&self, batch: &RecordBatch) -> Result<Vec<u128>> {
-        let columns: Vec<ArrayRef> = self
-            .schema
-            .fields()
-            .iter()
-            .zip(batch.columns())
-            .map(|(f, c)| {
-                if c.data_type() == f.data_type() { Ok(c.clone()) } else { arrow_cast::cast(c, f.data_type()) }
-            })
-            .collect::<Result<_, _>>()?;
-        let rows = self.converter.convert_columns(&columns)?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let bytes = r.as_ref();
-                (u128::from(self.hashers.0.hash_one(bytes)) << 64) | u128::from(self.hashers.1.hash_one(bytes))
-            })
-            .collect())
+        self.fingerprinter.fingerprints(batch)
     }
 
     /// Records every row of `batch` (rows already in the table).

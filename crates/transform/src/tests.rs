@@ -3,7 +3,7 @@ use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use pinpipe_model::Kind;
 
-use crate::{Cleaned, Cleaner, Origin, dedup};
+use crate::{Cleaner, Origin, dedup};
 
 fn origin(line: u64) -> impl FnOnce() -> Origin {
     move || Origin::Object { path: "topics/p.pin/partition=0/p.pin+0+0000000000.json".into(), line }
@@ -23,7 +23,7 @@ const PIN_TEXTS_ELSEWHERE: &str = r#"{"index":2,"unique_id":"u2","title":"Untitl
 
 #[test]
 fn pin_placeholders_become_null_only_in_their_own_column() {
-    let mut c = Cleaner::new(Kind::Pin);
+    let mut c = Cleaner::new(Kind::Pin).unwrap();
     assert!(c.push(PIN_ALL_PLACEHOLDERS.as_bytes(), origin(1)));
     assert!(c.push(PIN_TEXTS_ELSEWHERE.as_bytes(), origin(2)));
     assert!(c.push(br#"{"index":3,"follower_count":"1M","description":"Untitled"}"#, origin(3)));
@@ -46,12 +46,15 @@ fn pin_placeholders_become_null_only_in_their_own_column() {
 
 #[test]
 fn geo_and_user_columns() {
-    let mut g = Cleaner::new(Kind::Geo);
+    let mut g = Cleaner::new(Kind::Geo).unwrap();
     assert!(g.push(
         br#"{"ind":7528,"timestamp":"2020-08-28T03:52:47","latitude":-89.9787,"longitude":-173.293,"country":"Albania"}"#,
         origin(1)
     ));
-    assert!(g.push(br#"{"ind":9,"timestamp":"2019-01-01 07:21:13","latitude":1,"longitude":null,"country":null}"#, origin(2)));
+    assert!(g.push(
+        br#"{"ind":9,"timestamp":"2019-01-01 07:21:13","latitude":1,"longitude":null,"country":null}"#,
+        origin(2)
+    ));
     let b = g.finish().unwrap().batch;
     assert_eq!(b.schema(), pinpipe_model::schema::clean(Kind::Geo));
     let coords = b.column_by_name("coordinates").unwrap().as_list::<i32>();
@@ -64,7 +67,7 @@ fn geo_and_user_columns() {
     assert_eq!(ts, [Some(1_598_586_767_000_000), Some(1_546_327_273_000_000)]);
     assert_eq!(strings(&b, "country"), [Some("Albania".into()), None]);
 
-    let mut u = Cleaner::new(Kind::User);
+    let mut u = Cleaner::new(Kind::User).unwrap();
     assert!(u.push(
         br#"{"ind":7528,"first_name":"Abigail","last_name":"Ali","age":20,"date_joined":"2015-10-24T11:23:51"}"#,
         origin(1)
@@ -79,7 +82,7 @@ fn geo_and_user_columns() {
 
 #[test]
 fn bad_records_become_dead_letters_with_reason_and_origin() {
-    let mut c = Cleaner::new(Kind::Pin);
+    let mut c = Cleaner::new(Kind::Pin).unwrap();
     let bad: [&[u8]; 6] = [
         b"{not json",
         br#"{"unique_id":"no key"}"#,
@@ -111,9 +114,9 @@ fn bad_records_become_dead_letters_with_reason_and_origin() {
     assert_eq!(json["origin"]["source"], "object");
     assert_eq!(json["origin"]["line"], 4);
 
-    let mut g = Cleaner::new(Kind::Geo);
+    let mut g = Cleaner::new(Kind::Geo).unwrap();
     assert!(!g.push(br#"{"ind":1,"timestamp":"28/08/2020","latitude":1.0,"longitude":2.0,"country":"X"}"#, origin(1)));
-    let mut u = Cleaner::new(Kind::User);
+    let mut u = Cleaner::new(Kind::User).unwrap();
     assert!(!u.push(br#"{"ind":1,"first_name":"a","last_name":"b","age":"old","date_joined":null}"#, origin(1)));
     assert!(g.finish().unwrap().dead_letters[0].reason.contains("timestamp \"28/08/2020\""));
     assert_eq!(u.finish().unwrap().dead_letters.len(), 1);
@@ -121,16 +124,25 @@ fn bad_records_become_dead_letters_with_reason_and_origin() {
 
 #[test]
 fn exact_duplicates_are_dropped_across_chunks_keeping_the_first() {
-    let mut a = Cleaner::new(Kind::User);
+    let mut a = Cleaner::new(Kind::User).unwrap();
     let dup = br#"{"ind":1,"first_name":"A","last_name":"B","age":30,"date_joined":"2016-01-01T00:00:00"}"#;
     assert!(a.push(dup, origin(1)));
     assert!(a.push(dup, origin(2)));
     // Same key, one value different: not a duplicate.
-    assert!(a.push(br#"{"ind":1,"first_name":"A","last_name":"B","age":31,"date_joined":"2016-01-01T00:00:00"}"#, origin(3)));
+    assert!(a.push(
+        br#"{"ind":1,"first_name":"A","last_name":"B","age":31,"date_joined":"2016-01-01T00:00:00"}"#,
+        origin(3)
+    ));
     let first = a.finish().unwrap();
     // The same record in a later chunk, written differently (space, key order): still a duplicate.
-    assert!(a.push(br#"{"date_joined":"2016-01-01 00:00:00","ind":1,"age":30,"first_name":"A","last_name":"B"}"#, origin(1)));
-    assert!(a.push(br#"{"ind":2,"first_name":"A","last_name":"B","age":30,"date_joined":"2016-01-01T00:00:00"}"#, origin(2)));
+    assert!(a.push(
+        br#"{"date_joined":"2016-01-01 00:00:00","ind":1,"age":30,"first_name":"A","last_name":"B"}"#,
+        origin(1)
+    ));
+    assert!(a.push(
+        br#"{"ind":2,"first_name":"A","last_name":"B","age":30,"date_joined":"2016-01-01T00:00:00"}"#,
+        origin(2)
+    ));
     let second = a.finish().unwrap();
     let out = dedup(vec![first, second]).unwrap();
     assert_eq!(ints(&out[0], "age"), [Some(30), Some(31)]);
@@ -138,41 +150,71 @@ fn exact_duplicates_are_dropped_across_chunks_keeping_the_first() {
 }
 
 #[test]
-fn colliding_hashes_of_different_rows_keep_both() {
-    let mut c = Cleaner::new(Kind::User);
+fn fingerprints_tell_rows_apart_by_every_value_and_survive_a_cast() {
+    use arrow_array::{Array, ArrayRef, StringViewArray};
+    let mut c = Cleaner::new(Kind::User).unwrap();
     for (i, r) in [
         br#"{"ind":1,"first_name":"A","last_name":"B","age":1,"date_joined":null}"#.as_slice(),
+        br#"{"ind":1,"first_name":"A","last_name":"B","age":null,"date_joined":null}"#,
+        br#"{"ind":1,"first_name":"A","last_name":"B","age":0,"date_joined":null}"#,
+        br#"{"ind":1,"first_name":"A","last_name":"B ","age":1,"date_joined":null}"#,
+        br#"{"ind":1,"first_name":"A","last_name":"B","age":1,"date_joined":"2015-01-01T00:00:00"}"#,
         br#"{"ind":2,"first_name":"A","last_name":"B","age":1,"date_joined":null}"#,
-        br#"{"ind":2,"first_name":"A","last_name":"B","age":1,"date_joined":null}"#,
-        br#"{"ind":3,"first_name":"A","last_name":"B","age":1,"date_joined":null}"#,
+        br#"{"ind":1,"first_name":"A","age":1,"date_joined":null}"#,
     ]
     .iter()
     .enumerate()
     {
         assert!(c.push(r, origin(i as u64)));
     }
-    let mut chunk: Cleaned = c.finish().unwrap();
-    // Force every row onto one hash: only value comparison can tell them apart.
-    chunk.hashes = vec![42; 4];
-    let out = dedup(vec![chunk]).unwrap();
-    assert_eq!(ints(&out[0], "ind"), [Some(1), Some(2), Some(3)]);
+    let chunk = c.finish().unwrap();
+    let fps = &chunk.fingerprints;
+    assert_eq!(fps.len(), 7);
+    let distinct: std::collections::HashSet<_> = fps.iter().collect();
+    assert_eq!(distinct.len(), 7, "every row differs in one value");
+    // The same rows read back with strings as views (as from Parquet) have the same fingerprints.
+    let mut columns: Vec<ArrayRef> = chunk.batch.columns().to_vec();
+    let names = columns[1].as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+    columns[1] = std::sync::Arc::new(names.iter().collect::<StringViewArray>());
+    let schema = arrow_schema::Schema::new(
+        chunk
+            .batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(&columns)
+            .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+            .collect::<Vec<_>>(),
+    );
+    let viewed = arrow_array::RecordBatch::try_new(std::sync::Arc::new(schema), columns).unwrap();
+    assert_eq!(&crate::Fingerprinter::new(Kind::User).unwrap().fingerprints(&viewed).unwrap(), fps);
+    // A raw record's fingerprint ignores the whitespace the cleaner trims.
+    assert_eq!(crate::raw_fingerprint(b" {} \n"), crate::raw_fingerprint(b"{}"));
+    assert_ne!(crate::raw_fingerprint(b"{\"a\":1}"), crate::raw_fingerprint(b"{\"a\":2}"));
 }
 
 #[test]
-fn later_chunks_compare_with_the_filtered_earlier_ones() {
+fn a_shared_set_keeps_each_row_once_across_threads() {
     let user = |ind: i64| format!(r#"{{"ind":{ind},"first_name":"A","last_name":"B","age":1,"date_joined":null}}"#);
-    let chunk = |inds: &[i64]| {
-        let mut c = Cleaner::new(Kind::User);
-        for (i, ind) in inds.iter().enumerate() {
-            assert!(c.push(user(*ind).as_bytes(), origin(i as u64)));
-        }
-        let mut chunk = c.finish().unwrap();
-        chunk.hashes = vec![42; inds.len()];
-        chunk
-    };
-    // Row 2 of the first chunk is row 1 of its output (its duplicate row 1 is dropped): the
-    // second chunk's 2 must be compared with that, and 3 with everything.
-    let out = dedup(vec![chunk(&[1, 1, 2]), chunk(&[2, 3, 1])]).unwrap();
-    assert_eq!(ints(&out[0], "ind"), [Some(1), Some(2)]);
-    assert_eq!(ints(&out[1], "ind"), [Some(3)]);
+    let set = crate::FingerprintSet::default();
+    let kept: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut c = Cleaner::new(Kind::User).unwrap();
+                    for ind in 0..1000 {
+                        c.push(user(ind % 600).as_bytes(), origin(0));
+                    }
+                    let mut chunk = c.finish().unwrap();
+                    let dropped = chunk.retain_new(&set).unwrap();
+                    assert_eq!(dropped + chunk.batch.num_rows(), 1000);
+                    assert_eq!(chunk.fingerprints.len(), chunk.batch.num_rows());
+                    chunk.batch.num_rows()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    assert_eq!(kept, 600);
+    assert_eq!(set.len(), 600);
 }

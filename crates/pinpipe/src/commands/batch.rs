@@ -38,6 +38,9 @@ pub async fn run_job(loaded: &Loaded, args: &BatchArgs) -> anyhow::Result<std::p
         warehouse: r.batch.write_tables.then(|| r.warehouse.clone()),
         run_dir: run_dir.clone(),
         read_concurrency: r.batch.read_concurrency,
+        full: args.full,
+        memory_limit: r.batch.memory_limit,
+        spill_dir: r.batch.spill_dir.clone(),
         progress: Arc::clone(&progress),
     };
     let bar_task = tokio::spawn(show_progress(progress));
@@ -56,22 +59,26 @@ pub async fn run_job(loaded: &Loaded, args: &BatchArgs) -> anyhow::Result<std::p
         format!("pin {}, geo {}, user {}", output::int(p.pin), output::int(p.geo), output::int(p.user))
     };
     line(&format!(
-        "batch: {} objects ({} MB) from {} in {:.2} s",
+        "batch ({}): {} new objects ({} MB) from {} in {:.2} s",
+        s.mode,
         output::int(s.objects.total()),
         s.bytes / 1_000_000,
         s.input,
         s.phases.total_s
     ))?;
     line(&format!("  raw records:        {}", per(&s.raw_records)))?;
-    line(&format!("  clean rows:         {}", per(&s.clean_rows)))?;
+    line(&format!("  rows added:         {}", per(&s.clean_rows)))?;
     line(&format!("  duplicates dropped: {}", per(&s.duplicates_dropped)))?;
     line(&format!("  dead letters:       {}", per(&s.dead_letters)))?;
+    line(&format!("  rows in the tables: {}", per(&s.table_rows)))?;
     for (name, t) in &s.tables {
-        line(&format!("  table {name}: {} (version {})", t.url, t.version))?;
+        let what = if t.committed { "committed" } else { "unchanged" };
+        line(&format!("  table {name}: {} (version {}, {what})", t.url, t.version))?;
     }
+    let ph = &s.phases;
     line(&format!(
-        "  phases: read+clean {:.2} s, dedup {:.2} s, delta {:.2} s, queries {:.2} s (concurrent), outputs {:.2} s",
-        s.phases.read_clean_s, s.phases.dedup_s, s.phases.delta_s, s.phases.queries_s, s.phases.outputs_s
+        "  phases: ingest {:.2} s (busy: clean {:.2} s, dedup {:.2} s, write {:.2} s), queries {:.2} s, outputs {:.2} s",
+        ph.ingest_s, ph.clean_busy_s, ph.dedup_busy_s, ph.write_busy_s, ph.queries_s, ph.outputs_s
     ))?;
     line(&format!("  results: {}", run_dir.display()))?;
     line(&format!("  report:  {}", run_dir.join("report.html").display()))?;

@@ -46,6 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             o.set("warehouse.url", "--warehouse", b.warehouse.clone().map(Value::from));
             o.set("batch.output", "--output", b.output.as_ref().map(|d| Value::from(d.display().to_string())));
             o.set("batch.write_tables", "--no-tables", b.no_tables.then_some(Value::from(false)));
+            o.set("batch.memory_limit", "--memory-limit", b.memory_limit.clone().map(Value::from));
         }
         Command::Schedule(s) => {
             o.set("schedule.cron", "--cron", s.cron.clone().map(Value::from));
@@ -170,11 +171,11 @@ async fn open_backend(
             })?;
             std::sync::Arc::new(log)
         }
-        Backend::Kafka(k) => std::sync::Arc::new(
-            pinpipe_log::kafka::KafkaLog::connect(k)
-                .await
-                .with_context(|| format!("cannot connect to Kafka at {} (log.kafka.bootstrap_servers)", k.bootstrap_servers))?,
-        ),
+        Backend::Kafka(k) => {
+            std::sync::Arc::new(pinpipe_log::kafka::KafkaLog::connect(k).await.with_context(|| {
+                format!("cannot connect to Kafka at {} (log.kafka.bootstrap_servers)", k.bootstrap_servers)
+            })?)
+        }
         Backend::Kinesis(k) => std::sync::Arc::new(
             pinpipe_log::kinesis::KinesisLog::connect(k)
                 .await

@@ -30,11 +30,16 @@ impl Task for BatchTask {
             date: Some(spec.logical_date.to_string()),
             run_id: Some(id),
             no_tables: false,
+            full: false,
+            memory_limit: None,
             quiet: true,
         };
         line(&format!("schedule: {} (logical date {}), attempt {attempt}", spec.run_id, spec.logical_date))
             .map_err(|e| e.to_string())?;
-        super::batch::run_job(&self.loaded, &args).await.map(|dir| dir.display().to_string()).map_err(|e| format!("{e:#}"))
+        super::batch::run_job(&self.loaded, &args)
+            .await
+            .map(|dir| dir.display().to_string())
+            .map_err(|e| format!("{e:#}"))
     }
 }
 
@@ -52,9 +57,16 @@ pub async fn run(loaded: &Loaded, args: ScheduleArgs) -> anyhow::Result<()> {
     let stop = stop_on_signal();
     if args.trigger_now {
         let spec = RunSpec::manual(chrono::Utc::now());
-        line(&format!("schedule: triggering {} now ({} retries, {:?} apart)", spec.run_id, config.retries, config.retry_delay))?;
+        line(&format!(
+            "schedule: triggering {} now ({} retries, {:?} apart)",
+            spec.run_id, config.retries, config.retry_delay
+        ))?;
         return match scheduler.run_once(&spec, &stop).await? {
-            Outcome::Success => line(&format!("schedule: {} succeeded; history in {}", spec.run_id, scheduler.history().path().display())),
+            Outcome::Success => line(&format!(
+                "schedule: {} succeeded; history in {}",
+                spec.run_id,
+                scheduler.history().path().display()
+            )),
             _ => anyhow::bail!(
                 "{} failed after {} attempts; see `pinpipe runs` for each attempt's error",
                 spec.run_id,
@@ -87,7 +99,10 @@ pub fn runs(loaded: &Loaded, args: &RunsArgs) -> anyhow::Result<()> {
     if shown.is_empty() {
         return line(&format!("no runs yet ({} does not list any)", history.path().display()));
     }
-    line(&format!("{:<36} {:<10} {:>7} {:<9} {:<24} {:<24} detail", "run", "date", "attempt", "outcome", "start", "end"))?;
+    line(&format!(
+        "{:<36} {:<10} {:>7} {:<9} {:<24} {:<24} detail",
+        "run", "date", "attempt", "outcome", "start", "end"
+    ))?;
     for r in shown {
         let outcome = match r.outcome {
             Outcome::Success => "success",

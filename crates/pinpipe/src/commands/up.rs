@@ -65,7 +65,11 @@ pub async fn run(loaded: &Loaded, args: UpArgs) -> anyhow::Result<()> {
         "sink: topics -> {}; stream: streams -> Delta tables under {}/stream; schedule: {}",
         r.store.url.display(),
         r.warehouse.url.display(),
-        if args.once { "not started (--once runs the batch job itself)".to_owned() } else { format!("the batch job at {:?} UTC", r.schedule.expression) }
+        if args.once {
+            "not started (--once runs the batch job itself)".to_owned()
+        } else {
+            format!("the batch job at {:?} UTC", r.schedule.expression)
+        }
     ))?;
 
     // The emulator, in both modes, against our own API.
@@ -126,6 +130,8 @@ pub async fn run(loaded: &Loaded, args: UpArgs) -> anyhow::Result<()> {
             date: None,
             run_id: None,
             no_tables: false,
+            full: false,
+            memory_limit: None,
             quiet: false,
         };
         results = Some(super::batch::run_job(loaded, &batch).await?);
@@ -141,7 +147,12 @@ pub async fn run(loaded: &Loaded, args: UpArgs) -> anyhow::Result<()> {
         output::int(posted.posts),
         output::int(posted.failed)
     ))?;
-    line(&format!("  objects written: {} under {} (sink lag {})", output::int(objects), r.store.url.display(), output::int(sink_lag)))?;
+    line(&format!(
+        "  objects written: {} under {} (sink lag {})",
+        output::int(objects),
+        r.store.url.display(),
+        output::int(sink_lag)
+    ))?;
     let last = jobs.last().cloned().unwrap_or_default();
     for t in &last {
         let (rows, dead, dups): (u64, u64, u64) = jobs
@@ -164,7 +175,11 @@ pub async fn run(loaded: &Loaded, args: UpArgs) -> anyhow::Result<()> {
         line(&format!("  report:          {}", dir.join("report.html").display()))?;
     }
     if posted.failed > 0 {
-        anyhow::bail!("{} of {} records were not accepted by the API", output::int(posted.failed), output::int(posted.records));
+        anyhow::bail!(
+            "{} of {} records were not accepted by the API",
+            output::int(posted.failed),
+            output::int(posted.records)
+        );
     }
     Ok(())
 }

@@ -4,8 +4,9 @@
 //! * `source`: source generation ([`source`] below); baseline: the generator alone.
 //! * `log`: the embedded log's durable appends ([`log`]); baseline: SQLite doing the same.
 //! * `sink`: the sink into a directory ([`sink`]); baseline: reading the log alone.
-//! * `batch`: the batch job in a child process ([`batch`]); baseline: reading the same raw
-//!   objects without parsing them.
+//! * `batch`: the batch job in a child process on data posted like the classic emulator posts
+//!   ([`batch`]): a full run, a run with nothing new, and an incremental run; baseline: reading
+//!   the same raw objects without parsing them.
 //! * `stream`: the streaming job ([`stream`]): ack-to-visible latency at a fixed rate (baseline:
 //!   the ack round trip) and throughput draining a backlog (baseline: reading the log alone).
 //! * `api`: the real server over loopback ([`api`], with the load generator [`loadgen`]);
@@ -32,8 +33,9 @@ pub async fn run(loaded: &Loaded, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Source { rows, runs, source_url } => source(loaded, rows, runs.max(1), source_url).await,
         BenchCommand::Log { records, runs } => log::run(loaded, records, runs.max(1)).await,
         BenchCommand::Sink { records, runs } => sink::run(loaded, records, runs.max(1)).await,
-        BenchCommand::Batch { posts, layout, runs, keep_data } => {
-            batch::run(loaded, posts, &layout, runs.max(1), keep_data).await
+        BenchCommand::Batch { posts, layout, runs, keep_data, source_rows, loss, new } => {
+            let options = batch::Options { posts, layout, runs: runs.max(1), keep: keep_data, source_rows, loss, new };
+            batch::run(loaded, options).await
         }
         BenchCommand::Stream { rate, seconds, backlog, runs, trigger_interval } => {
             stream::run(loaded, rate, seconds, backlog, runs.max(1), trigger_interval).await

@@ -1,0 +1,275 @@
+//! Ingesting one topic into its clean table, exactly once.
+//!
+//! 1. What the table has ingested (its `txn` positions, [`crate::delta`]) decides which raw
+//!    objects are new ([`crate::read::plan`]); `--full` takes them all.
+//! 2. The new objects are read and cleaned in parallel; duplicates within the run are dropped
+//!    as they come ([`crate::read`]).
+//! 3. Rows that repeat rows the table already holds are dropped by the table's fingerprint files
+//!    ([`crate::fingerprints`]): the run's rows wait in a [`Buffer`] (spilled beyond its budget)
+//!    while those are scanned. A table without rows (a first run, `--full`) needs no check, and
+//!    the rows go straight to the writer.
+//! 4. Rows are written as Parquet files with their fingerprint files, and committed in ONE Delta
+//!    commit with the positions of the objects read. Nothing is visible before that commit; a
+//!    run killed at any point leaves the table as it was (files it wrote are unreferenced and
+//!    removed by `VACUUM`), and the next run ingests the same objects again.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::{BooleanArray, RecordBatch};
+use deltalake::DeltaTable;
+use deltalake::kernel::Add;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use futures_util::TryStreamExt;
+use pinpipe_model::Kind;
+use pinpipe_store::TableLocation;
+use pinpipe_store::lease::Lease;
+use pinpipe_transform::DeadLetter;
+use serde::Serialize;
+
+use crate::delta::{self, PartitionIngest, RunInfo};
+use crate::read::{self, Busy, Chunk, ReadProgress, RunSets};
+use crate::spill::Buffer;
+use crate::{Error, Result, fingerprints};
+
+/// Parquet bytes per data file (each file gets its own fingerprint file).
+const FILE_BYTES: usize = 128 << 20;
+
+/// What the job gives every table's ingestion.
+pub(crate) struct Context<'a> {
+    pub input: &'a pinpipe_store::Store,
+    pub run: &'a str,
+    pub full: bool,
+    pub read_concurrency: usize,
+    /// Bytes of new rows held in memory before they spill.
+    pub buffer_budget: usize,
+    /// Raw fingerprints remembered per table (the parse-skipping cache).
+    pub raw_cache: usize,
+    pub spill_dir: &'a std::path::Path,
+    pub lease: &'a Lease,
+    pub progress: &'a Arc<ReadProgress>,
+    pub busy: &'a Arc<Busy>,
+}
+
+/// What a run did to one table.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Ingested {
+    /// `incremental` or `full`.
+    pub mode: String,
+    /// Objects read.
+    pub objects: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Raw records read.
+    pub records: u64,
+    /// Rows appended.
+    pub rows: u64,
+    /// Exact duplicates dropped (within the run and of rows already in the table).
+    pub duplicates: u64,
+    /// Records sent to the dead letters.
+    pub dead_letters: u64,
+    /// Rows of the table after the run.
+    pub table_rows: u64,
+    /// The table's version after the run (unchanged when nothing was new).
+    pub version: Option<u64>,
+    /// Whether this run committed.
+    pub committed: bool,
+    /// Whether the run's new rows were spilled to disk while the table was checked.
+    pub spilled: bool,
+    /// Offset ranges `[from, to)` missing between the objects read, per partition.
+    pub gaps: BTreeMap<u32, Vec<(u64, u64)>>,
+}
+
+/// Ingests `topic` into the table at `location`; `dead` receives the dead letters.
+pub(crate) async fn ingest(
+    cx: &Context<'_>,
+    kind: Kind,
+    topic: &str,
+    name: &str,
+    location: &TableLocation,
+    dead: &mut (dyn FnMut(&[DeadLetter]) -> Result<()> + Send),
+) -> Result<Ingested> {
+    let url = location.url.to_string();
+    let table = delta::open(location).await.map_err(Error::delta(&url))?;
+    let partitions = pinpipe_store::layout::list_partitions(cx.input, topic).await?;
+    let state = delta::state(&table, kind, topic, &partitions).await?;
+    let mut full = cx.full;
+    if !full && state.ingested.is_empty() && !state.files.is_empty() {
+        if !delta::created_by_batch_job(&table) {
+            return Err(Error::NotOurs {
+                table: url,
+                reason: "it holds rows but no record of the raw objects they came from".into(),
+            });
+        }
+        // An older pinpipe replaced these tables on every run and kept no positions: rebuild.
+        tracing::info!(table = %url, "the table has no ingested positions (older pinpipe): rebuilding it from all objects");
+        full = true;
+    }
+    let from = if full { BTreeMap::new() } else { state.ingested.clone() };
+    let plan = read::plan(cx.input, topic, &from).await?;
+    let mut out = Ingested {
+        mode: if full { "full" } else { "incremental" }.to_owned(),
+        objects: plan.objects.len() as u64,
+        bytes: plan.bytes(),
+        version: state.version,
+        ..Default::default()
+    };
+    if plan.objects.is_empty() && !full {
+        out.table_rows = state.rows();
+        return Ok(out);
+    }
+    let table = delta::ensure_table(table, location, name, kind).await?;
+    let sets = Arc::new(RunSets::new(cx.raw_cache));
+    let mut writer = TableWriter::new(&table, &url, cx.busy)?;
+    let mut per_partition: BTreeMap<u32, PartitionIngest> = BTreeMap::new();
+    let mut take = |c: &mut Chunk, out: &mut Ingested| -> Result<()> {
+        out.records += c.records;
+        out.duplicates += c.duplicates;
+        out.dead_letters += c.dead_letters.len() as u64;
+        dead(&c.dead_letters)?;
+        for &(p, start, records) in &c.objects {
+            let e = per_partition.entry(p).or_insert(PartitionIngest { first_start: start, ..Default::default() });
+            if e.objects > 0 && start > e.next_offset {
+                out.gaps.entry(p).or_default().push((e.next_offset, start));
+            }
+            e.objects += 1;
+            e.last_start = start;
+            e.next_offset = start + records;
+        }
+        Ok(())
+    };
+    let mut chunks =
+        std::pin::pin!(read::chunks(cx.input, kind, plan.objects, cx.read_concurrency, &sets, cx.progress, cx.busy));
+    if full || state.files.is_empty() {
+        // Nothing in the table to compare with: rows go straight to the writer.
+        while let Some(mut c) = chunks.try_next().await? {
+            take(&mut c, &mut out)?;
+            writer.write(c.cleaned.batch, c.cleaned.fingerprints).await?;
+        }
+    } else {
+        let mut buffer = Buffer::new(cx.buffer_budget, cx.spill_dir);
+        while let Some(mut c) = chunks.try_next().await? {
+            take(&mut c, &mut out)?;
+            buffer.push(c.cleaned.batch, c.cleaned.fingerprints)?;
+        }
+        out.spilled = buffer.spilled();
+        // Which of the run's rows the table holds already.
+        let t = Instant::now();
+        let repeated = std::sync::Mutex::new(HashSet::<u128>::new());
+        let probe = |fp: u128| {
+            if sets.rows.contains(fp)
+                && let Ok(mut r) = repeated.lock()
+            {
+                r.insert(fp);
+            }
+        };
+        fingerprints::scan(table.object_store(), &url, kind, &state.files, &probe).await?;
+        let repeated = repeated.into_inner().unwrap_or_default();
+        Busy::add(&cx.busy.dedup_ns, t);
+        out.duplicates += repeated.len() as u64;
+        for item in buffer.into_batches()? {
+            let (batch, fps) = item?;
+            if repeated.is_empty() {
+                writer.write(batch, fps).await?;
+                continue;
+            }
+            let keep: Vec<bool> = fps.iter().map(|f| !repeated.contains(f)).collect();
+            let batch = datafusion::arrow::compute::filter_record_batch(&batch, &BooleanArray::from(keep.clone()))?;
+            let fps = fps.into_iter().zip(keep).filter_map(|(f, k)| k.then_some(f)).collect();
+            writer.write(batch, fps).await?;
+        }
+    }
+    drop(chunks);
+    let (adds, rows) = writer.finish().await?;
+    out.rows = rows;
+    let info = RunInfo {
+        run: cx.run.to_owned(),
+        mode: out.mode.clone(),
+        topic: topic.to_owned(),
+        partitions: per_partition,
+        records: out.records,
+        rows: out.rows,
+        duplicates: out.duplicates,
+        dead_letters: out.dead_letters,
+    };
+    // Partitions that lost their objects go back to 0 on a rebuild.
+    let reset: Vec<u32> = if full {
+        state.ingested.keys().copied().filter(|p| !info.partitions.contains_key(p)).collect()
+    } else {
+        Vec::new()
+    };
+    if cx.lease.is_lost() {
+        return Err(cx.lease.lost_error().into());
+    }
+    let version = delta::commit(&table, adds, &info, full.then_some(&state), &reset).await?;
+    out.version = Some(version);
+    out.committed = true;
+    out.table_rows = if full { out.rows } else { state.rows() + out.rows };
+    for (p, gaps) in &out.gaps {
+        tracing::warn!(topic, partition = p, ?gaps, "records are missing between the raw objects read");
+    }
+    Ok(out)
+}
+
+/// Writes Parquet files into the table's directory, each with its fingerprint file; nothing is
+/// committed here.
+struct TableWriter<'a> {
+    writer: RecordBatchWriter,
+    store: deltalake::logstore::ObjectStoreRef,
+    url: &'a str,
+    pending: Vec<u128>,
+    adds: Vec<Add>,
+    rows: u64,
+    busy: &'a Busy,
+}
+
+impl<'a> TableWriter<'a> {
+    fn new(table: &DeltaTable, url: &'a str, busy: &'a Busy) -> Result<Self> {
+        let writer = RecordBatchWriter::for_table(table)
+            .map_err(Error::delta(url))?
+            .with_writer_properties(delta::writer_properties());
+        Ok(TableWriter {
+            writer,
+            store: table.object_store(),
+            url,
+            pending: Vec::new(),
+            adds: Vec::new(),
+            rows: 0,
+            busy,
+        })
+    }
+
+    async fn write(&mut self, batch: RecordBatch, fps: Vec<u128>) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let t = Instant::now();
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch).await.map_err(Error::delta(self.url))?;
+        self.pending.extend(fps);
+        Busy::add(&self.busy.write_ns, t);
+        if self.writer.buffer_len() >= FILE_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        let t = Instant::now();
+        let adds = self.writer.flush().await.map_err(Error::delta(self.url))?;
+        fingerprints::write_for(self.store.as_ref(), self.url, &adds, &self.pending).await?;
+        self.pending.clear();
+        self.adds.extend(adds);
+        Busy::add(&self.busy.write_ns, t);
+        Ok(())
+    }
+
+    /// The files written, and their rows.
+    async fn finish(mut self) -> Result<(Vec<Add>, u64)> {
+        if !self.pending.is_empty() {
+            self.flush().await?;
+        }
+        Ok((self.adds, self.rows))
+    }
+}
