@@ -59,7 +59,13 @@ impl AppState {
 
     /// State with topics in `log` and streams in `streams`.
     pub fn with_streams(log: Arc<dyn Log>, streams: Arc<dyn Log>, config: Resolved) -> Self {
-        AppState(Arc::new(Inner { log, streams, config, metrics: Metrics::default(), round_robin: RoundRobin::default() }))
+        AppState(Arc::new(Inner {
+            log,
+            streams,
+            config,
+            metrics: Metrics::default(),
+            round_robin: RoundRobin::default(),
+        }))
     }
 
     /// The log that holds names of `kind`.

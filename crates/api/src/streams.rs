@@ -288,7 +288,8 @@ async fn put_record(
             let size = (key.len() + value.len()) as u64;
             let record = Record { timestamp_ms: None, key: Some(Bytes::from(key)), value };
             let positions = s.streams.append_positioned(&stream, shard, vec![record]).await.map_err(log_error)?;
-            let position = positions.first().ok_or_else(|| KinesisError::internal("the log returned no sequence number"))?;
+            let position =
+                positions.first().ok_or_else(|| KinesisError::internal("the log returned no sequence number"))?;
             s.metrics.appended(&stream, 1, size);
             let body = format!(
                 "{{\"SequenceNumber\":\"{}\",\"ShardId\":\"{}\",\"EncryptionType\":\"NONE\"}}",

@@ -107,7 +107,10 @@ pub struct ResolvedLog {
 impl ResolvedLog {
     /// Whether topics and streams live in the same log.
     pub fn shared(&self) -> bool {
-        matches!((&self.topics, &self.streams), (Backend::Embedded, Backend::Embedded) | (Backend::Kafka(_), Backend::Kafka(_)))
+        matches!(
+            (&self.topics, &self.streams),
+            (Backend::Embedded, Backend::Embedded) | (Backend::Kafka(_), Backend::Kafka(_))
+        )
     }
 }
 

@@ -108,10 +108,7 @@ async fn topics(log: &dyn Log, n: &Names) {
 
 async fn append_and_read(log: &dyn Log, n: &Names) {
     let orders = n.orders.as_str();
-    assert_eq!(
-        log.append(orders, 0, vec![rec(Some("k1"), "a"), rec(None, "b"), rec(Some(""), "c")]).await.unwrap(),
-        0
-    );
+    assert_eq!(log.append(orders, 0, vec![rec(Some("k1"), "a"), rec(None, "b"), rec(Some(""), "c")]).await.unwrap(), 0);
     assert_eq!(log.append(orders, 0, vec![rec(None, "d")]).await.unwrap(), 3);
     assert_eq!(log.append(orders, 1, vec![rec(None, "other partition")]).await.unwrap(), 0);
     let all = log.read(orders, 0, 0, ALL).await.unwrap();
@@ -314,7 +311,10 @@ pub(crate) async fn positioned_suite(log: &Arc<dyn Log>, prefix: &str, deletes: 
     assert!(!tiny.at_end);
 
     // Errors.
-    assert!(matches!(log.append_positioned(&s, 5, vec![rec(Some("k"), "x")]).await, Err(Error::PartitionNotFound { .. })));
+    assert!(matches!(
+        log.append_positioned(&s, 5, vec![rec(Some("k"), "x")]).await,
+        Err(Error::PartitionNotFound { .. })
+    ));
     let nope = format!("{prefix}-nope");
     assert!(matches!(log.append_positioned(&nope, 0, vec![rec(Some("k"), "x")]).await, Err(Error::TopicNotFound(_))));
     assert!(matches!(log.append_positioned(&s, 0, vec![]).await, Err(Error::EmptyBatch)));
@@ -324,10 +324,17 @@ pub(crate) async fn positioned_suite(log: &Arc<dyn Log>, prefix: &str, deletes: 
         let seq = Cursor::After(Position::Sequence("49590338271490256608559692538361571095921575989136588898".into()));
         assert!(matches!(log.read_from(&s, 0, &seq, ALL).await, Err(Error::InvalidPosition(_))));
     } else {
-        assert!(matches!(log.read_from(&s, 0, &Cursor::After(Position::Offset(1)), ALL).await, Err(Error::InvalidPosition(_))));
+        assert!(matches!(
+            log.read_from(&s, 0, &Cursor::After(Position::Offset(1)), ALL).await,
+            Err(Error::InvalidPosition(_))
+        ));
         assert!(matches!(log.read(&s, 0, 0, ALL).await, Err(Error::Unsupported { .. })));
     }
-    assert_eq!(entry_values(&log.read_from(&s, 0, &Cursor::Start, ALL).await.unwrap().records).len(), 3, "failed appends wrote nothing");
+    assert_eq!(
+        entry_values(&log.read_from(&s, 0, &Cursor::Start, ALL).await.unwrap().records).len(),
+        3,
+        "failed appends wrote nothing"
+    );
 
     // Waiting: nothing after the end, then a late record wakes the waiter.
     assert!(!log.wait_from(&s, 0, &all.next, Duration::from_millis(300)).await.unwrap());

@@ -17,9 +17,9 @@
 
 pub mod config;
 pub mod embedded;
+pub mod error;
 pub mod kafka;
 pub mod kinesis;
-pub mod error;
 pub mod partitioner;
 pub mod port;
 pub mod position;

@@ -133,7 +133,12 @@ impl Chunk {
         let at_end = records.last().map_or(at, |r| r.offset + 1) >= end;
         let records = records
             .into_iter()
-            .map(|r| Entry { position: Position::Offset(r.offset), timestamp_ms: r.timestamp_ms, key: r.key, value: r.value })
+            .map(|r| Entry {
+                position: Position::Offset(r.offset),
+                timestamp_ms: r.timestamp_ms,
+                key: r.key,
+                value: r.value,
+            })
             .collect();
         Chunk { records, next, at_end }
     }

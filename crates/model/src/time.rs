@@ -28,7 +28,8 @@ pub fn parse(text: &str) -> Result<NaiveDateTime> {
 /// of every geo and user record parses one; this is about 20x faster). `None` for anything else,
 /// which then goes through chrono, so both paths accept and refuse exactly the same texts.
 fn parse_plain(b: &[u8]) -> Option<NaiveDateTime> {
-    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') || b[13] != b':' || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
@@ -134,13 +135,27 @@ mod tests {
     #[test]
     fn the_fast_path_agrees_with_chrono() {
         let chrono_parse = |t: &str| {
-            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"].iter().find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
+            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
         };
         for text in [
-            "2020-08-28T03:52:47", "2020-08-28 03:52:47", "2024-02-29T23:59:59", "2023-02-29T00:00:00",
-            "2020-13-01T00:00:00", "2020-00-10T00:00:00", "2020-01-32T00:00:00", "2020-01-01T24:00:00",
-            "2020-01-01T00:60:00", "2020-01-01T00:00:60", "0001-01-01T00:00:00", "9999-12-31T23:59:59",
-            "2020-1-01T00:00:000", "2020-01-01X00:00:00", "2020-01-01T00:00:0a", "+020-01-01T00:00:00",
+            "2020-08-28T03:52:47",
+            "2020-08-28 03:52:47",
+            "2024-02-29T23:59:59",
+            "2023-02-29T00:00:00",
+            "2020-13-01T00:00:00",
+            "2020-00-10T00:00:00",
+            "2020-01-32T00:00:00",
+            "2020-01-01T24:00:00",
+            "2020-01-01T00:60:00",
+            "2020-01-01T00:00:60",
+            "0001-01-01T00:00:00",
+            "9999-12-31T23:59:59",
+            "2020-1-01T00:00:000",
+            "2020-01-01X00:00:00",
+            "2020-01-01T00:00:0a",
+            "+020-01-01T00:00:00",
         ] {
             // The fast path either agrees or leaves the text to chrono (e.g. a leap second).
             if let Some(v) = parse_plain(text.as_bytes()) {

@@ -20,10 +20,10 @@ use pinpipe_emulate::EmulateConfig;
 use pinpipe_log::LogConfig;
 use pinpipe_log::config::ResolvedLog;
 use pinpipe_model::Names;
+use pinpipe_schedule::ScheduleConfig;
 use pinpipe_sink::SinkConfig;
 use pinpipe_source::{SourceConfig, SourceUrl};
 use pinpipe_store::StoreConfig;
-use pinpipe_schedule::ScheduleConfig;
 use pinpipe_stream::StreamConfig;
 use serde::{Deserialize, Serialize};
 

@@ -73,7 +73,10 @@ mod tests {
 
     #[test]
     fn nothing_is_due_before_the_tick() {
-        assert_eq!(due(&daily(), t("2026-11-25T00:00:00Z"), t("2026-11-24T23:59:59Z")), Due { run: None, missed: vec![] });
+        assert_eq!(
+            due(&daily(), t("2026-11-25T00:00:00Z"), t("2026-11-24T23:59:59Z")),
+            Due { run: None, missed: vec![] }
+        );
     }
 
     #[test]

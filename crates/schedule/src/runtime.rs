@@ -33,7 +33,11 @@ pub struct RunSpec {
 impl RunSpec {
     /// A run started by hand at `now` (logical date: today).
     pub fn manual(now: DateTime<Utc>) -> Self {
-        RunSpec { run_id: format!("manual__{}", rfc3339(now)), trigger: Trigger::Manual, logical_date: now.date_naive() }
+        RunSpec {
+            run_id: format!("manual__{}", rfc3339(now)),
+            trigger: Trigger::Manual,
+            logical_date: now.date_naive(),
+        }
     }
 
     /// The run of the schedule's tick `tick`.

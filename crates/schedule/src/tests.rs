@@ -48,7 +48,11 @@ impl Task for Scripted {
         tokio::time::sleep(self.duration).await;
         self.running.fetch_sub(1, Ordering::SeqCst);
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if n <= self.failures { Err(format!("attempt {attempt} failed")) } else { Ok(format!("/results/{}", spec.logical_date)) }
+        if n <= self.failures {
+            Err(format!("attempt {attempt} failed"))
+        } else {
+            Ok(format!("/results/{}", spec.logical_date))
+        }
     }
 }
 
@@ -68,12 +72,20 @@ async fn a_failing_run_is_retried_three_times_with_the_delay_between_attempts() 
     let spec = RunSpec::manual(Utc::now());
     assert_eq!(s.run_once(&spec, &CancellationToken::new()).await.unwrap(), Outcome::Failed);
     let runs = s.history().list().unwrap();
-    assert_eq!(runs.iter().map(|r| (r.attempt, r.outcome)).collect::<Vec<_>>(), (1..=4).map(|a| (a, Outcome::Failed)).collect::<Vec<_>>());
+    assert_eq!(
+        runs.iter().map(|r| (r.attempt, r.outcome)).collect::<Vec<_>>(),
+        (1..=4).map(|a| (a, Outcome::Failed)).collect::<Vec<_>>()
+    );
     assert!(runs.iter().all(|r| r.run_id == spec.run_id && r.trigger == Trigger::Manual));
     assert_eq!(runs[2].error.as_deref(), Some("attempt 3 failed"));
     for w in runs.windows(2) {
         let gap = at(&w[1].start) - at(&w[0].end);
-        assert!(gap >= chrono::Duration::milliseconds(150), "attempts {} and {} only {gap} apart", w[0].attempt, w[1].attempt);
+        assert!(
+            gap >= chrono::Duration::milliseconds(150),
+            "attempts {} and {} only {gap} apart",
+            w[0].attempt,
+            w[1].attempt
+        );
     }
     assert_eq!(task.calls.load(Ordering::SeqCst), 4);
 }
@@ -87,7 +99,10 @@ async fn a_success_ends_the_retries_and_records_the_output_folder() {
     assert_eq!(spec.run_id, "manual__2026-11-24T09:30:00Z");
     assert_eq!(s.run_once(&spec, &CancellationToken::new()).await.unwrap(), Outcome::Success);
     let runs = s.history().list().unwrap();
-    assert_eq!(runs.iter().map(|r| r.outcome).collect::<Vec<_>>(), [Outcome::Failed, Outcome::Failed, Outcome::Success]);
+    assert_eq!(
+        runs.iter().map(|r| r.outcome).collect::<Vec<_>>(),
+        [Outcome::Failed, Outcome::Failed, Outcome::Success]
+    );
     assert_eq!(runs[2].output.as_deref(), Some("/results/2026-11-24"));
     assert_eq!(runs[2].logical_date, "2026-11-24");
     assert_eq!(task.calls.load(Ordering::SeqCst), 3);

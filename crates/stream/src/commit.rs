@@ -25,10 +25,10 @@
 use std::collections::BTreeMap;
 
 use deltalake::kernel::Transaction;
-use futures_util::StreamExt;
-use pinpipe_log::{Cursor, Position};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::{DeltaResult, DeltaTable};
+use futures_util::StreamExt;
+use pinpipe_log::{Cursor, Position};
 use serde::{Deserialize, Serialize};
 
 /// Prefix of every app id pinpipe's streaming job writes.

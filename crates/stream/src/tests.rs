@@ -66,7 +66,11 @@ fn user(ind: i64) -> Value {
 impl Fixture {
     /// Appends `value` to the shard `ind % SHARDS` of `kind`'s stream.
     async fn put(&self, kind: Kind, ind: i64, value: &[u8]) {
-        let record = Record { timestamp_ms: None, key: Some(Bytes::from(ind.to_string())), value: Bytes::copy_from_slice(value) };
+        let record = Record {
+            timestamp_ms: None,
+            key: Some(Bytes::from(ind.to_string())),
+            value: Bytes::copy_from_slice(value),
+        };
         self.log.append_positioned(&self.names.stream(kind), (ind as u32) % SHARDS, vec![record]).await.unwrap();
     }
 
@@ -148,10 +152,7 @@ async fn once_appends_the_distinct_clean_rows_and_commits_offsets_with_them() {
     assert_eq!(letter["kind"], "pin");
     assert_eq!(letter["origin"]["stream"], "streaming-t-pin");
     assert_eq!(letter["origin"]["shard"], "shardId-000000000001");
-    assert_eq!(
-        letter["origin"]["sequence_number"],
-        pinpipe_log::partitioner::sequence_number(1, 4)
-    );
+    assert_eq!(letter["origin"]["sequence_number"], pinpipe_log::partitioner::sequence_number(1, 4));
     assert!(!letter["reason"].as_str().unwrap().is_empty());
     assert_eq!(dead.lines().count(), 1);
 
@@ -275,7 +276,8 @@ async fn racing_jobs(f: &Fixture) {
     }
     let cfg = config(|c| c.max_records_per_batch = 30);
     let (a, b) = (f.job(cfg.clone()), f.job(cfg));
-    let (ra, rb) = tokio::join!(a.run(Mode::Once, CancellationToken::new()), b.run(Mode::Once, CancellationToken::new()));
+    let (ra, rb) =
+        tokio::join!(a.run(Mode::Once, CancellationToken::new()), b.run(Mode::Once, CancellationToken::new()));
     ra.unwrap();
     rb.unwrap();
     let want: Vec<i64> = (0..200).collect();
@@ -317,11 +319,7 @@ async fn compaction_and_checkpoints(f: &Fixture) {
         .collect();
     assert_eq!(checkpoints.len(), 2, "{checkpoints:?}");
     let table = f.table(Kind::User).await;
-    let ops: Vec<String> = table
-        .history(None)
-        .filter_map(|c| async move { c.ok()?.operation })
-        .collect()
-        .await;
+    let ops: Vec<String> = table.history(None).filter_map(|c| async move { c.ok()?.operation }).collect().await;
     assert_eq!(ops.iter().filter(|o| o.as_str() == "OPTIMIZE").count(), 2, "{ops:?}");
     assert_eq!(f.inds(Kind::User).await, (0..100).collect::<Vec<_>>());
     // The position survives compaction and checkpoints: nothing is redone.
@@ -351,9 +349,10 @@ async fn a_table_ahead_of_the_log_is_refused() {
 async fn tables_and_dead_letters_on_s3() {
     let Some(bucket) = pinpipe_testkit::s3::TestBucket::create().await else { return };
     let mut f = fixture().await;
-    f.warehouse = StoreConfig { url: Some(bucket.url("wh")), s3_endpoint: Some(bucket.endpoint.clone()), s3_region: None }
-        .validate(f.dir.path())
-        .unwrap();
+    f.warehouse =
+        StoreConfig { url: Some(bucket.url("wh")), s3_endpoint: Some(bucket.endpoint.clone()), s3_region: None }
+            .validate(f.dir.path())
+            .unwrap();
     for ind in 0..20 {
         f.post(ind, "9").await;
     }
@@ -445,15 +444,19 @@ async fn on_kinesis_sequence_numbers_are_committed_with_the_rows_and_resumed_fro
 
     // The dead letter's origin is Kinesis' own sequence number.
     let geo_stream = f.names.stream(Kind::Geo);
-    let shard1 = f.log.read_from(&geo_stream, 1, &pinpipe_log::Cursor::Start, pinpipe_log::ReadLimits::default()).await.unwrap();
+    let shard1 =
+        f.log.read_from(&geo_stream, 1, &pinpipe_log::Cursor::Start, pinpipe_log::ReadLimits::default()).await.unwrap();
     let bad = shard1.records.iter().find(|r| r.value.as_ref() == b"[]").unwrap();
     let store = f.warehouse.open().unwrap();
     let mut letters = Vec::new();
     let prefix = store.key(&format!("stream/_dead_letters/{}", f.names.table(Kind::Geo)));
     let mut listing = store.inner.list(Some(&prefix));
     while let Some(m) = listing.next().await {
-        let body = object_store::ObjectStoreExt::get(&store.inner, &m.unwrap().location).await.unwrap().bytes().await.unwrap();
-        letters.extend(String::from_utf8(body.to_vec()).unwrap().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()));
+        let body =
+            object_store::ObjectStoreExt::get(&store.inner, &m.unwrap().location).await.unwrap().bytes().await.unwrap();
+        letters.extend(
+            String::from_utf8(body.to_vec()).unwrap().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()),
+        );
     }
     assert_eq!(letters.len(), 1, "{letters:?}");
     assert_eq!(letters[0]["origin"]["stream"], geo_stream.as_str());
@@ -467,7 +470,11 @@ async fn on_kinesis_sequence_numbers_are_committed_with_the_rows_and_resumed_fro
     assert_eq!(c.batch, Some(pins.batches - 1));
     assert!(c.offsets.is_empty());
     for p in 0..SHARDS {
-        let all = f.log.read_from(&pin_stream, p, &pinpipe_log::Cursor::Start, pinpipe_log::ReadLimits::default()).await.unwrap();
+        let all = f
+            .log
+            .read_from(&pin_stream, p, &pinpipe_log::Cursor::Start, pinpipe_log::ReadLimits::default())
+            .await
+            .unwrap();
         let last = all.records.last().unwrap().position.clone();
         assert_eq!(c.cursors[&p], pinpipe_log::Cursor::After(last), "shard {p}");
     }
@@ -485,6 +492,9 @@ async fn on_kinesis_sequence_numbers_are_committed_with_the_rows_and_resumed_fro
     // Status reads the position back from the table.
     let st = status(f.log.as_ref(), &f.warehouse, &f.names).await.unwrap();
     let p = st.iter().find(|s| s.stream == pin_stream).unwrap();
-    assert!(p.partitions.iter().all(|s| matches!(s.cursor, pinpipe_log::Cursor::After(_)) && s.committed.is_none()), "{p:?}");
+    assert!(
+        p.partitions.iter().all(|s| matches!(s.cursor, pinpipe_log::Cursor::After(_)) && s.committed.is_none()),
+        "{p:?}"
+    );
     f.drop_streams().await;
 }

@@ -64,7 +64,11 @@ mod tests {
 
     #[test]
     fn validates_region_endpoint_and_poll_interval() {
-        let ok = KinesisConfig { region: Some("eu-west-1".into()), endpoint: Some("http://127.0.0.1:1".into()), poll_interval_ms: None };
+        let ok = KinesisConfig {
+            region: Some("eu-west-1".into()),
+            endpoint: Some("http://127.0.0.1:1".into()),
+            poll_interval_ms: None,
+        };
         assert_eq!(ok.validate().unwrap().poll_interval, Duration::from_millis(250));
         let bad_region = KinesisConfig { region: Some("eu west".into()), ..Default::default() };
         assert_eq!(bad_region.validate().unwrap_err().0, "log.kinesis.region");

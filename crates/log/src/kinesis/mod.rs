@@ -152,7 +152,10 @@ impl KinesisLog {
             for s in out.shards() {
                 let open = s.sequence_number_range().is_none_or(|r| r.ending_sequence_number().is_none());
                 if open && let Some(range) = s.hash_key_range() {
-                    shards.push(Shard { id: s.shard_id().to_owned(), start_hash_key: range.starting_hash_key().to_owned() });
+                    shards.push(Shard {
+                        id: s.shard_id().to_owned(),
+                        start_hash_key: range.starting_hash_key().to_owned(),
+                    });
                 }
             }
             match out.next_token() {
@@ -267,7 +270,11 @@ impl KinesisLog {
                 Err(e) => return Err(remote("GetRecords", stream)(e)),
             }
         }
-        Err(Error::Remote { service: SERVICE, operation: "GetRecords", message: "the shard iterator expired twice".into() })
+        Err(Error::Remote {
+            service: SERVICE,
+            operation: "GetRecords",
+            message: "the shard iterator expired twice".into(),
+        })
     }
 }
 
@@ -397,13 +404,22 @@ impl Log for KinesisLog {
 
     async fn topic(&self, name: &str) -> Result<TopicInfo> {
         pinpipe_model::names::validate_stream(name)?;
-        if let Some((info, _)) =
-            self.described.lock().ok().and_then(|d| d.get(name).cloned()).filter(|(_, at)| at.elapsed() < DESCRIPTION_TTL)
+        if let Some((info, _)) = self
+            .described
+            .lock()
+            .ok()
+            .and_then(|d| d.get(name).cloned())
+            .filter(|(_, at)| at.elapsed() < DESCRIPTION_TTL)
         {
             return Ok(info);
         }
-        let out =
-            self.client.describe_stream_summary().stream_name(name).send().await.map_err(remote("DescribeStreamSummary", name))?;
+        let out = self
+            .client
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .map_err(remote("DescribeStreamSummary", name))?;
         let s = out.stream_description_summary().ok_or_else(|| Error::TopicNotFound(name.to_owned()))?;
         if *s.stream_status() == StreamStatus::Deleting {
             return Err(Error::TopicNotFound(name.to_owned()));
@@ -425,7 +441,13 @@ impl Log for KinesisLog {
         Err(Self::unsupported("appends returning offsets (its positions are sequence numbers)"))
     }
 
-    async fn read(&self, _topic: &str, _partition: u32, _offset: u64, _limits: ReadLimits) -> Result<Vec<StoredRecord>> {
+    async fn read(
+        &self,
+        _topic: &str,
+        _partition: u32,
+        _offset: u64,
+        _limits: ReadLimits,
+    ) -> Result<Vec<StoredRecord>> {
         Err(Self::unsupported("reads from offsets (read from a cursor)"))
     }
 
@@ -475,7 +497,11 @@ impl Log for KinesisLog {
                     match (result.error_code(), result.sequence_number()) {
                         (None, Some(seq)) => positions[i] = Some(Position::sequence(seq)?),
                         (code, _) => {
-                            last_error = format!("{}: {}", code.unwrap_or("no sequence number"), result.error_message().unwrap_or(""));
+                            last_error = format!(
+                                "{}: {}",
+                                code.unwrap_or("no sequence number"),
+                                result.error_message().unwrap_or("")
+                            );
                             refused.push(i);
                         }
                     }

@@ -10,7 +10,8 @@ use crate::conformance::positioned_suite;
 
 async fn connect() -> Option<Arc<dyn Log>> {
     let endpoint = pinpipe_testkit::service_url("TEST_PINPIPE_KINESIS_ENDPOINT")?;
-    let config = KinesisConfig { region: Some("us-east-1".into()), endpoint: Some(endpoint), poll_interval_ms: Some(50) };
+    let config =
+        KinesisConfig { region: Some("us-east-1".into()), endpoint: Some(endpoint), poll_interval_ms: Some(50) };
     Some(Arc::new(KinesisLog::connect(&config.validate().unwrap()).await.unwrap()))
 }
 

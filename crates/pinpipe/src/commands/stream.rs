@@ -45,7 +45,12 @@ pub async fn run(loaded: &Loaded, args: StreamArgs) -> anyhow::Result<()> {
                 for t in job.snapshot() {
                     eprintln!(
                         "stream: {} -> {}: {} batches, {} rows, {} dead letters, lag {}",
-                        t.stream, t.table, t.batches, t.rows, t.dead_letters, lag(&t)
+                        t.stream,
+                        t.table,
+                        t.batches,
+                        t.rows,
+                        t.dead_letters,
+                        lag(&t)
                     );
                 }
             }

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pinpipe_log::Log;
-use pinpipe_log::embedded::EmbeddedLog;
 use pinpipe_log::ReadLimits;
+use pinpipe_log::embedded::EmbeddedLog;
 use serde_json::Value;
 
 use crate::harness::{Server, Workdir};
@@ -17,7 +17,10 @@ pub async fn topic_values(w: &Workdir, topic: &str) -> Vec<Value> {
     for o in log.offsets(topic).await.unwrap() {
         let mut at = o.start;
         while at < o.end {
-            let recs = log.read(topic, o.partition, at, ReadLimits { max_records: 10_000, max_bytes: 64 << 20 }).await.unwrap();
+            let recs = log
+                .read(topic, o.partition, at, ReadLimits { max_records: 10_000, max_bytes: 64 << 20 })
+                .await
+                .unwrap();
             for r in &recs {
                 out.push(serde_json::from_slice(&r.value).unwrap());
                 at = r.offset + 1;
@@ -42,7 +45,13 @@ async fn batch_over_an_emulated_run_matches_answers_computed_from_the_log() {
     w.ok(&["sink", "--once"]);
     let out = w.ok(&["batch", "--date", "2026-11-24"]);
     let run_dir = w.path().join(".pinpipe/results/2026-11-24");
-    assert!(out.contains(&format!("report:  {}", std::path::Path::new(".pinpipe/results/2026-11-24/report.html").display())), "{out}");
+    assert!(
+        out.contains(&format!(
+            "report:  {}",
+            std::path::Path::new(".pinpipe/results/2026-11-24/report.html").display()
+        )),
+        "{out}"
+    );
     assert!(out.contains("q2. Posts per category per year, 2018–2022"), "{out}");
 
     // Independent expectations from the records in the log.
@@ -78,7 +87,12 @@ async fn batch_over_an_emulated_run_matches_answers_computed_from_the_log() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| ((r["post_year"].as_i64().unwrap(), r["category"].as_str().unwrap().to_owned()), r["category_count"].as_i64().unwrap()))
+        .map(|r| {
+            (
+                (r["post_year"].as_i64().unwrap(), r["category"].as_str().unwrap().to_owned()),
+                r["category_count"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(got, expected);
 
@@ -122,7 +136,18 @@ async fn batch_reads_raw_objects_from_s3_and_writes_delta_tables_to_s3() {
     w.ok(&["sink", "--once", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--flush-size", "7"]);
     let warehouse = bucket.url("warehouse");
     let r = w.run_with(
-        &["batch", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--warehouse", &warehouse, "--run-id", "s3", "--quiet"],
+        &[
+            "batch",
+            "--store",
+            &raw,
+            "--s3-endpoint",
+            &bucket.endpoint,
+            "--warehouse",
+            &warehouse,
+            "--run-id",
+            "s3",
+            "--quiet",
+        ],
         &[("PINPIPE_WAREHOUSE__S3_ENDPOINT", &bucket.endpoint), ("AWS_EC2_METADATA_DISABLED", "true")],
     );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
@@ -133,11 +158,15 @@ async fn batch_reads_raw_objects_from_s3_and_writes_delta_tables_to_s3() {
     assert_eq!(table["url"], format!("{warehouse}/batch/pinterest_pin_table/"));
     assert_eq!(table["version"], 0);
     // The commit is in the bucket.
-    let store = pinpipe_store::StoreConfig { url: Some(warehouse), s3_endpoint: Some(bucket.endpoint.clone()), s3_region: None }
-        .validate(w.path())
-        .unwrap()
-        .open()
-        .unwrap();
+    let store = pinpipe_store::StoreConfig {
+        url: Some(warehouse),
+        s3_endpoint: Some(bucket.endpoint.clone()),
+        s3_region: None,
+    }
+    .validate(w.path())
+    .unwrap()
+    .open()
+    .unwrap();
     let commit = store.key("batch/pinterest_pin_table/_delta_log/00000000000000000000.json");
     use object_store::ObjectStoreExt;
     let text = store.inner.get(&commit).await.unwrap().bytes().await.unwrap();

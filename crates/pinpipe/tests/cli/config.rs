@@ -77,7 +77,10 @@ fn help_lists_the_working_subcommands_and_misuse_exits_2() {
         .collect();
     assert_eq!(
         commands,
-        ["up", "source", "serve", "log", "emulate", "sink", "batch", "stream", "schedule", "runs", "config", "bench", "help"]
+        [
+            "up", "source", "serve", "log", "emulate", "sink", "batch", "stream", "schedule", "runs", "config",
+            "bench", "help"
+        ]
     );
     let r = w.run(&["sourc"]);
     assert_eq!(r.code, 2);

@@ -24,8 +24,14 @@ fn trigger_now_runs_the_batch_job_and_the_history_lists_it() {
     let runs = history(&w);
     assert_eq!(runs.len(), 1, "{runs:?}");
     let r = &runs[0];
-    assert_eq!((r["trigger"].as_str(), r["attempt"].as_u64(), r["outcome"].as_str()), (Some("manual"), Some(1), Some("success")));
-    assert_eq!(r["logical_date"].as_str().unwrap(), &r["run_id"].as_str().unwrap()["manual__".len().."manual__".len() + 10]);
+    assert_eq!(
+        (r["trigger"].as_str(), r["attempt"].as_u64(), r["outcome"].as_str()),
+        (Some("manual"), Some(1), Some("success"))
+    );
+    assert_eq!(
+        r["logical_date"].as_str().unwrap(),
+        &r["run_id"].as_str().unwrap()["manual__".len().."manual__".len() + 10]
+    );
     // The output folder is the batch job's run folder, with its results.
     let folder = w.path().join(r["output"].as_str().unwrap());
     assert!(folder.join("summary.json").is_file() && folder.join("report.html").is_file(), "{}", folder.display());
@@ -41,12 +47,18 @@ fn a_failing_batch_is_retried_with_the_delay_and_the_exit_code_says_so() {
     let file = w.path().join("not-a-directory");
     std::fs::write(&file, "x").unwrap();
     let url = format!("file://{}", file.display());
-    let r = w.run_with(&["schedule", "--trigger-now", "--retries", "3", "--retry-delay", "300ms"], &[("PINPIPE_STORE__URL", &url)]);
+    let r = w.run_with(
+        &["schedule", "--trigger-now", "--retries", "3", "--retry-delay", "300ms"],
+        &[("PINPIPE_STORE__URL", &url)],
+    );
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("failed after 4 attempts"), "{}", r.stderr);
     let runs = history(&w);
     assert_eq!(runs.iter().map(|r| r["attempt"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3, 4]);
-    assert!(runs.iter().all(|r| r["outcome"] == "failed" && r["error"].as_str().unwrap().contains("not-a-directory")), "{runs:?}");
+    assert!(
+        runs.iter().all(|r| r["outcome"] == "failed" && r["error"].as_str().unwrap().contains("not-a-directory")),
+        "{runs:?}"
+    );
     assert!(runs.iter().all(|r| r["run_id"] == runs[0]["run_id"]));
     for pair in runs.windows(2) {
         let gap = ms(&pair[1]["start"]) - ms(&pair[0]["end"]);

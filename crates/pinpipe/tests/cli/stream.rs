@@ -12,7 +12,10 @@ use crate::batch::topic_values;
 use crate::harness::{Server, Workdir};
 
 fn table_paths(w: &Workdir, kinds: &[&str]) -> Vec<String> {
-    kinds.iter().map(|k| w.path().join(format!(".pinpipe/warehouse/stream/pinterest_{k}_table")).display().to_string()).collect()
+    kinds
+        .iter()
+        .map(|k| w.path().join(format!(".pinpipe/warehouse/stream/pinterest_{k}_table")).display().to_string())
+        .collect()
 }
 
 fn rows(v: &Value, table: &str) -> Vec<Value> {
@@ -40,11 +43,26 @@ async fn stream_once_after_an_emulated_run_holds_exactly_the_distinct_clean_rows
     w.ok(&["source", "generate", "--rows", "120"]);
     let server = Server::start(&w, &[]);
     // 150 random rows out of 120: some posts arrive more than once.
-    w.ok(&["emulate", "--api-url", &format!("http://{}", server.addr), "--mode", "stream", "--count", "150", "--seed", "4"]);
+    w.ok(&[
+        "emulate",
+        "--api-url",
+        &format!("http://{}", server.addr),
+        "--mode",
+        "stream",
+        "--count",
+        "150",
+        "--seed",
+        "4",
+    ]);
     // One geo record that cannot be typed.
     let bad = json!({"StreamName": "streaming-pinterest-geo", "Data": {"ind": "seven"}, "PartitionKey": "bad"});
     let r = HttpClient::default()
-        .send("PUT", &server.url("/streams/streaming-pinterest-geo/record"), &[("content-type", "application/json")], bad.to_string())
+        .send(
+            "PUT",
+            &server.url("/streams/streaming-pinterest-geo/record"),
+            &[("content-type", "application/json")],
+            bad.to_string(),
+        )
         .await
         .unwrap();
     assert_eq!(r.status, 200);
@@ -65,7 +83,10 @@ async fn stream_once_after_an_emulated_run_holds_exactly_the_distinct_clean_rows
     assert_eq!(pin_rows.len(), distinct(&pins).len());
     assert!(pin_rows.len() < 150, "the emulator repeated some rows");
     let raw_by_ind: BTreeMap<i64, &Value> = pins.iter().map(|p| (p["index"].as_i64().unwrap(), p)).collect();
-    assert_eq!(pin_rows.iter().map(|r| r["ind"].as_i64().unwrap()).collect::<Vec<_>>(), raw_by_ind.keys().copied().collect::<Vec<_>>());
+    assert_eq!(
+        pin_rows.iter().map(|r| r["ind"].as_i64().unwrap()).collect::<Vec<_>>(),
+        raw_by_ind.keys().copied().collect::<Vec<_>>()
+    );
     for r in &pin_rows {
         let raw = raw_by_ind[&r["ind"].as_i64().unwrap()];
         assert_eq!(r["follower_count"], followers(raw["follower_count"].as_str().unwrap()), "{raw}");
@@ -86,11 +107,17 @@ async fn stream_once_after_an_emulated_run_holds_exactly_the_distinct_clean_rows
     let user_by_ind: BTreeMap<i64, &Value> = users.iter().map(|u| (u["ind"].as_i64().unwrap(), u)).collect();
     for r in &user_rows {
         let raw = user_by_ind[&r["ind"].as_i64().unwrap()];
-        assert_eq!(r["user_name"], json!(format!("{} {}", raw["first_name"].as_str().unwrap(), raw["last_name"].as_str().unwrap())));
+        assert_eq!(
+            r["user_name"],
+            json!(format!("{} {}", raw["first_name"].as_str().unwrap(), raw["last_name"].as_str().unwrap()))
+        );
     }
 
     // The dead letter, with its origin.
-    let dead = std::fs::read_to_string(w.path().join(".pinpipe/warehouse/stream/_dead_letters/pinterest_geo_table/0000000000.jsonl")).unwrap();
+    let dead = std::fs::read_to_string(
+        w.path().join(".pinpipe/warehouse/stream/_dead_letters/pinterest_geo_table/0000000000.jsonl"),
+    )
+    .unwrap();
     let letter: Value = serde_json::from_str(dead.trim()).unwrap();
     assert_eq!(letter["origin"]["stream"], "streaming-pinterest-geo");
     assert_eq!(letter["record"], json!({"ind": "seven"}).to_string());
@@ -142,7 +169,11 @@ async fn sigkill_and_restart_under_load_neither_loses_nor_duplicates_a_row() {
         })
     };
     let delta_log = w.path().join(".pinpipe/warehouse/stream/pinterest_user_table/_delta_log");
-    let commits = || std::fs::read_dir(&delta_log).map_or(0, |d| d.filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))).count());
+    let commits = || {
+        std::fs::read_dir(&delta_log).map_or(0, |d| {
+            d.filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))).count()
+        })
+    };
     for round in 0..5u64 {
         let mut job = w
             .cmd(&["stream", "--follow", "--trigger-interval", "50ms", "--max-records-per-batch", "40"])
@@ -221,7 +252,12 @@ async fn serve_fronts_kinesis_and_the_stream_job_reads_from_it() {
     // PutRecord answers with Kinesis' own sequence number.
     let put = json!({"StreamName": stream("geo"), "Data": {"ind": "seven"}, "PartitionKey": "bad"});
     let r = HttpClient::default()
-        .send("PUT", &server.url(&format!("/streams/{}/record", stream("geo"))), &[("content-type", "application/json")], put.to_string())
+        .send(
+            "PUT",
+            &server.url(&format!("/streams/{}/record", stream("geo"))),
+            &[("content-type", "application/json")],
+            put.to_string(),
+        )
         .await
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.body);

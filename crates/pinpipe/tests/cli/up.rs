@@ -13,7 +13,10 @@ use crate::harness::Workdir;
 
 /// The value after `label` on the line that starts with it.
 fn after<'a>(out: &'a str, label: &str) -> &'a str {
-    out.lines().find_map(|l| l.trim_start().strip_prefix(label)).unwrap_or_else(|| panic!("no {label:?} in\n{out}")).trim()
+    out.lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} in\n{out}"))
+        .trim()
 }
 
 async fn records_per_name(w: &Workdir) -> Vec<(String, u64)> {
@@ -33,7 +36,8 @@ async fn records_in(log: &dyn Log) -> Vec<(String, u64)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn up_once_runs_the_whole_pipeline_and_a_second_run_reuses_the_database_and_the_log() {
     let w = Workdir::new();
-    let first = w.ok(&["up", "--once", "--posts", "40", "--source-rows", "300", "--seed", "3", "--listen", "127.0.0.1:0"]);
+    let first =
+        w.ok(&["up", "--once", "--posts", "40", "--source-rows", "300", "--seed", "3", "--listen", "127.0.0.1:0"]);
     assert!(first.starts_with("source: generated 300 posts into sqlite://.pinpipe/source.db"), "{first}");
     // The eight answers (and 3b), each a titled table.
     for q in ["q1. ", "q2. ", "q3. ", "q3b. ", "q4. ", "q5. ", "q6. ", "q7. ", "q8. "] {
@@ -53,7 +57,10 @@ async fn up_once_runs_the_whole_pipeline_and_a_second_run_reuses_the_database_an
     assert_eq!(tables.len(), 3, "{first}");
     assert!(tables.iter().all(|t| t.join("_delta_log").is_dir()), "{tables:?}");
     // The summary: every record accepted, one object per topic record (flush size 1), nothing left.
-    assert!(after(&first, "records in:").starts_with("240 accepted by the API (40 posts in both modes), 0 refused"), "{first}");
+    assert!(
+        after(&first, "records in:").starts_with("240 accepted by the API (40 posts in both modes), 0 refused"),
+        "{first}"
+    );
     assert!(after(&first, "objects written:").starts_with("120 under"), "{first}");
     assert!(after(&first, "objects written:").ends_with("(sink lag 0)"), "{first}");
     assert_eq!(first.matches(", lag 0 (").count(), 3, "{first}");
@@ -62,13 +69,15 @@ async fn up_once_runs_the_whole_pipeline_and_a_second_run_reuses_the_database_an
     assert_eq!(counts.len(), 6, "{counts:?}");
     assert!(counts.iter().all(|(_, n)| *n == 40), "{counts:?}");
 
-    let second = w.ok(&["up", "--once", "--posts", "10", "--source-rows", "300", "--seed", "4", "--listen", "127.0.0.1:0"]);
+    let second =
+        w.ok(&["up", "--once", "--posts", "10", "--source-rows", "300", "--seed", "4", "--listen", "127.0.0.1:0"]);
     assert!(second.starts_with("source: sqlite://.pinpipe/source.db holds 300 posts (reused)"), "{second}");
     assert!(records_per_name(&w).await.iter().all(|(_, n)| *n == 50));
     assert!(after(&second, "objects written:").starts_with("30 under"), "{second}");
-    let batch: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(w.path().join(after(&second, "batch results:")).join("summary.json")).unwrap())
-            .unwrap();
+    let batch: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(w.path().join(after(&second, "batch results:")).join("summary.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(batch["raw_records"]["pin"], 50, "the batch job read both runs' objects: {batch}");
 }
 
@@ -122,7 +131,10 @@ async fn up_once_runs_the_whole_pipeline_on_kafka() {
     for q in ["q1. ", "q2. ", "q3. ", "q3b. ", "q4. ", "q5. ", "q6. ", "q7. ", "q8. "] {
         assert!(first.lines().any(|l| l.starts_with(q)), "no question {q:?} in\n{first}");
     }
-    assert!(after(&first, "records in:").starts_with("240 accepted by the API (40 posts in both modes), 0 refused"), "{first}");
+    assert!(
+        after(&first, "records in:").starts_with("240 accepted by the API (40 posts in both modes), 0 refused"),
+        "{first}"
+    );
     assert!(after(&first, "objects written:").starts_with("120 under"), "{first}");
     assert!(after(&first, "objects written:").ends_with("(sink lag 0)"), "{first}");
     assert_eq!(first.matches(", lag 0 (").count(), 3, "{first}");
@@ -132,13 +144,21 @@ async fn up_once_runs_the_whole_pipeline_on_kafka() {
     let names: Vec<&str> = counts.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["pinterest.geo", "pinterest.pin", "pinterest.user", "streaming-pinterest-geo", "streaming-pinterest-pin", "streaming-pinterest-user"]
+        [
+            "pinterest.geo",
+            "pinterest.pin",
+            "pinterest.user",
+            "streaming-pinterest-geo",
+            "streaming-pinterest-pin",
+            "streaming-pinterest-user"
+        ]
     );
     assert!(counts.iter().all(|(_, n)| *n == 40), "{counts:?}");
     assert!(!w.path().join(".pinpipe/log").exists());
     // The batch job read what the sink copied from Kafka: every pin once.
     let results = w.path().join(after(&first, "batch results:"));
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(results.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["raw_records"]["pin"], 40, "{summary}");
 
     // A second run continues on the same topics: the sink and the streaming job resume.

@@ -159,7 +159,8 @@ async fn latency_run(loaded: &Loaded, rate: f64, seconds: u64, trigger: &str) ->
     };
     let warehouse = StoreConfig::default().validate_or(scratch.0.join("warehouse"))?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let job = Arc::new(StreamJob::new(Arc::clone(&log), warehouse, names()?, stream_config(trigger)?).with_commit_events(tx));
+    let job =
+        Arc::new(StreamJob::new(Arc::clone(&log), warehouse, names()?, stream_config(trigger)?).with_commit_events(tx));
     let stop_job = CancellationToken::new();
     let running = {
         let (job, stop) = (Arc::clone(&job), stop_job.clone());
@@ -188,10 +189,8 @@ async fn latency_run(loaded: &Loaded, rate: f64, seconds: u64, trigger: &str) ->
     let started = Instant::now();
     let until = started + WARMUP + Duration::from_secs(seconds);
     let acks: Arc<Mutex<HashMap<Key, Instant>>> = Arc::default();
-    let producers: Vec<_> = Kind::ALL
-        .into_iter()
-        .map(|k| tokio::spawn(produce(addr, k, rate / 3.0, until, Arc::clone(&acks))))
-        .collect();
+    let producers: Vec<_> =
+        Kind::ALL.into_iter().map(|k| tokio::spawn(produce(addr, k, rate / 3.0, until, Arc::clone(&acks)))).collect();
     let mut round_trips = Vec::new();
     for p in producers {
         round_trips.extend(p.await??);
@@ -268,7 +267,14 @@ async fn throughput_run(loaded: &Loaded, posts: u64) -> anyhow::Result<(f64, f64
 }
 
 /// Runs the benchmark.
-pub async fn run(loaded: &Loaded, rate: u64, seconds: u64, backlog: u64, runs: u32, trigger: Option<String>) -> anyhow::Result<()> {
+pub async fn run(
+    loaded: &Loaded,
+    rate: u64,
+    seconds: u64,
+    backlog: u64,
+    runs: u32,
+    trigger: Option<String>,
+) -> anyhow::Result<()> {
     let trigger = trigger.unwrap_or_else(|| loaded.config.stream.trigger_interval.clone());
     line(&format!(
         "bench stream: {} records/s over 3 streams for {seconds} s (after {} s warm-up), trigger {trigger}; \
@@ -277,7 +283,8 @@ pub async fn run(loaded: &Loaded, rate: u64, seconds: u64, backlog: u64, runs: u
         WARMUP.as_secs(),
         output::int(backlog)
     ))?;
-    let (mut p50s, mut p99s, mut rt50s, mut rt99s, mut bases, mut drains) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut p50s, mut p99s, mut rt50s, mut rt99s, mut bases, mut drains) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     for run in 1..=runs {
         let l = latency_run(loaded, rate as f64, seconds, &trigger).await?;
         let (p50, p99, max) = (quantile(&l.latencies, 0.5), quantile(&l.latencies, 0.99), quantile(&l.latencies, 1.0));
