@@ -60,18 +60,15 @@ pub async fn read(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes
     })
 }
 
-/// The JSON text of a value inside `body`, without copying when possible. Values that contain
-/// line breaks (pretty-printed JSON) are re-serialised compactly so that every stored value is
-/// one line, as the sink's newline-delimited objects need.
+/// The JSON text of a value inside `body`, without copying when possible. A value with line
+/// breaks (pretty-printed JSON) has them replaced by spaces: in JSON they can only be whitespace
+/// between tokens, so the value is the same, now on one line, at any nesting depth.
 pub fn json_value(body: &Bytes, raw: &serde_json::value::RawValue) -> Bytes {
-    let text = raw.get();
-    if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_some() {
-        match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(v) => Bytes::from(v.to_string()),
-            Err(_) => Bytes::copy_from_slice(text.as_bytes()),
-        }
+    let text = raw.get().as_bytes();
+    if memchr::memchr2(b'\n', b'\r', text).is_some() {
+        Bytes::from(text.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }).collect::<Vec<u8>>())
     } else {
-        body.slice_ref(text.as_bytes())
+        body.slice_ref(text)
     }
 }
 
@@ -97,7 +94,7 @@ mod tests {
     }
 
     #[test]
-    fn values_are_sliced_or_compacted() {
+    fn values_are_sliced_or_put_on_one_line() {
         let body = Bytes::from_static(b"{\"v\":{\"a\": 1},\"w\":{\n \"b\": 2\n}}");
         #[derive(serde::Deserialize)]
         struct B<'a> {
@@ -108,6 +105,13 @@ mod tests {
         }
         let b: B<'_> = serde_json::from_slice(&body).unwrap();
         assert_eq!(&json_value(&body, b.v)[..], b"{\"a\": 1}");
-        assert_eq!(&json_value(&body, b.w)[..], b"{\"b\":2}");
+        assert_eq!(&json_value(&body, b.w)[..], b"{  \"b\": 2 }");
+        // Deeper than serde_json builds values: still one line, the same JSON.
+        let deep = format!("{{\"v\":{}\n{}}}", "[".repeat(200), "]".repeat(200));
+        let body = Bytes::from(deep.clone());
+        let b: std::collections::HashMap<&str, &serde_json::value::RawValue> = serde_json::from_slice(&body).unwrap();
+        let v = json_value(&body, b["v"]);
+        assert!(!v.contains(&b'\n'));
+        assert_eq!(v.len(), 401);
     }
 }

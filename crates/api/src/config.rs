@@ -23,6 +23,9 @@ pub struct ApiConfig {
     pub max_record_bytes: usize,
     /// Create unknown topics and streams on first produce.
     pub auto_create_topics: bool,
+    /// Serve `GET /metrics` without a key even when keys are set (by default it needs one: it
+    /// names every topic).
+    pub metrics_public: bool,
 }
 
 impl Default for ApiConfig {
@@ -35,6 +38,7 @@ impl Default for ApiConfig {
             max_records: 10_000,
             max_record_bytes: 1 << 20,
             auto_create_topics: true,
+            metrics_public: false,
         }
     }
 }
@@ -58,6 +62,8 @@ pub struct Resolved {
     pub auto_create_topics: bool,
     /// Partitions of automatically created topics and streams.
     pub default_partitions: u32,
+    /// See [`ApiConfig`].
+    pub metrics_public: bool,
 }
 
 impl ApiConfig {
@@ -99,6 +105,7 @@ impl ApiConfig {
             max_record_bytes: self.max_record_bytes,
             auto_create_topics: self.auto_create_topics,
             default_partitions,
+            metrics_public: self.metrics_public,
         })
     }
 }

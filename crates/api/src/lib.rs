@@ -76,13 +76,38 @@ impl AppState {
         }
     }
 
-    /// The topic, created first when it is unknown and auto-creation is on.
-    pub async fn ensure_topic(&self, name: &str, kind: TopicKind) -> pinpipe_log::Result<TopicInfo> {
+    /// The topic (or stream) `name` of `kind`. A name of the other kind is not found here: stream
+    /// routes act only on streams and topic routes only on topics.
+    pub async fn lookup(&self, name: &str, kind: TopicKind) -> pinpipe_log::Result<TopicInfo> {
+        let info = self.log_for(kind).topic(name).await?;
+        if info.kind != kind {
+            return Err(pinpipe_log::Error::TopicNotFound(name.to_owned()));
+        }
+        Ok(info)
+    }
+
+    /// The topic, created first when it is unknown and auto-creation is on. `needs_partition`:
+    /// the highest partition the request names; a topic that would be created without it is
+    /// not created (the request fails with "partition not found" and leaves nothing behind).
+    pub async fn ensure_topic(
+        &self,
+        name: &str,
+        kind: TopicKind,
+        needs_partition: Option<u32>,
+    ) -> pinpipe_log::Result<TopicInfo> {
         let log = self.log_for(kind);
-        match log.topic(name).await {
+        match self.lookup(name, kind).await {
             Err(pinpipe_log::Error::TopicNotFound(_)) if self.0.config.auto_create_topics => {
-                match log.create_topic(name, kind, self.0.config.default_partitions).await {
-                    Err(pinpipe_log::Error::TopicExists(_)) => log.topic(name).await,
+                // Only a name nothing holds yet is created (a name of the other kind stays theirs).
+                if log.topic(name).await.is_ok() {
+                    return Err(pinpipe_log::Error::TopicNotFound(name.to_owned()));
+                }
+                let partitions = self.0.config.default_partitions;
+                if let Some(p) = needs_partition.filter(|p| *p >= partitions) {
+                    return Err(pinpipe_log::Error::PartitionNotFound { topic: name.to_owned(), partition: p, partitions });
+                }
+                match log.create_topic(name, kind, partitions).await {
+                    Err(pinpipe_log::Error::TopicExists(_)) => self.lookup(name, kind).await,
                     other => other,
                 }
             }
@@ -100,12 +125,16 @@ impl std::ops::Deref for AppState {
 
 /// The whole API as a router.
 pub fn app(state: AppState) -> Router {
-    let api = topics::routes()
-        .merge(streams::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_api_key));
-    let routes = api
+    let mut api = topics::routes().merge(streams::routes());
+    if !state.config.metrics_public {
+        api = api.route("/metrics", get(metrics_text));
+    }
+    let mut routes = api.route_layer(middleware::from_fn_with_state(state.clone(), require_api_key));
+    if state.config.metrics_public {
+        routes = routes.route("/metrics", get(metrics_text));
+    }
+    let routes = routes
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
         .method_not_allowed_fallback(method_not_allowed);
     let base = state.config.base_path.clone();
@@ -170,12 +199,19 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     response
 }
 
+/// Whether `given` is one of `keys`, compared in constant time (every key is compared, each
+/// without an early exit), so response times tell nothing about a key's bytes.
+fn key_matches(keys: &[String], given: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    keys.iter().fold(subtle::Choice::from(0), |found, k| found | k.as_bytes().ct_eq(given)).into()
+}
+
 /// Checks `x-api-key` when keys are configured.
 async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let keys = &state.config.api_keys;
     if !keys.is_empty() {
-        let given = request.headers().get("x-api-key").and_then(|v| v.to_str().ok());
-        if !given.is_some_and(|g| keys.iter().any(|k| k == g)) {
+        let given = request.headers().get("x-api-key").map(HeaderValue::as_bytes);
+        if !given.is_some_and(|g| key_matches(keys, g)) {
             let family = Family::of(request.uri().path(), &state.config.base_path);
             let message =
                 if given.is_some() { "Forbidden: invalid x-api-key" } else { "Forbidden: missing x-api-key header" };

@@ -132,7 +132,7 @@ async fn describe(State(s): State<AppState>, path: Result<Path<String>, PathReje
     respond(
         async {
             let stream = stream_name(path)?;
-            let info = s.streams.topic(&stream).await.map_err(log_error)?;
+            let info = s.lookup(&stream, TopicKind::Stream).await.map_err(log_error)?;
             // The first sequence number still held, where the log has offsets.
             let starts: Vec<String> = if s.streams.capabilities().dense_offsets {
                 let offsets = s.streams.offsets(&stream).await.map_err(log_error)?;
@@ -208,6 +208,7 @@ async fn delete(State(s): State<AppState>, path: Result<Path<String>, PathReject
     respond(
         async {
             let stream = stream_name(path)?;
+            s.lookup(&stream, TopicKind::Stream).await.map_err(log_error)?;
             s.streams.delete_topic(&stream).await.map_err(log_error)?;
             Ok(ok_json(&json!({})))
         }
@@ -283,7 +284,7 @@ async fn put_record(
             let bytes = read_body(&s, &headers, body).await?;
             let request: PutRecordBody<'_> = parse(&bytes)?;
             let (key, value) = record(&s, &bytes, request.data, request.partition_key, "")?;
-            let info = s.ensure_topic(&stream, TopicKind::Stream).await.map_err(log_error)?;
+            let info = s.ensure_topic(&stream, TopicKind::Stream, None).await.map_err(log_error)?;
             let shard = partitioner::kinesis_shard(&key, info.partitions);
             let size = (key.len() + value.len()) as u64;
             let record = Record { timestamp_ms: None, key: Some(Bytes::from(key)), value };
@@ -326,7 +327,7 @@ async fn put_records(
             checked.push(record(&s, &bytes, r.data, r.partition_key.clone(), &format!("records.{}.member.", i + 1))?);
         }
         drop(request);
-        let info = s.ensure_topic(&stream, TopicKind::Stream).await.map_err(log_error)?;
+        let info = s.ensure_topic(&stream, TopicKind::Stream, None).await.map_err(log_error)?;
         let mut targets = Vec::with_capacity(n);
         let mut records = Vec::with_capacity(n);
         for (key, value) in checked {

@@ -127,10 +127,11 @@ async fn produce_json_answers_like_the_rest_proxy_and_stores_the_exact_value() {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    // Pretty-printed values are stored on one line.
+    // Pretty-printed values are stored on one line: their line breaks become spaces, nothing else
+    // of the value's text changes.
     let (s, _) = api.produce("pinterest.pin", JSON_V2, "{\"records\":[{\"value\":{\n  \"b\": 2\n}}]}").await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(api.values("pinterest.pin", 0).await[1..], ["1", "\"two\"", "[3]", "{\"a\" : 1}", "{\"b\":2}"]);
+    assert_eq!(api.values("pinterest.pin", 0).await[1..], ["1", "\"two\"", "[3]", "{\"a\" : 1}", "{   \"b\": 2 }"]);
 }
 
 #[tokio::test]
@@ -433,11 +434,67 @@ async fn base_path_and_api_keys() {
     assert_kafka_error((s, v), 404, 404);
     assert_kinesis_error(api.call("GET", "/prod/streams", &[], "").await, 403, "AccessDeniedException");
     assert_eq!(api.call("GET", "/prod/streams", &[("x-api-key", "k1")], "").await.0, StatusCode::OK);
-    // Health and metrics need no key.
+    // Health needs no key; metrics (they name every topic) do, unless configured public.
     let (s, _, v) = api.call("GET", "/prod/healthz", &[], "").await;
     assert_eq!((s, v), (StatusCode::OK, json!({"status":"ok"})));
-    assert_eq!(api.call("GET", "/prod/metrics", &[], "").await.0, StatusCode::OK);
+    let (s, _, v) = api.call("GET", "/prod/metrics", &[], "").await;
+    assert_kafka_error((s, v), 403, 40301);
+    assert_eq!(api.call("GET", "/prod/metrics", &[("x-api-key", "k2")], "").await.0, StatusCode::OK);
     assert_eq!(api.values("t", 0).await, ["1"]);
+    let public = Api::with(ApiConfig { api_keys: "k1".into(), metrics_public: true, ..ApiConfig::default() });
+    assert_eq!(public.call("GET", "/metrics", &[], "").await.0, StatusCode::OK);
+    let (s, _, v) = public.call("GET", "/topics", &[], "").await;
+    assert_kafka_error((s, v), 403, 40301);
+}
+
+#[test]
+fn api_keys_are_compared_whole() {
+    let keys = vec!["k1".to_owned(), "secret-key".to_owned()];
+    assert!(crate::key_matches(&keys, b"secret-key"));
+    assert!(crate::key_matches(&keys, b"k1"));
+    for wrong in [&b"secret-ke"[..], b"secret-keyX", b"", b"k", b"K1"] {
+        assert!(!crate::key_matches(&keys, wrong), "{wrong:?}");
+    }
+}
+
+/// Regression: stream routes acted on topics (`DELETE /streams/<topic>` deleted a REST-Proxy
+/// topic), and a produce to a partition that does not exist created the topic before failing.
+#[tokio::test]
+async fn stream_routes_act_only_on_streams_and_topic_routes_only_on_topics() {
+    let api = Api::new();
+    assert_eq!(api.produce("t1", JSON_V2, r#"{"records":[{"value":{"a":1}}]}"#).await.0, StatusCode::OK);
+    let put = r#"{"StreamName":"s1","Data":{"b":2},"PartitionKey":"k"}"#;
+    assert_eq!(api.call("PUT", "/streams/s1/record", &[], put).await.0, StatusCode::OK);
+
+    // A topic is not a stream.
+    assert_kinesis_error(api.call("DELETE", "/streams/t1", &[], "").await, 400, "ResourceNotFoundException");
+    assert_kinesis_error(api.call("GET", "/streams/t1", &[], "").await, 400, "ResourceNotFoundException");
+    let put_t1 = r#"{"StreamName":"t1","Data":{"x":1},"PartitionKey":"k"}"#;
+    assert_kinesis_error(api.call("PUT", "/streams/t1/record", &[], put_t1).await, 400, "ResourceNotFoundException");
+    let put_many = r#"{"records":[{"data":{"x":1},"partition-key":"k"}]}"#;
+    assert_kinesis_error(api.call("PUT", "/streams/t1/records", &[], put_many).await, 400, "ResourceNotFoundException");
+    assert_eq!(api.values("t1", 0).await, [r#"{"a":1}"#]);
+
+    // A stream is not a topic.
+    for (method, uri) in [("GET", "/topics/s1"), ("GET", "/topics/s1/partitions"), ("GET", "/topics/s1/partitions/0")] {
+        let (s, _, v) = api.call(method, uri, &[], "").await;
+        assert_kafka_error((s, v), 404, 40401);
+    }
+    assert_kafka_error(api.produce("s1", JSON_V2, r#"{"records":[{"value":{"x":1}}]}"#).await, 404, 40401);
+    assert_eq!(api.values("s1", 0).await, [r#"{"b":2}"#]);
+
+    // A failed produce creates nothing.
+    let (s, _, v) = api
+        .call("POST", "/topics/fresh/partitions/3", &[("content-type", JSON_V2)], r#"{"records":[{"value":1}]}"#)
+        .await;
+    assert_kafka_error((s, v), 404, 40402);
+    let (s, v) = api.produce("fresh2", JSON_V2, r#"{"records":[{"value":1,"partition":5}]}"#).await;
+    assert_kafka_error((s, v), 404, 40402);
+    let (s, v) = api.produce("fresh3", JSON_V2, r#"{"records":[{"value":null}]}"#).await;
+    assert_eq!(s.as_u16(), 422, "{v}");
+    let names = api.topic_names().await;
+    assert!(!names.iter().any(|n| n.starts_with("fresh")), "{names:?}");
+    assert!(names.contains(&"t1".to_owned()) && names.contains(&"s1".to_owned()), "{names:?}");
 }
 
 #[tokio::test]

@@ -97,7 +97,7 @@ async fn describe(State(s): State<AppState>, path: Result<Path<String>, PathReje
     respond(
         async {
             let topic = topic_name(path)?;
-            let info = s.log.topic(&topic).await.map_err(log_error)?;
+            let info = s.lookup(&topic, TopicKind::Topic).await.map_err(log_error)?;
             let parts: Vec<Value> = (0..info.partitions).map(partition_json).collect();
             Ok(ok_json(&json!({ "name": info.name, "configs": {}, "partitions": parts })))
         }
@@ -109,7 +109,7 @@ async fn partitions(State(s): State<AppState>, path: Result<Path<String>, PathRe
     respond(
         async {
             let topic = topic_name(path)?;
-            let info = s.log.topic(&topic).await.map_err(log_error)?;
+            let info = s.lookup(&topic, TopicKind::Topic).await.map_err(log_error)?;
             Ok(ok_json(&Value::Array((0..info.partitions).map(partition_json).collect())))
         }
         .await,
@@ -120,7 +120,7 @@ async fn partition(State(s): State<AppState>, path: Result<Path<(String, String)
     respond(
         async {
             let (topic, p) = topic_and_partition(path)?;
-            let info = s.log.topic(&topic).await.map_err(log_error)?;
+            let info = s.lookup(&topic, TopicKind::Topic).await.map_err(log_error)?;
             if p >= info.partitions {
                 return Err(KafkaError::partition_not_found(&topic, p));
             }
@@ -134,6 +134,7 @@ async fn offsets(State(s): State<AppState>, path: Result<Path<(String, String)>,
     respond(
         async {
             let (topic, p) = topic_and_partition(path)?;
+            s.lookup(&topic, TopicKind::Topic).await.map_err(log_error)?;
             let all = s.log.offsets(&topic).await.map_err(log_error)?;
             let o = all.iter().find(|o| o.partition == p).ok_or_else(|| KafkaError::partition_not_found(&topic, p))?;
             Ok(ok_json(&json!({ "beginning_offset": o.start, "end_offset": o.end })))
@@ -269,7 +270,8 @@ async fn produce_records(
     }
     drop(request);
 
-    let info = s.ensure_topic(&topic, TopicKind::Topic).await.map_err(log_error)?;
+    let needs = decoded.iter().filter_map(|d| d.0).max();
+    let info = s.ensure_topic(&topic, TopicKind::Topic, needs).await.map_err(log_error)?;
     let keyless = s.round_robin.next(info.partitions);
     let mut targets = Vec::with_capacity(n);
     let mut records = Vec::with_capacity(n);

@@ -8,10 +8,11 @@ use pinpipe_store::Store;
 
 use crate::{Error, Result};
 
-pub use pinpipe_store::layout::{object_name, parse_start, partition_dir};
+pub use pinpipe_store::layout::{frame, object_name, parse_start, partition_dir};
 
 /// The offset after the last record already stored for the partition (0 if none): the start of
-/// its newest object plus the number of records (lines) in it.
+/// its newest object plus the number of records in it, which is its number of lines: the sink
+/// writes every record as exactly one line ([`pinpipe_store::layout::frame`]).
 pub async fn resume_offset(store: &Store, topic: &str, partition: u32) -> Result<u64> {
     let dir = store.key(&partition_dir(topic, partition));
     let listing: Vec<object_store::ObjectMeta> = store
@@ -103,7 +104,7 @@ pub async fn audit(store: &Store, log: &dyn pinpipe_log::Log, topic: &str, parti
             .await?;
         for (i, line) in lines.iter().enumerate() {
             let offset = start + i as u64;
-            if stored.get(i).is_none_or(|r| r.offset != offset || r.value.as_ref() != *line) {
+            if stored.get(i).is_none_or(|r| r.offset != offset || frame(&r.value).as_ref() != *line) {
                 a.mismatches.push(offset);
             }
         }

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Resolved;
 use crate::layout::{object_name, resume_offset};
+use pinpipe_store::layout::frame;
 use crate::runtime::{Mode, PartitionStatus};
 use crate::{Error, Result};
 
@@ -124,7 +125,8 @@ impl Worker {
             }
             last_data = Instant::now();
             for r in &records {
-                pending.extend_from_slice(&r.value);
+                // Exactly one line per record, whatever its bytes: resuming counts lines.
+                pending.extend_from_slice(&frame(&r.value));
                 pending.push(b'\n');
                 pending_count += 1;
                 read_at = r.offset + 1;

@@ -187,3 +187,41 @@ async fn writes_the_same_layout_to_s3_exactly_once() {
     assert_exact(&f, "pinterest.pin", 0, 11).await;
     assert_exact(&f, "pinterest.pin", 1, 2).await;
 }
+
+/// Regression: a value with line feeds (binary, pretty or deeply nested JSON) was written as
+/// several lines, and the sink, resuming at "object start + lines", skipped acknowledged records.
+#[tokio::test]
+async fn values_with_line_feeds_are_one_line_each_and_resuming_skips_nothing() {
+    let f = fixture();
+    f.log.create_topic("pinterest.pin", TopicKind::Topic, 1).await.unwrap();
+    let deep = format!("{}\n{}", "[".repeat(300), "]".repeat(300));
+    let values: Vec<Vec<u8>> = vec![
+        br#"{"i":0}"#.to_vec(),
+        br#"{"i":1}"#.to_vec(),
+        b"a\nb\nc".to_vec(),
+        b"{\n  \"i\": 3\n}".to_vec(),
+        deep.into_bytes(),
+    ];
+    let records = values.iter().map(|v| Record::value(Bytes::from(v.clone()))).collect();
+    f.log.append("pinterest.pin", 0, records).await.unwrap();
+    let config = || SinkConfig { flush_size: 100, ..Default::default() };
+    sink(&f, config()).run(Mode::Once, CancellationToken::new()).await.unwrap();
+    append(&*f.log, "pinterest.pin", 0, 5, 3).await;
+    sink(&f, config()).run(Mode::Once, CancellationToken::new()).await.unwrap();
+
+    // Two objects: the first five records, then the three that came after.
+    let first = object(&f.store, &object_name("pinterest.pin", 0, 0)).await.unwrap();
+    assert_eq!(first.lines().count(), 5, "{first}");
+    let second = object(&f.store, &object_name("pinterest.pin", 0, 5)).await.unwrap();
+    assert_eq!(second.lines().count(), 3, "{second}");
+    assert!(second.starts_with("{\"topic\":\"pinterest.pin\",\"i\":5}\n"), "{second}");
+    // JSON stays the same JSON on one line; the binary record carries its exact bytes.
+    let lines: Vec<&str> = first.lines().collect();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(lines[3]).unwrap(), serde_json::json!({"i": 3}));
+    assert_eq!(lines[4], String::from_utf8(values[4].clone()).unwrap().replace('\n', " "));
+    use base64::Engine as _;
+    let binary: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+    let b64 = binary[pinpipe_store::layout::RAW_FIELD].as_str().unwrap();
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(b64).unwrap(), values[2]);
+    assert_exact(&f, "pinterest.pin", 0, 8).await;
+}

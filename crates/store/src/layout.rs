@@ -4,13 +4,44 @@
 //!
 //! This module is the one place that knows the names: building them, parsing them, and listing
 //! a partition's objects from a given offset on (with the store's "start after" listing, so a
-//! reader that has ingested most of a partition does not list all of it again).
+//! reader that has ingested most of a partition does not list all of it again); and how a
+//! record becomes exactly one line of an object ([`frame`]), whatever its bytes.
 
+use std::borrow::Cow;
+
+use base64::Engine as _;
 use futures_util::TryStreamExt;
 use object_store::ObjectMeta;
 use object_store::path::Path as ObjectPath;
 
 use crate::Store;
+
+/// The field of the one-line object that carries a record whose bytes are neither one line nor
+/// JSON: `{"pinpipe_raw_base64":"<the bytes, base64>"}`.
+pub const RAW_FIELD: &str = "pinpipe_raw_base64";
+
+/// A record's value as exactly one line of a JSON-lines object (without the line feed), so that
+/// an object holds one line per record and a reader (or the sink resuming) counts records by
+/// counting lines:
+///
+/// * a value without line breaks is written as it is (the usual case: compact JSON);
+/// * a JSON value with line breaks (pretty-printed) has them replaced by spaces: in JSON they
+///   can only be whitespace between tokens, so the value is the same;
+/// * anything else with line breaks (binary data, broken JSON) is written as
+///   `{"pinpipe_raw_base64":"..."}` holding its exact bytes.
+///
+/// (Checking JSON skips values without building them, so it has no nesting limit.)
+pub fn frame(value: &[u8]) -> Cow<'_, [u8]> {
+    let breaks = |b: &u8| *b == b'\n' || *b == b'\r';
+    if !value.iter().any(breaks) {
+        return Cow::Borrowed(value);
+    }
+    if serde_json::from_slice::<serde::de::IgnoredAny>(value).is_ok() {
+        return Cow::Owned(value.iter().map(|b| if breaks(b) { b' ' } else { *b }).collect());
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+    Cow::Owned(format!("{{\"{RAW_FIELD}\":\"{encoded}\"}}").into_bytes())
+}
 
 /// `topics/<topic>`.
 pub fn topic_dir(topic: &str) -> String {
@@ -133,6 +164,30 @@ mod tests {
         assert_eq!(parse_partition("partition=12"), Some(12));
         for other in ["partition=", "partition=x", "part=1", "partition=-1"] {
             assert_eq!(parse_partition(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn every_value_is_one_line() {
+        assert_eq!(frame(br#"{"a":1}"#).as_ref(), br#"{"a":1}"#);
+        assert!(matches!(frame(b"not json, one line"), Cow::Borrowed(_)));
+        // Pretty JSON: the same value on one line.
+        let pretty = b"{\n  \"a\": [1,\r\n 2],\n  \"s\": \"x\\ny\"\n}";
+        let framed = frame(pretty);
+        assert!(!framed.contains(&b'\n') && !framed.contains(&b'\r'));
+        let a: serde_json::Value = serde_json::from_slice(pretty).unwrap();
+        let b: serde_json::Value = serde_json::from_slice(&framed).unwrap();
+        assert_eq!(a, b);
+        // JSON nested deeper than a parser builds values for is still JSON: one line.
+        let deep = format!("{}\n{}", "[".repeat(300), "]".repeat(300));
+        assert_eq!(frame(deep.as_bytes()).as_ref(), deep.replace('\n', " ").as_bytes());
+        // Anything else with line feeds: its exact bytes, base64, in a one-line object.
+        for raw in [b"a\nb\nc".to_vec(), vec![0xff, b'\n', 0x00, b'\r'], b"{\"a\":\n".to_vec()] {
+            let framed = frame(&raw);
+            assert!(!framed.contains(&b'\n'), "{framed:?}");
+            let v: serde_json::Value = serde_json::from_slice(&framed).unwrap();
+            let back = base64::engine::general_purpose::STANDARD.decode(v[RAW_FIELD].as_str().unwrap()).unwrap();
+            assert_eq!(back, raw);
         }
     }
 

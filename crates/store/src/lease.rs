@@ -84,8 +84,15 @@ fn hostname() -> String {
 
 /// A held lease; released when dropped (or when the process ends).
 pub struct Lease {
-    what: String,
     kind: Kind,
+    watch: LeaseWatch,
+}
+
+/// What a holder's helpers need to know of its lease: whether it was lost. Cloned freely; it
+/// does not keep the lease (only the [`Lease`] does, so dropping it releases the lease at once).
+#[derive(Clone)]
+pub struct LeaseWatch {
+    what: String,
     lost: watch::Receiver<bool>,
 }
 
@@ -101,11 +108,25 @@ enum Kind {
 
 impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lease").field("what", &self.what).field("lost", &self.is_lost()).finish()
+        f.debug_struct("Lease").field("what", &self.watch.what).field("lost", &self.is_lost()).finish()
+    }
+}
+
+impl std::ops::Deref for Lease {
+    type Target = LeaseWatch;
+    fn deref(&self) -> &LeaseWatch {
+        &self.watch
     }
 }
 
 impl Lease {
+    /// A watch on this lease for the holder's tasks.
+    pub fn watch(&self) -> LeaseWatch {
+        self.watch.clone()
+    }
+}
+
+impl LeaseWatch {
     /// Whether the lease was lost (object stores only: a renewal failed). A holder checks this
     /// before each commit.
     pub fn is_lost(&self) -> bool {
@@ -176,7 +197,7 @@ fn file_lease(path: &Path, what: String, job: &str) -> Result<Lease> {
     let me = serde_json::to_vec(&Holder::me(job, Duration::ZERO)).unwrap_or_default();
     file.set_len(0).and_then(|()| file.write_all(&me)).and_then(|()| file.flush()).map_err(io)?;
     let (_tx, lost) = watch::channel(false);
-    Ok(Lease { what, kind: Kind::File { _lock: file }, lost })
+    Ok(Lease { kind: Kind::File { _lock: file }, watch: LeaseWatch { what, lost } })
 }
 
 fn version_of(r: &object_store::PutResult) -> UpdateVersion {
@@ -263,7 +284,7 @@ async fn object_lease(
         holder.expires_ms = 0;
         let _ = put(store.as_ref(), &key, &holder, PutMode::Update(version)).await;
     });
-    Ok(Lease { what, kind: Kind::Object { stop: Some(stop) }, lost })
+    Ok(Lease { kind: Kind::Object { stop: Some(stop) }, watch: LeaseWatch { what, lost } })
 }
 
 #[cfg(test)]
@@ -285,4 +306,64 @@ mod tests {
         drop(first);
         store.lease("batch/_pinpipe_lease", "pinpipe batch", DEFAULT_TTL).await.unwrap();
     }
+
+    /// A store on the test S3 server, in a fresh bucket.
+    async fn s3() -> Option<(pinpipe_testkit::s3::TestBucket, Resolved)> {
+        let bucket = pinpipe_testkit::s3::TestBucket::create().await?;
+        let store = crate::StoreConfig {
+            url: Some(bucket.url("warehouse")),
+            s3_endpoint: Some(bucket.endpoint.clone()),
+            s3_region: Some("us-east-1".into()),
+        }
+        .validate(Path::new("/unused"))
+        .unwrap();
+        Some((bucket, store))
+    }
+
+    #[tokio::test]
+    async fn an_s3_lease_is_exclusive_renewed_and_handed_back() {
+        let Some((_bucket, store)) = s3().await else { return };
+        let ttl = Duration::from_millis(600);
+        let first = store.lease("batch/_pinpipe_lease", "pinpipe batch", ttl).await.unwrap();
+        // Held across several renewals: a second taker is refused all along.
+        let until = tokio::time::Instant::now() + ttl * 3;
+        while tokio::time::Instant::now() < until {
+            let e = store.lease("batch/_pinpipe_lease", "other", ttl).await.unwrap_err();
+            assert!(matches!(e, Error::LeaseHeld { .. }), "{e}");
+            assert!(e.to_string().contains("pinpipe batch (pid"), "{e}");
+            tokio::time::sleep(ttl / 4).await;
+        }
+        assert!(!first.is_lost());
+        // Handed back on drop: the next taker gets it as soon as the release is written.
+        drop(first);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let second = loop {
+            match store.lease("batch/_pinpipe_lease", "second", ttl).await {
+                Ok(l) => break l,
+                Err(Error::LeaseHeld { .. }) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert!(!second.is_lost());
+    }
+
+    #[tokio::test]
+    async fn an_expired_s3_lease_is_taken_over_and_its_holder_learns_it_lost_it() {
+        let Some((_bucket, store)) = s3().await else { return };
+        let opened = store.open().unwrap();
+        let key = opened.key("stream/_pinpipe_lease");
+        // A holder that died long ago.
+        let dead = Holder { job: "pinpipe stream".into(), pid: 1, host: "gone".into(), since_ms: 1, expires_ms: 2 };
+        opened.inner.put(&key, serde_json::to_vec(&dead).unwrap().into()).await.unwrap();
+        let ttl = Duration::from_millis(600);
+        let mine = store.lease("stream/_pinpipe_lease", "pinpipe stream", ttl).await.unwrap();
+        // Someone overwrites the lease behind its holder's back: the next renewal notices.
+        opened.inner.put(&key, serde_json::to_vec(&dead).unwrap().into()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), mine.lost()).await.expect("the loss is noticed");
+        assert!(mine.is_lost());
+        assert!(mine.lost_error().to_string().contains("lost the lease"));
+    }
 }
+

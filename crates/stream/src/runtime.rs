@@ -151,7 +151,12 @@ impl StreamJob {
 
     /// Runs the three workers until every stream is drained (`Once`) or until `stop` (`Follow`;
     /// the batch in flight is committed first). The first worker error stops the others.
+    ///
+    /// The job holds the warehouse's stream lease ([`LEASE`]) while it runs: a second job on the
+    /// same tables is refused before it reads anything, and a job that loses its lease (on S3,
+    /// when it could not renew it in time) stops before committing again.
     pub async fn run(&self, mode: Mode, stop: CancellationToken) -> Result<()> {
+        let lease = self.warehouse.lease(LEASE, "pinpipe stream", pinpipe_store::lease::DEFAULT_TTL).await?;
         let dead_store = self.warehouse.open()?;
         let mut workers = JoinSet::new();
         let inner = stop.child_token();
@@ -169,10 +174,18 @@ impl StreamJob {
                 config: self.config.clone(),
                 status: Arc::clone(&self.status[&kind]),
                 events: self.events.clone(),
+                lease: lease.watch(),
             };
             workers.spawn(worker.run(mode, inner.clone()));
         }
         let mut first_error = None;
+        let lost = {
+            let (lease, inner) = (lease.watch(), inner.clone());
+            tokio::spawn(async move {
+                lease.lost().await;
+                inner.cancel();
+            })
+        };
         while let Some(done) = workers.join_next().await {
             let outcome = done.map_err(|e| Error::Task(e.to_string())).and_then(|r| r);
             if let Err(e) = outcome {
@@ -180,9 +193,16 @@ impl StreamJob {
                 first_error.get_or_insert(e);
             }
         }
+        lost.abort();
+        if first_error.is_none() && lease.is_lost() {
+            return Err(lease.lost_error().into());
+        }
         first_error.map_or(Ok(()), Err)
     }
 }
+
+/// Key of the streaming job's lease in the warehouse.
+pub const LEASE: &str = "stream/_pinpipe_lease";
 
 /// Reads a stream's status from its table and the log (for `pinpipe stream status`, which runs
 /// beside the job).
@@ -230,6 +250,7 @@ struct Worker {
     config: Resolved,
     status: Arc<Mutex<TableStatus>>,
     events: Option<UnboundedSender<CommitEvent>>,
+    lease: pinpipe_store::lease::LeaseWatch,
 }
 
 /// Commit attempts of one micro-batch before its error stands.
@@ -587,6 +608,9 @@ impl Worker {
         let mut attempt = 0;
         let table = loop {
             attempt += 1;
+            if self.lease.is_lost() {
+                return Err(self.lease.lost_error().into());
+            }
             let written = table
                 .write(data.clone())
                 .with_writer_properties(delta::writer_properties())
@@ -713,7 +737,8 @@ impl Worker {
     /// exist). Failures are logged, never fatal: they only affect read speed.
     async fn maintain(&self, mut table: DeltaTable, batch: u64) -> DeltaTable {
         let due = |every: u64| every > 0 && batch.is_multiple_of(every);
-        if due(self.config.optimize_every) {
+        // Compaction rewrites files: only while this job surely holds the tables.
+        if due(self.config.optimize_every) && !self.lease.is_lost() {
             let props = CommitProperties::default().with_create_checkpoint(false);
             match table.clone().optimize().with_commit_properties(props).await {
                 Ok((t, m)) => {

@@ -29,7 +29,15 @@ pub async fn run_job(loaded: &Loaded, args: &BatchArgs) -> anyhow::Result<std::p
         .context("--date must be a date as YYYY-MM-DD, e.g. --date 2026-11-24")?;
     let folder = pinpipe_batch::run_folder(date, args.run_id.as_deref(), chrono::Utc::now())
         .map_err(|e| anyhow::anyhow!("--run-id: {e}"))?;
-    let run_dir = r.batch.output.join(folder);
+    let mut run_dir = r.batch.output.join(&folder);
+    // A folder named after the time only: never reuse another run's (two runs in one second).
+    if date.is_none() && args.run_id.is_none() {
+        let mut n = 2;
+        while run_dir.exists() {
+            run_dir = r.batch.output.join(format!("{folder}-{n}"));
+            n += 1;
+        }
+    }
     let input = r.store.open()?;
     let progress = Arc::new(ReadProgress::default());
     let job = Job {

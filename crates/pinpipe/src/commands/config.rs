@@ -51,8 +51,13 @@ pub fn run(loaded: &Loaded) -> anyhow::Result<()> {
             "warehouse" if loaded.config.warehouse.url.is_none() => {
                 line(&format!("# url unset: {}", loaded.resolved.warehouse.url.display()))?;
             }
-            "batch" if loaded.config.batch.output.is_none() => {
-                line(&format!("# output unset: {}", loaded.resolved.batch.output.display()))?;
+            "batch" => {
+                if loaded.config.batch.output.is_none() {
+                    line(&format!("# output unset: {}", loaded.resolved.batch.output.display()))?;
+                }
+                if loaded.config.batch.spill_dir.is_none() {
+                    line(&format!("# spill_dir unset: {}", loaded.resolved.batch.spill_dir.display()))?;
+                }
             }
             "sink" if loaded.config.sink.topics_regex.is_none() => {
                 line(&format!("# topics_regex unset: {}", loaded.resolved.sink.topics.as_str()))?;

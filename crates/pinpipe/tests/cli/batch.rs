@@ -156,10 +156,11 @@ async fn batch_reads_raw_objects_from_s3_and_writes_delta_tables_to_s3() {
     assert_eq!(s["objects"]["pin"], 6, "40 records at flush size 7: 6 objects");
     let table = &s["tables"]["pinterest_pin_table"];
     assert_eq!(table["url"], format!("{warehouse}/batch/pinterest_pin_table/"));
-    assert_eq!(table["version"], 0);
+    // Created (version 0), then the run's commit (1) with its rows and ingested positions.
+    assert_eq!(table["version"], 1);
     // The commit is in the bucket.
     let store = pinpipe_store::StoreConfig {
-        url: Some(warehouse),
+        url: Some(warehouse.clone()),
         s3_endpoint: Some(bucket.endpoint.clone()),
         s3_region: None,
     }
@@ -167,8 +168,197 @@ async fn batch_reads_raw_objects_from_s3_and_writes_delta_tables_to_s3() {
     .unwrap()
     .open()
     .unwrap();
-    let commit = store.key("batch/pinterest_pin_table/_delta_log/00000000000000000000.json");
+    let commit = store.key("batch/pinterest_pin_table/_delta_log/00000000000000000001.json");
     use object_store::ObjectStoreExt;
     let text = store.inner.get(&commit).await.unwrap().bytes().await.unwrap();
-    assert!(std::str::from_utf8(&text).unwrap().contains("\"add\""));
+    let text = std::str::from_utf8(&text).unwrap();
+    assert!(text.contains("\"add\"") && text.contains("pinpipe-batch:pinterest.pin:0"), "{text}");
+    // A second run over the same objects finds nothing new and commits nothing.
+    let again = w.run_with(
+        &["batch", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--warehouse", &warehouse, "--run-id", "s3-again", "--quiet"],
+        &[("PINPIPE_WAREHOUSE__S3_ENDPOINT", &bucket.endpoint), ("AWS_EC2_METADATA_DISABLED", "true")],
+    );
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    let s2 = read_json(&w.path().join(".pinpipe/results/s3-again/summary.json"));
+    assert_eq!(s2["tables"]["pinterest_pin_table"]["version"], 1);
+    assert_eq!(s2["objects"]["pin"], 0);
+    assert_eq!(s2["table_rows"], s["table_rows"]);
+}
+
+/// Writes one day of raw objects: `posts` posts, each a random row (with replacement) of a
+/// 1,500-row source, spread over two partitions, 150 records per object; `next` holds each
+/// (topic, partition)'s next offset across days. Returns the objects written per topic.
+fn write_day(objects: &std::path::Path, day: u64, posts: u64, next: &mut BTreeMap<(String, u32), u64>) -> u64 {
+    use rand::{RngExt, SeedableRng};
+    let g = pinpipe_source::Generator::new(5, 1_500);
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(100 + day);
+    let rows: Vec<i64> = (0..posts).map(|_| rng.random_range(0..1_500)).collect();
+    let mut written = 0;
+    for kind in pinpipe_model::Kind::ALL {
+        let topic = format!("pinterest.{kind}");
+        for p in 0..2u32 {
+            let dir = objects.join(format!("topics/{topic}/partition={p}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mine: Vec<i64> = rows.iter().enumerate().filter(|(i, _)| *i as u32 % 2 == p).map(|(_, r)| *r).collect();
+            for chunk in mine.chunks(150) {
+                let start = next.entry((topic.clone(), p)).or_insert(0);
+                let body: String = chunk.iter().map(|r| format!("{}\n", g.post(*r).json(kind))).collect();
+                std::fs::write(dir.join(format!("{topic}+{p}+{:010}.json", *start)), body).unwrap();
+                *start += chunk.len() as u64;
+                if kind == pinpipe_model::Kind::Pin {
+                    written += 1;
+                }
+            }
+        }
+    }
+    written
+}
+
+/// Per table, from its Delta log: the raw objects each commit ingested, as (partition, first
+/// start, last start, objects), in commit order.
+fn ingested_ranges(table: &std::path::Path) -> Vec<(u64, u64, u64, u64)> {
+    let mut commits: Vec<std::path::PathBuf> = std::fs::read_dir(table.join("_delta_log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    commits.sort();
+    let mut out = Vec::new();
+    for c in commits {
+        for line in std::fs::read_to_string(&c).unwrap().lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            if let Some(parts) = v["commitInfo"]["pinpipe"]["partitions"].as_object() {
+                for (p, i) in parts {
+                    let n = |k: &str| i[k].as_u64().unwrap();
+                    out.push((p.parse().unwrap(), n("first_start"), n("last_start"), n("objects")));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn sigkill_at_random_points_of_incremental_runs_neither_loses_nor_repeats_an_object() {
+    use rand::{RngExt, SeedableRng};
+    const DAYS: u64 = 4;
+    let w = Workdir::new();
+    let reference = Workdir::new();
+    let objects = w.path().join(".pinpipe/objects");
+    let (mut next, mut next_ref) = (BTreeMap::new(), BTreeMap::new());
+    // The reference: every day's objects, one run never interrupted.
+    let mut objects_per_day = Vec::new();
+    for day in 0..DAYS {
+        objects_per_day.push(write_day(&reference.path().join(".pinpipe/objects"), day, 800, &mut next_ref));
+    }
+    let t = std::time::Instant::now();
+    reference.ok(&["batch", "--run-id", "reference", "--quiet"]);
+    let clean_run = t.elapsed();
+
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(42);
+    let mut kills = 0;
+    for day in 0..DAYS {
+        write_day(&objects, day, 800, &mut next);
+        // Kill runs at random moments of their work (start-up, listing, cleaning, writing,
+        // committing), several times a day, then let one finish.
+        for attempt in 0..6 {
+            if kills >= 3 * (day + 1) {
+                break;
+            }
+            let mut child = w
+                .cmd(&["batch", "--run-id", &format!("d{day}-k{attempt}"), "--quiet"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(clean_run.mul_f64(rng.random_range(0.05..0.95)));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                kills += 1;
+            }
+            child.wait().unwrap();
+        }
+        w.ok(&["batch", "--run-id", &format!("day{day}"), "--quiet"]);
+    }
+    assert!(kills >= 10, "only {kills} runs were killed mid-way");
+
+    let dir = |w: &Workdir, run: &str| w.path().join(".pinpipe/results").join(run);
+    for q in ["q1", "q2", "q3", "q3b", "q4", "q5", "q6", "q7", "q8"] {
+        let got = read_json(&dir(&w, &format!("day{}", DAYS - 1)).join(format!("{q}.json")));
+        assert_eq!(got, read_json(&dir(&reference, "reference").join(format!("{q}.json"))), "{q}");
+    }
+    let s = read_json(&dir(&w, &format!("day{}", DAYS - 1)).join("summary.json"));
+    let r = read_json(&dir(&reference, "reference").join("summary.json"));
+    assert_eq!(s["table_rows"], r["table_rows"]);
+
+    // Every object was ingested by exactly one commit: per partition, the commits' ranges follow
+    // each other without overlap or gap and add up to every object written.
+    let total: u64 = objects_per_day.iter().sum();
+    for table in ["pinterest_pin_table", "pinterest_geo_table", "pinterest_user_table"] {
+        let ranges = ingested_ranges(&w.path().join(".pinpipe/warehouse/batch").join(table));
+        let mut per_partition: BTreeMap<u64, Vec<(u64, u64, u64)>> = BTreeMap::new();
+        for (p, first, last, n) in ranges {
+            per_partition.entry(p).or_default().push((first, last, n));
+        }
+        let mut objects_seen = 0;
+        for (p, rs) in &per_partition {
+            for pair in rs.windows(2) {
+                assert!(pair[1].0 > pair[0].1, "{table} partition {p}: overlapping commits {rs:?}");
+            }
+            objects_seen += rs.iter().map(|r| r.2).sum::<u64>();
+        }
+        assert_eq!(objects_seen, total, "{table}: {per_partition:?}");
+    }
+
+    // The rows themselves, read by an independent Delta reader.
+    let paths = |w: &Workdir| -> Vec<String> {
+        ["pinterest_pin_table", "pinterest_geo_table", "pinterest_user_table"]
+            .iter()
+            .map(|t| w.path().join(".pinpipe/warehouse/batch").join(t).display().to_string())
+            .collect()
+    };
+    if let (Some(mine), Some(theirs)) = (pinpipe_testkit::delta::read_tables(&paths(&w)), pinpipe_testkit::delta::read_tables(&paths(&reference))) {
+        for t in ["pinterest_pin_table", "pinterest_geo_table", "pinterest_user_table"] {
+            let rows = |v: &Value| {
+                let mut r: Vec<String> = v[t]["rows"].as_array().unwrap().iter().map(|x| x.to_string()).collect();
+                r.sort();
+                r
+            };
+            assert_eq!(rows(&mine), rows(&theirs), "{t}");
+        }
+    }
+}
+
+#[test]
+fn two_batch_runs_at_once_one_commits_and_the_other_changes_nothing() {
+    let w = Workdir::new();
+    let mut next = BTreeMap::new();
+    write_day(&w.path().join(".pinpipe/objects"), 0, 3_000, &mut next);
+    let spawn = |id: &str| {
+        w.cmd(&["batch", "--run-id", id, "--quiet"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("a"), spawn("b"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let ok: Vec<bool> = [&a, &b].iter().map(|o| o.status.success()).collect();
+    let refused = if ok == [true, false] { &b } else { &a };
+    if ok == [true, true] {
+        // The first finished before the second started: the second found nothing new.
+        let s = read_json(&w.path().join(".pinpipe/results/b/summary.json"));
+        let sa = read_json(&w.path().join(".pinpipe/results/a/summary.json"));
+        assert!(s["objects"]["pin"] == 0 || sa["objects"]["pin"] == 0, "{s}\n{sa}");
+    } else {
+        assert!(ok.contains(&true), "{}\n{}", String::from_utf8_lossy(&a.stderr), String::from_utf8_lossy(&b.stderr));
+        let e = String::from_utf8_lossy(&refused.stderr);
+        assert!(e.contains("is held by pinpipe batch") && e.contains("another job"), "{e}");
+    }
+    // Either way the tables hold each row once: a third run finds nothing to add.
+    w.ok(&["batch", "--run-id", "c", "--quiet"]);
+    let c = read_json(&w.path().join(".pinpipe/results/c/summary.json"));
+    assert_eq!(c["clean_rows"], serde_json::json!({"pin": 0, "geo": 0, "user": 0}));
+    let log = w.path().join(".pinpipe/warehouse/batch/pinterest_pin_table/_delta_log");
+    assert_eq!(std::fs::read_dir(log).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json")).count(), 2);
 }

@@ -78,7 +78,14 @@ async fn up_once_runs_the_whole_pipeline_and_a_second_run_reuses_the_database_an
         &std::fs::read_to_string(w.path().join(after(&second, "batch results:")).join("summary.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(batch["raw_records"]["pin"], 50, "the batch job read both runs' objects: {batch}");
+    // The batch job ingested only the second run's objects, and answered over both runs' rows.
+    assert_eq!(batch["raw_records"]["pin"], 10, "{batch}");
+    let first_batch: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(w.path().join(after(&first, "batch results:")).join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    let (before, added) = (&first_batch["table_rows"]["pin"], &batch["clean_rows"]["pin"]);
+    assert_eq!(batch["table_rows"]["pin"].as_u64(), Some(before.as_u64().unwrap() + added.as_u64().unwrap()), "{batch}");
 }
 
 #[test]
