@@ -40,17 +40,25 @@ pub enum BodyError {
     TooLarge(usize),
     /// The connection failed while reading.
     Read(String),
+    /// The body did not arrive in time.
+    Timeout(std::time::Duration),
 }
 
-/// Reads the whole body, refusing more than `limit` bytes (checked against `Content-Length`
-/// first, then while reading).
-pub async fn read(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, BodyError> {
+/// Reads the whole body within `timeout`, refusing more than `limit` bytes (checked against
+/// `Content-Length` first, then while reading).
+pub async fn read(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, BodyError> {
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(BodyError::TooLarge(limit));
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await;
+    read.map_err(|_| BodyError::Timeout(timeout))?.map_err(|e| {
         let inner = e.into_inner();
         if inner.is::<http_body_util::LengthLimitError>() {
             BodyError::TooLarge(limit)

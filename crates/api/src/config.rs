@@ -1,6 +1,7 @@
 //! The `[api]` configuration section.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,16 @@ pub struct ApiConfig {
     /// Serve `GET /metrics` without a key even when keys are set (by default it needs one: it
     /// names every topic).
     pub metrics_public: bool,
+    /// Time a client has to send a request's headers; also how long an idle keep-alive
+    /// connection is kept (e.g. `10s`).
+    pub header_timeout: String,
+    /// Time a client has to send a request's whole body (e.g. `30s`).
+    pub body_timeout: String,
+    /// Most connections open at once; more wait to be accepted. Lowered to half the process'
+    /// file-descriptor limit when that is smaller.
+    pub max_connections: usize,
+    /// On shutdown, time in-flight requests get to finish before their connections are closed.
+    pub shutdown_timeout: String,
 }
 
 impl Default for ApiConfig {
@@ -39,6 +50,10 @@ impl Default for ApiConfig {
             max_record_bytes: 1 << 20,
             auto_create_topics: true,
             metrics_public: false,
+            header_timeout: "10s".into(),
+            body_timeout: "30s".into(),
+            max_connections: 1024,
+            shutdown_timeout: "10s".into(),
         }
     }
 }
@@ -64,6 +79,14 @@ pub struct Resolved {
     pub default_partitions: u32,
     /// See [`ApiConfig`].
     pub metrics_public: bool,
+    /// See [`ApiConfig`].
+    pub header_timeout: Duration,
+    /// See [`ApiConfig`].
+    pub body_timeout: Duration,
+    /// See [`ApiConfig`].
+    pub max_connections: usize,
+    /// See [`ApiConfig`].
+    pub shutdown_timeout: Duration,
 }
 
 impl ApiConfig {
@@ -95,6 +118,18 @@ impl ApiConfig {
         if self.max_record_bytes == 0 {
             return Err(("api.max_record_bytes", "must be at least 1".into()));
         }
+        let duration = |key: &'static str, text: &str| {
+            humantime::parse_duration(text.trim())
+                .ok()
+                .filter(|d| (Duration::from_millis(10)..=Duration::from_secs(3600)).contains(d))
+                .ok_or_else(|| (key, format!("{text:?} is not a duration between 10ms and 1h, such as 10s")))
+        };
+        let header_timeout = duration("api.header_timeout", &self.header_timeout)?;
+        let body_timeout = duration("api.body_timeout", &self.body_timeout)?;
+        let shutdown_timeout = duration("api.shutdown_timeout", &self.shutdown_timeout)?;
+        if self.max_connections == 0 {
+            return Err(("api.max_connections", "must be at least 1".into()));
+        }
         let api_keys = self.api_keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
         Ok(Resolved {
             listen,
@@ -106,6 +141,10 @@ impl ApiConfig {
             auto_create_topics: self.auto_create_topics,
             default_partitions,
             metrics_public: self.metrics_public,
+            header_timeout,
+            body_timeout,
+            max_connections: self.max_connections,
+            shutdown_timeout,
         })
     }
 }

@@ -5,6 +5,7 @@
 //! * [`streams`]: the classic API Gateway → Kinesis routes (`PUT /streams/{stream}/record`, ...).
 //! * [`error`]: Confluent and Kinesis error bodies; [`body`]: request bodies and their limits.
 //! * [`metrics`]: Prometheus metrics; `GET /healthz`.
+//! * [`server`]: the server: timeouts, a connection cap, a shutdown deadline.
 //!
 //! [`app`] builds the router without a socket (tests call it with `oneshot`); [`serve`] runs it.
 //! A produce is answered only after the log has made its records durable.
@@ -13,10 +14,10 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod server;
 pub mod streams;
 pub mod topics;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -96,12 +97,11 @@ impl AppState {
         needs_partition: Option<u32>,
     ) -> pinpipe_log::Result<TopicInfo> {
         let log = self.log_for(kind);
-        match self.lookup(name, kind).await {
+        match log.topic(name).await {
+            Ok(info) if info.kind == kind => Ok(info),
+            // A name of the other kind stays theirs.
+            Ok(_) => Err(pinpipe_log::Error::TopicNotFound(name.to_owned())),
             Err(pinpipe_log::Error::TopicNotFound(_)) if self.0.config.auto_create_topics => {
-                // Only a name nothing holds yet is created (a name of the other kind stays theirs).
-                if log.topic(name).await.is_ok() {
-                    return Err(pinpipe_log::Error::TopicNotFound(name.to_owned()));
-                }
                 let partitions = self.0.config.default_partitions;
                 if let Some(p) = needs_partition.filter(|p| *p >= partitions) {
                     return Err(pinpipe_log::Error::PartitionNotFound { topic: name.to_owned(), partition: p, partitions });
@@ -111,7 +111,7 @@ impl AppState {
                     other => other,
                 }
             }
-            other => other,
+            Err(e) => Err(e),
         }
     }
 }
@@ -135,6 +135,7 @@ pub fn app(state: AppState) -> Router {
     }
     let routes = routes
         .route("/healthz", get(healthz))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_head))
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
         .method_not_allowed_fallback(method_not_allowed);
     let base = state.config.base_path.clone();
@@ -142,24 +143,21 @@ pub fn app(state: AppState) -> Router {
     router.fallback(not_found).with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes; in-flight requests finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Small responses go out at once (no Nagle delay on keep-alive connections).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("could not set TCP_NODELAY: {e}");
-        }
-    });
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
-}
+pub use server::serve;
 
-async fn healthz() -> Response {
-    let mut r = r#"{"status":"ok"}"#.into_response();
+/// `{"status":"ok"}`, or `{"status":"degraded","problems":[...]}` naming partitions that are
+/// damaged or whose writes fail (the server still serves the others).
+async fn healthz(State(state): State<AppState>) -> Response {
+    let mut problems = state.log.problems();
+    if !Arc::ptr_eq(&state.log, &state.streams) {
+        problems.extend(state.streams.problems());
+    }
+    let body = if problems.is_empty() {
+        r#"{"status":"ok"}"#.to_owned()
+    } else {
+        serde_json::json!({ "status": "degraded", "problems": problems }).to_string()
+    };
+    let mut r = body.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
@@ -197,6 +195,27 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     state.metrics.latency.get_or_create(&RouteLabels { route }).observe(seconds);
     state.metrics.requests.get_or_create(&RequestLabels { route, method, status: response.status().as_u16() }).inc();
     response
+}
+
+/// Longest request target accepted (414 beyond, with the route family's error body).
+pub const MAX_URI_BYTES: usize = 8 << 10;
+/// Most bytes of request headers accepted (431 beyond, with the route family's error body).
+pub const MAX_HEADER_BYTES: usize = 32 << 10;
+
+/// Refuses over-long request targets and header sections with the contract's error bodies.
+async fn limit_head(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let uri_len = request.uri().to_string().len();
+    let header_len: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    let family = || Family::of(request.uri().path(), &state.config.base_path);
+    if uri_len > MAX_URI_BYTES {
+        let message = format!("The request target is {uri_len} bytes; at most {MAX_URI_BYTES} are accepted");
+        return family().error(StatusCode::URI_TOO_LONG, 414, "ValidationException", message);
+    }
+    if header_len > MAX_HEADER_BYTES {
+        let message = format!("The request headers are {header_len} bytes; at most {MAX_HEADER_BYTES} are accepted");
+        return family().error(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, 431, "ValidationException", message);
+    }
+    next.run(request).await
 }
 
 /// Whether `given` is one of `keys`, compared in constant time (every key is compared, each

@@ -86,13 +86,17 @@ fn stream_name(path: Result<Path<String>, PathRejection>) -> Result<String> {
 }
 
 async fn read_body(s: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes> {
-    body::read(headers, body, s.config.max_body_bytes).await.map_err(|e| match e {
+    body::read(headers, body, s.config.max_body_bytes, s.config.body_timeout).await.map_err(|e| match e {
         BodyError::TooLarge(limit) => {
             KinesisError::new("ValidationException", format!("The request body is larger than {limit} bytes"))
                 .with_status(StatusCode::PAYLOAD_TOO_LARGE)
         }
         BodyError::Read(m) => {
             KinesisError::new("SerializationException", format!("Could not read the request body: {m}"))
+        }
+        BodyError::Timeout(t) => {
+            KinesisError::new("RequestTimeout", format!("The request body did not arrive within {t:?}"))
+                .with_status(StatusCode::REQUEST_TIMEOUT)
         }
     })
 }

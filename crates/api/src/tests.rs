@@ -519,3 +519,16 @@ async fn metrics_count_requests_records_and_end_offsets() {
     has(r#"pinpipe_log_end_offset{topic="s1",partition="0"} 1"#);
     assert!(text.contains(r#"pinpipe_api_request_duration_seconds_count{route="/topics/{topic}"} 4"#), "{text}");
 }
+
+#[tokio::test]
+async fn over_long_targets_and_headers_get_the_contract_body() {
+    let api = Api::new();
+    let long = format!("/topics/{}", "a".repeat(crate::MAX_URI_BYTES));
+    let (s, _, v) = api.call("GET", &long, &[], "").await;
+    assert_kafka_error((s, v), 414, 414);
+    let (s, ct, v) = api.call("GET", &format!("/streams/{}", "a".repeat(crate::MAX_URI_BYTES)), &[], "").await;
+    assert_kinesis_error((s, ct, v), 414, "ValidationException");
+    let big = "x".repeat(crate::MAX_HEADER_BYTES);
+    let (s, _, v) = api.call("GET", "/topics", &[("x-padding", big.as_str())], "").await;
+    assert_kafka_error((s, v), 431, 431);
+}

@@ -75,13 +75,37 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
-    /// The partition stopped accepting writes after an fsync failure.
-    #[error("partition {topic}/{partition} stopped accepting writes after an I/O error; restart pinpipe to recover it")]
+    /// A write or fsync of the partition failed (e.g. the disk is full); nothing of that write
+    /// was acknowledged, and the next append tries again.
+    #[error("partition {topic}/{partition} could not write to disk: {reason}; nothing was stored (it retries on the next request)")]
     Failed {
         /// Topic.
         topic: String,
         /// Partition.
         partition: u32,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The partition's files are damaged beyond a torn tail; it is not read or written past the
+    /// damage until `pinpipe log repair` cuts it.
+    #[error(
+        "partition {topic}/{partition} is damaged: {} at byte {position} (offset {offset}): {reason}. It is not read \
+         or written until the damage is cut: stop the process that writes the log and run `pinpipe log repair \
+         {topic} {partition}` (it reports what it cuts)", path.display()
+    )]
+    Damaged {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: u32,
+        /// The damaged file.
+        path: PathBuf,
+        /// Byte position of the damage in it.
+        position: u64,
+        /// Offset of the first record that cannot be read.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
     },
     /// A position or cursor this backend cannot read from (a sequence number given to a dense
     /// log, or text that is not a sequence number).

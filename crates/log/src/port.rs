@@ -128,6 +128,12 @@ pub trait Log: Send + Sync {
     /// `timeout` passes; returns whether data is there. Never busy-polls.
     async fn wait_for(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> Result<bool>;
 
+    /// Partitions that need attention (damaged files, failing writes), for health checks; none
+    /// by default.
+    fn problems(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// How this backend numbers records. The offset methods above (`append`'s result, `read`,
     /// `offsets`' ends, `wait_for`) are meaningful only with `dense_offsets`; the positioned
     /// methods below work on every backend.

@@ -321,6 +321,15 @@ pub enum LogCommand {
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
     },
+    /// Cut the damaged part of embedded-log partitions (a checksum failure or missing data
+    /// beyond a torn tail), record the offsets lost, and report them. Stop the process that
+    /// writes the log first. Undamaged partitions are not touched.
+    Repair {
+        /// Only this topic or stream (all when omitted).
+        topic: Option<String>,
+        /// Only this partition of it.
+        partition: Option<u32>,
+    },
 }
 
 /// `pinpipe source`.

@@ -125,6 +125,15 @@ impl Worker {
             }
             last_data = Instant::now();
             for r in &records {
+                // Offsets a repair of the log cut: the records after them start a new object (an
+                // object never spans a gap, so its name plus its lines is always where it ends).
+                if r.offset > read_at {
+                    tracing::warn!(topic, partition = p, "records {read_at}..{} are missing from the log (cut by a repair)", r.offset);
+                    if pending_count > 0 {
+                        self.flush(&mut pending, &mut pending_start, &mut pending_count, read_at).await?;
+                    }
+                    pending_start = r.offset;
+                }
                 // Exactly one line per record, whatever its bytes: resuming counts lines.
                 pending.extend_from_slice(&frame(&r.value));
                 pending.push(b'\n');

@@ -204,6 +204,25 @@ impl<'f> BatchReader<'f> {
     }
 }
 
+/// The highest offset any whole, checksummed batch in `[from, len)` of a damaged file claims
+/// (searching at every byte position, so batches after garbage are found too): how far offsets
+/// were handed out beyond a damage.
+pub(crate) fn highest_offset_after(file: &File, path: &Path, from: u64, len: u64) -> Result<Option<u64>> {
+    let mut best = None;
+    let mut pos = from;
+    while pos + HEADER as u64 <= len {
+        let mut reader = BatchReader::new(file, path, pos, len);
+        match reader.next_batch()? {
+            Ok(b) => {
+                best = best.max(Some(b.next_offset()));
+                pos = reader.pos;
+            }
+            Err(_) => pos += 1,
+        }
+    }
+    Ok(best)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;

@@ -9,12 +9,18 @@
 //!   off; every acknowledged batch is intact because it was synced before it was acknowledged.
 //! * Another process may open the same directory read-only ([`EmbeddedLog::open_read_only`],
 //!   e.g. `pinpipe log read` beside a running `pinpipe serve`); it sees new data by re-scanning
-//!   and waits for it by polling every 50 ms, since it shares no memory with the writer.
+//!   and waits for it by polling every 50 ms, since it shares no memory with the writer. It reads
+//!   no further than the writer's durable position (`durable`, rewritten after every sync), so it
+//!   never consumes a record that a machine crash could still take back.
+//! * Damage beyond a torn tail stops its partition (reads and appends fail naming the file and
+//!   offset) until [`EmbeddedLog::repair`] cuts it; offsets are never handed out twice.
 
 mod batch;
 mod load;
 mod state;
 mod writer;
+
+pub use load::Repaired;
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -112,6 +118,52 @@ impl EmbeddedLog {
         &self.root
     }
 
+    /// Cuts the damage of the partitions of `topic` (all topics when `None`; one partition with
+    /// `partition`), which must not be open for writing elsewhere (the log's lock is taken), and
+    /// reports what was cut. Undamaged partitions are left as they are.
+    pub fn repair(dir: &Path, topic: Option<&str>, partition: Option<u32>) -> Result<Vec<Repaired>> {
+        let lock_path = dir.join("LOCK");
+        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(Error::io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_owned())),
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path)(e)),
+        }
+        let mut found = false;
+        let mut out = Vec::new();
+        for tdir in topic_dirs(dir)? {
+            let info = load::read_meta(&tdir)?;
+            if topic.is_some_and(|t| t != info.name) {
+                continue;
+            }
+            found = true;
+            for p in (0..info.partitions).filter(|p| partition.is_none_or(|want| want == *p)) {
+                out.extend(load::repair_partition(&info.name, p, &tdir.join(p.to_string()))?);
+            }
+        }
+        if let Some(t) = topic.filter(|_| !found) {
+            return Err(Error::TopicNotFound(t.to_owned()));
+        }
+        Ok(out)
+    }
+
+    /// Partitions that need attention: damaged ones, and ones whose writes fail (a full disk).
+    fn partition_problems(&self) -> Vec<String> {
+        let topics = self.topics.read().map(|t| t.values().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        let mut out = Vec::new();
+        for t in topics {
+            for p in &t.partitions {
+                if let Some(e) = p.damaged() {
+                    out.push(e.to_string());
+                } else if let Some(d) = p.degraded.read().ok().and_then(|d| d.clone()) {
+                    out.push(format!("partition {}/{}: {d}", p.topic, p.number));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
     /// Applies the retention limits now (the writer also does so every 30 seconds).
     pub async fn enforce_retention(&self) -> Result<()> {
         self.request(|reply| Command::Retention { reply }).await
@@ -174,12 +226,22 @@ impl EmbeddedLog {
     }
 }
 
-/// Read-only views: takes in batches the writer has added since the last look, and new segments.
+/// Read-only views: takes in batches the writer has made durable since the last look, and new
+/// segments.
 fn refresh(p: &Partition) -> Result<()> {
+    if p.damage.is_some() {
+        return Ok(());
+    }
     loop {
         let segments = p.segments();
         let Some(last) = segments.last() else { return Ok(()) };
         let len = last.file.metadata().map_err(Error::io(&last.path))?.len();
+        // No further than the writer's durable position.
+        let len = match load::read_durable(&p.dir) {
+            Some((base, size, _)) if base == last.base => len.min(size),
+            Some((base, _, _)) if base < last.base => 0,
+            _ => len,
+        };
         let size = last.size();
         if len > size {
             let last_indexed = last.index.read().ok().and_then(|i| i.last().map(|e| e.1));
@@ -215,6 +277,10 @@ impl Log for EmbeddedLog {
     async fn create_topic(&self, name: &str, kind: TopicKind, partitions: u32) -> Result<TopicInfo> {
         let name = name.to_owned();
         self.request(|reply| Command::Create { name, kind, partitions, reply }).await
+    }
+
+    fn problems(&self) -> Vec<String> {
+        self.partition_problems()
     }
 
     async fn delete_topic(&self, name: &str) -> Result<()> {

@@ -115,6 +115,19 @@ pub(crate) fn scan(
     }
 }
 
+/// Where a partition's files are damaged beyond a torn tail (found when it was opened).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Damage {
+    /// The damaged file.
+    pub path: PathBuf,
+    /// Byte position of the damage.
+    pub position: u64,
+    /// Offset of the first record that cannot be read.
+    pub offset: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
 /// One partition: its segments and offsets.
 pub(crate) struct Partition {
     pub topic: String,
@@ -125,9 +138,25 @@ pub(crate) struct Partition {
     pub start: AtomicU64,
     /// Offset after the last durable record; readers wait on it.
     pub end: watch::Sender<u64>,
+    /// Damage found on open: the partition is neither read nor written until it is repaired.
+    pub damage: Option<Damage>,
+    /// The last write failure, until a write succeeds again (shown by health checks).
+    pub degraded: RwLock<Option<String>>,
 }
 
 impl Partition {
+    /// The error for any use of a damaged partition.
+    pub(crate) fn damaged(&self) -> Option<Error> {
+        self.damage.as_ref().map(|d| Error::Damaged {
+            topic: self.topic.clone(),
+            partition: self.number,
+            path: d.path.clone(),
+            position: d.position,
+            offset: d.offset,
+            reason: d.reason.clone(),
+        })
+    }
+
     pub(crate) fn end(&self) -> u64 {
         *self.end.borrow()
     }
@@ -140,8 +169,12 @@ impl Partition {
         read_lock(&self.segments).clone()
     }
 
-    /// Reads committed records from `from` (blocking file I/O).
+    /// Reads committed records from `from` (blocking file I/O). Offsets in a gap left by a
+    /// repair are skipped: the records after it are returned.
     pub(crate) fn read(&self, from: u64, limits: ReadLimits) -> Result<Vec<StoredRecord>> {
+        if let Some(e) = self.damaged() {
+            return Err(e);
+        }
         let (start, end) = (self.start(), self.end());
         if from < start || from > end {
             return Err(Error::OffsetOutOfRange {

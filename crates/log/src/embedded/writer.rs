@@ -15,7 +15,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
 use super::batch::{self, MAX_BATCH_BYTES};
-use super::load::{self, Loaded, Mode, create_segment_file, sync_dir, topics_dir, trash_dir, write_index};
+use super::load::{
+    self, Loaded, Mode, create_segment_file, open_durable, sync_dir, topics_dir, trash_dir, write_durable, write_index,
+};
 use super::state::{INDEX_INTERVAL, Segment, Topic, segment_name, write_lock};
 use crate::config::ResolvedLog;
 use crate::port::{MAX_PARTITIONS, Record, TopicInfo, TopicKind};
@@ -58,8 +60,11 @@ struct Active {
     next_offset: u64,
     /// Acknowledgements waiting for the next commit.
     replies: Vec<(oneshot::Sender<Result<u64>>, u64)>,
-    /// Set after a failed write or fsync: the partition takes no more writes.
+    /// Set after a failed write or fsync: the next append first truncates what may have been
+    /// half written, then tries again (a disk that was full may have room now).
     failed: bool,
+    /// Where other processes learn how far the partition is durable.
+    durable: File,
 }
 
 impl Active {
@@ -70,6 +75,8 @@ impl Active {
         })?;
         let file = File::options().append(true).open(&segment.path).map_err(Error::io(&segment.path))?;
         let last_indexed = segment.index.read().ok().and_then(|i| i.last().map(|e| e.1));
+        let durable = open_durable(&l.partition.dir)?;
+        write_durable(&durable, (segment.base, l.last_size, l.next_offset)).map_err(Error::io(&l.partition.dir))?;
         Ok(Active {
             partition: l.partition,
             segment,
@@ -81,11 +88,28 @@ impl Active {
             next_offset: l.next_offset,
             replies: Vec::new(),
             failed: false,
+            durable,
         })
     }
 
-    fn failed_error(&self) -> Error {
-        Error::Failed { topic: self.partition.topic.clone(), partition: self.partition.number }
+    fn failed_error(&self, reason: String) -> Error {
+        Error::Failed { topic: self.partition.topic.clone(), partition: self.partition.number, reason }
+    }
+
+    /// After a failed write: cuts what may have been half written; the partition takes writes
+    /// again if that works.
+    fn recover(&mut self) -> Result<()> {
+        match self.file.set_len(self.written) {
+            Ok(()) => {
+                self.failed = false;
+                Ok(())
+            }
+            Err(e) => Err(self.failed_error(e.to_string())),
+        }
+    }
+
+    fn set_degraded(&self, problem: Option<String>) {
+        *write_lock(&self.partition.degraded) = problem;
     }
 
     /// Writes and syncs what is pending, then publishes and acknowledges it.
@@ -100,6 +124,13 @@ impl Active {
                 write_lock(&self.segment.index).append(&mut self.pending_index);
                 self.segment.size.store(self.written, Ordering::Release);
                 self.partition.end.send_replace(self.next_offset);
+                if let Err(e) = write_durable(&self.durable, (self.segment.base, self.written, self.next_offset)) {
+                    tracing::warn!(topic = %self.partition.topic, partition = self.partition.number, "could not record the durable position: {e}");
+                }
+                if self.partition.degraded.read().is_ok_and(|d| d.is_some()) {
+                    tracing::info!(topic = %self.partition.topic, partition = self.partition.number, "writes succeed again");
+                    self.set_degraded(None);
+                }
                 for (reply, base) in self.replies.drain(..) {
                     let _ = reply.send(Ok(base));
                 }
@@ -107,15 +138,16 @@ impl Active {
             Err(e) => {
                 tracing::error!(topic = %self.partition.topic, partition = self.partition.number, "log write failed: {e}");
                 self.failed = true;
-                // Best effort: drop what may have been half written; restart recovers anyway.
-                let _ = self.file.set_len(self.written);
+                self.set_degraded(Some(format!("writes fail: {e}")));
+                // Drop what may have been half written now; the next append tries again.
+                if self.file.set_len(self.written).is_ok() {
+                    self.failed = false;
+                }
                 self.next_offset = self.partition.end();
                 self.pending_index.clear();
-                for (reply, _) in self.replies.drain(..) {
-                    let _ = reply.send(Err(Error::Failed {
-                        topic: self.partition.topic.clone(),
-                        partition: self.partition.number,
-                    }));
+                let reason = e.to_string();
+                for (reply, _) in std::mem::take(&mut self.replies) {
+                    let _ = reply.send(Err(self.failed_error(reason.clone())));
                 }
             }
         }
@@ -126,7 +158,7 @@ impl Active {
     fn roll(&mut self) -> Result<()> {
         self.commit();
         if self.failed {
-            return Err(self.failed_error());
+            return Err(self.failed_error("the last write failed".into()));
         }
         let dir = self.partition.dir.clone();
         let index = self.segment.index.read().map(|i| i.clone()).unwrap_or_default();
@@ -138,6 +170,7 @@ impl Active {
         self.segment = segment;
         self.written = 0;
         self.last_indexed = None;
+        write_durable(&self.durable, (self.segment.base, 0, self.next_offset)).map_err(Error::io(&dir))?;
         Ok(())
     }
 }
@@ -162,6 +195,10 @@ impl Writer {
     ) -> Result<Self> {
         let mut active = HashMap::new();
         for l in loaded {
+            // A damaged partition takes no writes until it is repaired.
+            if l.partition.damage.is_some() {
+                continue;
+            }
             let key = (l.partition.topic.clone(), l.partition.number);
             active.insert(key, Active::new(l)?);
         }
@@ -248,15 +285,19 @@ impl Writer {
         let key = (topic, partition);
         let Some(a) = self.active.get_mut(&key) else {
             let (topic, partition) = key;
-            let partitions = self.topics.read().ok().and_then(|t| t.get(&topic).map(|t| t.info.partitions));
-            let e = match partitions {
-                Some(partitions) => Error::PartitionNotFound { topic, partition, partitions },
+            let known = self.topics.read().ok().and_then(|t| t.get(&topic).cloned());
+            let e = match known {
+                Some(t) => match t.partitions.get(partition as usize).and_then(|p| p.damaged()) {
+                    Some(damaged) => damaged,
+                    None => Error::PartitionNotFound { topic, partition, partitions: t.info.partitions },
+                },
                 None => Error::TopicNotFound(topic),
             };
             return refuse(reply, e);
         };
-        if a.failed {
-            let e = a.failed_error();
+        if a.failed
+            && let Err(e) = a.recover()
+        {
             return refuse(reply, e);
         }
         let in_segment = a.written + a.pending.len() as u64;

@@ -1,6 +1,7 @@
 //! `pinpipe log ...`: inspect the log like kcat or kafka-console-consumer: where the topics live
 //! (the embedded log, opened read-only so that it works beside a running `pinpipe serve`, or
-//! Kafka with `--log kafka://...`). It never changes anything.
+//! Kafka with `--log kafka://...`). Only `log repair` changes anything: it cuts the damage of the
+//! embedded log's partitions, with the log's writer stopped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,13 +17,40 @@ use crate::output::{self, line};
 
 /// Runs one `pinpipe log` subcommand.
 pub async fn run(loaded: &Loaded, cmd: LogCommand) -> anyhow::Result<()> {
+    if let LogCommand::Repair { topic, partition } = &cmd {
+        return repair(loaded, topic.as_deref(), *partition);
+    }
     let log = super::open_topics(loaded, super::Access::Reader).await?;
     match cmd {
         LogCommand::Topics { json } => topics(&*log, json).await,
         LogCommand::Read { topic, partition, from, follow, limit } => {
             read(log, &topic, partition, &from, follow, limit).await
         }
+        LogCommand::Repair { .. } => Ok(()),
     }
+}
+
+/// `pinpipe log repair`: one line per cut (JSON), then a summary.
+fn repair(loaded: &Loaded, topic: Option<&str>, partition: Option<u32>) -> anyhow::Result<()> {
+    let dir = &loaded.resolved.log.dir;
+    let repaired = pinpipe_log::embedded::EmbeddedLog::repair(dir, topic, partition).map_err(|e| match e {
+        pinpipe_log::Error::Locked(_) => anyhow::anyhow!(
+            "the log at {} is open for writing by another process: stop it (pinpipe serve, up) and run the repair again",
+            dir.display()
+        ),
+        other => other.into(),
+    })?;
+    for r in &repaired {
+        line(&serde_json::to_string(r)?)?;
+    }
+    let lost: u64 = repaired.iter().map(|r| r.lost.1 - r.lost.0).sum();
+    line(&format!(
+        "log repair: {} damage(s) cut in {}, {} records lost (offsets never reused)",
+        repaired.len(),
+        dir.display(),
+        output::int(lost)
+    ))?;
+    Ok(())
 }
 
 async fn topics(log: &dyn Log, json: bool) -> anyhow::Result<()> {

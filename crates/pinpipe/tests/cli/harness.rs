@@ -100,8 +100,24 @@ pub struct Server {
 impl Server {
     /// Starts `pinpipe serve --listen 127.0.0.1:0` in `w` with extra environment variables.
     pub fn start(w: &Workdir, env: &[(&str, &str)]) -> Server {
+        Self::start_under(w, env, &[])
+    }
+
+    /// Like [`start`](Self::start), run by `wrapper` (e.g. `prlimit --nofile=256`) when given.
+    pub fn start_under(w: &Workdir, env: &[(&str, &str)], wrapper: &[&str]) -> Server {
         use std::io::BufRead;
         let mut cmd = w.cmd(&["serve", "--listen", "127.0.0.1:0"]);
+        if let Some((program, args)) = wrapper.split_first() {
+            let mut wrapped = Command::new(program);
+            wrapped.args(args).arg(cmd.get_program()).args(cmd.get_args()).current_dir(w.path());
+            for (k, v) in cmd.get_envs() {
+                match v {
+                    Some(v) => wrapped.env(k, v),
+                    None => wrapped.env_remove(k),
+                };
+            }
+            cmd = wrapped;
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

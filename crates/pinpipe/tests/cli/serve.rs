@@ -211,3 +211,38 @@ async fn sigterm_finishes_in_flight_requests_and_keeps_every_acknowledged_record
         assert_eq!(log.get(at), Some(value));
     }
 }
+
+/// Regression: 1,100 idle sockets under `ulimit -n 1024` made `/healthz` time out, and a
+/// stalled upload kept the process alive after SIGTERM.
+#[test]
+fn idle_sockets_beyond_the_descriptor_limit_and_a_stalled_upload_do_not_disable_the_server() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let w = Workdir::new();
+    let env = [("PINPIPE_API__HEADER_TIMEOUT", "1s"), ("PINPIPE_API__SHUTDOWN_TIMEOUT", "1s")];
+    let server = Server::start_under(&w, &env, &["prlimit", "--nofile=256:256"]);
+    // More idle sockets than the process has descriptors.
+    let idle: Vec<std::net::TcpStream> = (0..400)
+        .filter_map(|_| std::net::TcpStream::connect_timeout(&server.addr, Duration::from_secs(2)).ok())
+        .collect();
+    assert!(idle.len() > 256, "only {} sockets connected", idle.len());
+    let t = Instant::now();
+    let mut s = std::net::TcpStream::connect_timeout(&server.addr, Duration::from_secs(10)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200") && out.ends_with(r#"{"status":"ok"}"#), "{out}");
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    drop(idle);
+
+    // A stalled upload, then SIGTERM: the process exits within the shutdown deadline.
+    let mut upload = std::net::TcpStream::connect(server.addr).unwrap();
+    upload
+        .write_all(b"POST /topics/t HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        .unwrap();
+    let t = Instant::now();
+    let (code, _) = server.terminate();
+    assert_eq!(code, 0);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
