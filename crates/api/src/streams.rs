@@ -66,6 +66,9 @@ fn log_error(e: pinpipe_log::Error) -> KinesisError {
         pinpipe_log::Error::InvalidPartitionCount(n) => {
             KinesisError::new("LimitExceededException", format!("ShardCount {n} is outside 1..={MAX_PARTITIONS}"))
         }
+        e @ (pinpipe_log::Error::TooManyPartitions { .. } | pinpipe_log::Error::TooManyTopics { .. }) => {
+            KinesisError::new("LimitExceededException", e.to_string())
+        }
         e @ pinpipe_log::Error::Unsupported { .. } => KinesisError::new("InvalidArgumentException", e.to_string()),
         // The stream lives on Kinesis and Kinesis failed: the client may retry.
         e @ pinpipe_log::Error::Remote { .. } => {

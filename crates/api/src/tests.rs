@@ -532,3 +532,15 @@ async fn over_long_targets_and_headers_get_the_contract_body() {
     let (s, _, v) = api.call("GET", "/topics", &[("x-padding", big.as_str())], "").await;
     assert_kafka_error((s, v), 431, 431);
 }
+
+/// Regression: concurrent first produces to a new topic staged its files in the same place, and
+/// one creation could undo the other's.
+#[tokio::test]
+async fn concurrent_first_produces_create_the_topic_once() {
+    let api = Api::new();
+    let body = r#"{"records":[{"value":{"a":1}}]}"#;
+    let calls = (0..24).map(|_| api.produce("fresh.topic", JSON_V2, body));
+    let results = futures_util::future::join_all(calls).await;
+    assert!(results.iter().all(|(s, _)| *s == StatusCode::OK), "{results:?}");
+    assert_eq!(api.values("fresh.topic", 0).await.len(), 24);
+}

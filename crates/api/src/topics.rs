@@ -56,6 +56,9 @@ fn log_error(e: pinpipe_log::Error) -> KafkaError {
             KafkaError::partition_not_found(&topic, partition)
         }
         pinpipe_log::Error::InvalidName(e) => KafkaError::new(StatusCode::BAD_REQUEST, 40002, e.to_string()),
+        e @ (pinpipe_log::Error::TooManyPartitions { .. } | pinpipe_log::Error::TooManyTopics { .. }) => {
+            KafkaError::new(StatusCode::BAD_REQUEST, 40002, e.to_string())
+        }
         e @ pinpipe_log::Error::Remote { .. } => KafkaError::new(StatusCode::SERVICE_UNAVAILABLE, 50302, e.to_string()),
         other => KafkaError::internal(other.to_string()),
     }

@@ -51,6 +51,10 @@ pub struct LogConfig {
     pub dir: Option<PathBuf>,
     /// Partitions (shards) of topics created automatically or without a count.
     pub default_partitions: u32,
+    /// Most partitions (shards) one topic or stream may have (embedded log).
+    pub max_partitions: u32,
+    /// Most topics and streams the embedded log holds.
+    pub max_topics: u32,
     /// Size at which a partition's active segment file is closed and a new one started.
     pub segment_bytes: u64,
     /// Keep records this many hours (whole closed segments are removed); 0 keeps them forever.
@@ -74,6 +78,8 @@ impl Default for LogConfig {
         LogConfig {
             dir: None,
             default_partitions: 1,
+            max_partitions: 64,
+            max_topics: 1000,
             segment_bytes: 128 << 20,
             retention_hours: 168,
             retention_bytes: 0,
@@ -92,6 +98,10 @@ pub struct ResolvedLog {
     pub dir: PathBuf,
     /// See [`LogConfig`].
     pub default_partitions: u32,
+    /// See [`LogConfig`].
+    pub max_partitions: u32,
+    /// See [`LogConfig`].
+    pub max_topics: u32,
     /// See [`LogConfig`].
     pub segment_bytes: u64,
     /// Retention by age, `None` for none.
@@ -120,6 +130,15 @@ impl LogConfig {
         if self.default_partitions == 0 || self.default_partitions > crate::port::MAX_PARTITIONS {
             return Err(("log.default_partitions", format!("must be between 1 and {}", crate::port::MAX_PARTITIONS)));
         }
+        if self.max_partitions == 0 || self.max_partitions > crate::port::MAX_PARTITIONS {
+            return Err(("log.max_partitions", format!("must be between 1 and {}", crate::port::MAX_PARTITIONS)));
+        }
+        if self.default_partitions > self.max_partitions {
+            return Err(("log.default_partitions", format!("must not exceed log.max_partitions ({})", self.max_partitions)));
+        }
+        if self.max_topics == 0 {
+            return Err(("log.max_topics", "must be at least 1".into()));
+        }
         if self.segment_bytes < 4096 {
             return Err(("log.segment_bytes", "must be at least 4096".into()));
         }
@@ -135,6 +154,8 @@ impl LogConfig {
         Ok(ResolvedLog {
             dir: self.dir.clone().unwrap_or_else(|| data_dir.join("log")),
             default_partitions: self.default_partitions,
+            max_partitions: self.max_partitions,
+            max_topics: self.max_topics,
             segment_bytes: self.segment_bytes,
             retention: (self.retention_hours > 0).then(|| std::time::Duration::from_secs(self.retention_hours * 3600)),
             retention_bytes: (self.retention_bytes > 0).then_some(self.retention_bytes),

@@ -27,6 +27,20 @@ pub enum Error {
     /// A partition count outside 1..=MAX_PARTITIONS.
     #[error("invalid partition count {0}: must be between 1 and {max}", max = crate::port::MAX_PARTITIONS)]
     InvalidPartitionCount(u32),
+    /// More partitions than `log.max_partitions` allows.
+    #[error("{requested} partitions requested; at most {max} are allowed per topic or stream (log.max_partitions)")]
+    TooManyPartitions {
+        /// Requested.
+        requested: u32,
+        /// The limit.
+        max: u32,
+    },
+    /// The embedded log holds `log.max_topics` topics and streams already.
+    #[error("the log holds {max} topics and streams, its limit (log.max_topics); delete one or raise the limit")]
+    TooManyTopics {
+        /// The limit.
+        max: u32,
+    },
     /// The offset is outside what the partition holds (older records were removed by retention).
     #[error("offset {offset} of {topic}/{partition} is out of range: the partition holds offsets {start}..{end}")]
     OffsetOutOfRange {

@@ -182,6 +182,19 @@ pub(crate) fn write_index(dir: &Path, base: u64, index: &[(u64, u64)]) -> Result
     write().map_err(Error::io(&path))
 }
 
+/// Builds a new topic's directory (metadata, one empty segment per partition, all synced) at
+/// `staging`, for the writer to move into place with one rename.
+pub(crate) fn stage_topic(staging: &Path, info: &TopicInfo) -> Result<()> {
+    fs::create_dir_all(staging).map_err(Error::io(staging))?;
+    write_meta(staging, info)?;
+    for p in 0..info.partitions {
+        let dir = staging.join(p.to_string());
+        fs::create_dir(&dir).map_err(Error::io(&dir))?;
+        create_segment_file(&dir, 0)?;
+    }
+    sync_dir(staging)
+}
+
 /// Creates an empty segment file durably.
 pub(crate) fn create_segment_file(dir: &Path, base: u64) -> Result<PathBuf> {
     let path = dir.join(segment_name(base));
@@ -191,6 +204,7 @@ pub(crate) fn create_segment_file(dir: &Path, base: u64) -> Result<PathBuf> {
 }
 
 /// A loaded partition and, for the writer, the position and next offset of its last segment.
+#[derive(Clone)]
 pub(crate) struct Loaded {
     pub partition: Arc<Partition>,
     /// Bytes of valid data in the last segment.

@@ -51,6 +51,10 @@ pub struct EmbeddedLog {
     writer: Option<mpsc::Sender<Command>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     _lock: Option<File>,
+    /// `log.max_partitions`.
+    max_partitions: u32,
+    /// Topics that could not be opened, with why (the others work).
+    broken: Vec<String>,
 }
 
 impl EmbeddedLog {
@@ -76,10 +80,19 @@ impl EmbeddedLog {
         }
         let mut topics = HashMap::new();
         let mut loaded = Vec::new();
+        let mut broken = Vec::new();
         for dir in topic_dirs(&root)? {
-            let (topic, partitions) = load::load_topic(&dir, Mode::Recover)?;
-            loaded.extend(partitions);
-            topics.insert(topic.info.name.clone(), Arc::new(topic));
+            // One topic that cannot be opened does not keep the others from working.
+            match load::load_topic(&dir, Mode::Recover) {
+                Ok((topic, partitions)) => {
+                    loaded.extend(partitions);
+                    topics.insert(topic.info.name.clone(), Arc::new(topic));
+                }
+                Err(e) => {
+                    tracing::error!(dir = %dir.display(), "cannot open this topic; it is left out: {e}");
+                    broken.push(format!("topic at {} cannot be opened: {e}", dir.display()));
+                }
+            }
         }
         let topics = Arc::new(RwLock::new(topics));
         let writer = Writer::new(root.clone(), config.clone(), Arc::clone(&topics), loaded)?;
@@ -88,7 +101,15 @@ impl EmbeddedLog {
             .name("pinpipe-log-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(Error::io(&root))?;
-        Ok(EmbeddedLog { root, topics, writer: Some(tx), thread: Mutex::new(Some(thread)), _lock: Some(lock) })
+        Ok(EmbeddedLog {
+            root,
+            topics,
+            writer: Some(tx),
+            thread: Mutex::new(Some(thread)),
+            _lock: Some(lock),
+            max_partitions: config.max_partitions,
+            broken,
+        })
     }
 
     /// Opens another process' log for reading only; nothing on disk is changed.
@@ -108,6 +129,8 @@ impl EmbeddedLog {
             writer: None,
             thread: Mutex::new(None),
             _lock: None,
+            max_partitions: crate::port::MAX_PARTITIONS,
+            broken: Vec::new(),
         };
         log.rescan_topics()?;
         Ok(log)
@@ -150,7 +173,7 @@ impl EmbeddedLog {
     /// Partitions that need attention: damaged ones, and ones whose writes fail (a full disk).
     fn partition_problems(&self) -> Vec<String> {
         let topics = self.topics.read().map(|t| t.values().cloned().collect::<Vec<_>>()).unwrap_or_default();
-        let mut out = Vec::new();
+        let mut out = self.broken.clone();
         for t in topics {
             for p in &t.partitions {
                 if let Some(e) = p.damaged() {
@@ -209,10 +232,13 @@ impl EmbeddedLog {
                 Some(t) if t.info == info => {
                     fresh.insert(info.name.clone(), Arc::clone(t));
                 }
-                _ => {
-                    let (topic, _) = load::load_topic(&dir, Mode::ReadOnly)?;
-                    fresh.insert(info.name.clone(), Arc::new(topic));
-                }
+                _ => match load::load_topic(&dir, Mode::ReadOnly) {
+                    Ok((topic, _)) => {
+                        fresh.insert(info.name.clone(), Arc::new(topic));
+                    }
+                    // One topic that cannot be read does not hide the others.
+                    Err(e) => tracing::warn!(dir = %dir.display(), "cannot read this topic: {e}"),
+                },
             }
         }
         *write_lock(&self.topics) = fresh;
@@ -235,7 +261,8 @@ fn refresh(p: &Partition) -> Result<()> {
     loop {
         let segments = p.segments();
         let Some(last) = segments.last() else { return Ok(()) };
-        let len = last.file.metadata().map_err(Error::io(&last.path))?.len();
+        let file = last.open()?;
+        let len = file.metadata().map_err(Error::io(&last.path))?.len();
         // No further than the writer's durable position.
         let len = match load::read_durable(&p.dir) {
             Some((base, size, _)) if base == last.base => len.min(size),
@@ -245,7 +272,7 @@ fn refresh(p: &Partition) -> Result<()> {
         let size = last.size();
         if len > size {
             let last_indexed = last.index.read().ok().and_then(|i| i.last().map(|e| e.1));
-            let found = scan(&last.file, &last.path, size, len, p.end(), last_indexed)?;
+            let found = scan(&file, &last.path, size, len, p.end(), last_indexed)?;
             write_lock(&last.index).extend(found.index);
             last.size.store(found.valid_end, Ordering::Release);
             p.end.send_replace(found.next_offset);
@@ -255,7 +282,7 @@ fn refresh(p: &Partition) -> Result<()> {
         let next = p.end();
         let next_path = p.dir.join(segment_name(next));
         if next > last.base && next_path.is_file() {
-            let len_now = last.file.metadata().map_err(Error::io(&last.path))?.len();
+            let len_now = file.metadata().map_err(Error::io(&last.path))?.len();
             if len_now > last.size() {
                 continue;
             }
@@ -275,8 +302,33 @@ impl Log for EmbeddedLog {
     }
 
     async fn create_topic(&self, name: &str, kind: TopicKind, partitions: u32) -> Result<TopicInfo> {
-        let name = name.to_owned();
-        self.request(|reply| Command::Create { name, kind, partitions, reply }).await
+        self.sender()?;
+        match kind {
+            TopicKind::Topic => pinpipe_model::names::validate_topic(name)?,
+            TopicKind::Stream => pinpipe_model::names::validate_stream(name)?,
+        }
+        if partitions == 0 || partitions > crate::port::MAX_PARTITIONS {
+            return Err(Error::InvalidPartitionCount(partitions));
+        }
+        if partitions > self.max_partitions {
+            return Err(Error::TooManyPartitions { requested: partitions, max: self.max_partitions });
+        }
+        if self.topics.read().is_ok_and(|t| t.contains_key(name)) {
+            return Err(Error::TopicExists(name.to_owned()));
+        }
+        // The files are made (and synced) here, beside the writer, which then only renames them
+        // into place: creating a topic does not hold up appends.
+        let info = TopicInfo { name: name.to_owned(), kind, partitions, created_ms: writer::now_ms() };
+        static STAGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STAGED.fetch_add(1, Ordering::Relaxed);
+        let staged = trash_dir(&self.root).join(format!("create-{name}-{}-{n}", std::process::id()));
+        let staging = (staged.clone(), info.clone());
+        let built = tokio::task::spawn_blocking(move || load::stage_topic(&staging.0, &staging.1)).await;
+        if let Err(e) = built.map_err(|_| Error::Closed).and_then(|r| r) {
+            let _ = fs::remove_dir_all(&staged);
+            return Err(e);
+        }
+        self.request(|reply| Command::Create { info, staged, reply }).await
     }
 
     fn problems(&self) -> Vec<String> {

@@ -37,10 +37,8 @@ pub(crate) fn index_name(base: u64) -> String {
 pub(crate) struct Segment {
     /// Offset of its first record.
     pub base: u64,
-    /// Its path.
+    /// Its path (opened for each read: a partition holds no descriptor while nobody reads it).
     pub path: PathBuf,
-    /// A read handle.
-    pub file: File,
     /// `(batch base offset, file position)`, ascending, one entry per [`INDEX_INTERVAL`] bytes.
     pub index: RwLock<Vec<(u64, u64)>>,
     /// Bytes readers may read (durable).
@@ -49,8 +47,12 @@ pub(crate) struct Segment {
 
 impl Segment {
     pub(crate) fn new(base: u64, path: PathBuf, index: Vec<(u64, u64)>, size: u64) -> Result<Self> {
-        let file = File::open(&path).map_err(Error::io(&path))?;
-        Ok(Segment { base, path, file, index: RwLock::new(index), size: AtomicU64::new(size) })
+        Ok(Segment { base, path, index: RwLock::new(index), size: AtomicU64::new(size) })
+    }
+
+    /// A read handle.
+    pub(crate) fn open(&self) -> Result<File> {
+        File::open(&self.path).map_err(Error::io(&self.path))
     }
 
     /// Position of the batch holding `offset` or an earlier one.
@@ -194,7 +196,8 @@ impl Partition {
         let mut bytes = 0usize;
         'segments: while i < segments.len() {
             let seg = &segments[i];
-            let mut reader = BatchReader::new(&seg.file, &seg.path, seg.position_for(from), seg.size());
+            let file = seg.open()?;
+            let mut reader = BatchReader::new(&file, &seg.path, seg.position_for(from), seg.size());
             loop {
                 match reader.next_batch()? {
                     Ok(b) if b.next_offset() <= from => continue,

@@ -309,3 +309,51 @@ async fn a_second_writer_is_refused_and_read_only_views_follow_the_writer() {
     assert_eq!(ro.topic("later").await.unwrap().partitions, 2);
     assert!(!ro.wait_for("t", 0, 120, Duration::from_millis(100)).await.unwrap());
 }
+
+fn open_fds() -> usize {
+    fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// Regression: 9 streams of 1024 shards opened 18,446 files, and the server then could not
+/// start; one unreadable topic kept the whole log from opening.
+#[tokio::test]
+async fn limits_hold_descriptors_are_opened_lazily_and_a_bad_topic_does_not_brick_the_start() {
+    let e = Embedded::new(LogConfig { max_partitions: 64, max_topics: 12, ..LogConfig::default() });
+    {
+        let log = e.open_log();
+        let err = log.create_topic("big", TopicKind::Stream, 1024).await.unwrap_err();
+        assert!(matches!(err, Error::TooManyPartitions { requested: 1024, max: 64 }), "{err}");
+        for i in 0..10 {
+            log.create_topic(&format!("s{i}"), TopicKind::Stream, 64).await.unwrap();
+        }
+        log.create_topic("t10", TopicKind::Topic, 1).await.unwrap();
+        log.create_topic("t11", TopicKind::Topic, 1).await.unwrap();
+        let err = log.create_topic("t12", TopicKind::Topic, 1).await.unwrap_err();
+        assert!(matches!(err, Error::TooManyTopics { max: 12 }), "{err}");
+        log.append("s0", 5, vec![value(1)]).await.unwrap();
+    }
+    // Nothing of the refused creations is left behind.
+    let names: Vec<String> =
+        fs::read_dir(e.dir.path().join("log/topics")).unwrap().map(|d| d.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names.len(), 12, "{names:?}");
+    assert_eq!(fs::read_dir(e.dir.path().join("log/trash")).unwrap().count(), 0);
+
+    // 641 partitions: opening the log holds (almost) no descriptor for them.
+    let before = open_fds();
+    let log = e.open_log();
+    let opened = open_fds().saturating_sub(before);
+    assert!(opened < 16, "{opened} descriptors opened for 641 partitions");
+    assert_eq!(log.read("s0", 5, 0, ALL).await.unwrap().len(), 1);
+    // Writing one partition opens its files (segment and durable position), no more.
+    log.append("s3", 7, vec![value(2)]).await.unwrap();
+    assert!(open_fds().saturating_sub(before) <= opened + 2);
+    drop(log);
+
+    // A topic whose metadata is unreadable: the others still open and work.
+    fs::write(e.dir.path().join("log/topics/s9/topic.json"), b"{ not json").unwrap();
+    let log = e.open_log();
+    assert_eq!(log.read("s3", 7, 0, ALL).await.unwrap().len(), 1);
+    assert!(matches!(log.topic("s9").await, Err(Error::TopicNotFound(_))));
+    let problems = log.problems();
+    assert!(problems.len() == 1 && problems[0].contains("s9"), "{problems:?}");
+}

@@ -20,13 +20,14 @@ use super::load::{
 };
 use super::state::{INDEX_INTERVAL, Segment, Topic, segment_name, write_lock};
 use crate::config::ResolvedLog;
-use crate::port::{MAX_PARTITIONS, Record, TopicInfo, TopicKind};
+use crate::port::{Record, TopicInfo};
 use crate::{Error, Result};
 
 /// Requests to the writer.
 pub(crate) enum Command {
     Append { topic: String, partition: u32, records: Vec<Record>, reply: oneshot::Sender<Result<u64>> },
-    Create { name: String, kind: TopicKind, partitions: u32, reply: oneshot::Sender<Result<TopicInfo>> },
+    /// Moves a topic built at `staged` into place and opens it.
+    Create { info: TopicInfo, staged: PathBuf, reply: oneshot::Sender<Result<TopicInfo>> },
     Delete { name: String, reply: oneshot::Sender<Result<()>> },
     Retention { reply: oneshot::Sender<Result<()>> },
 }
@@ -181,6 +182,9 @@ pub(crate) struct Writer {
     config: ResolvedLog,
     topics: Arc<RwLock<HashMap<String, Arc<Topic>>>>,
     active: HashMap<(String, u32), Active>,
+    /// Partitions nobody has written to since they were opened: they hold no file descriptor
+    /// until their first append.
+    idle: HashMap<(String, u32), Loaded>,
     /// Partitions with pending data in the current group.
     touched: Vec<(String, u32)>,
     last_retention: Instant,
@@ -193,16 +197,23 @@ impl Writer {
         topics: Arc<RwLock<HashMap<String, Arc<Topic>>>>,
         loaded: Vec<Loaded>,
     ) -> Result<Self> {
-        let mut active = HashMap::new();
+        let mut idle = HashMap::new();
         for l in loaded {
             // A damaged partition takes no writes until it is repaired.
             if l.partition.damage.is_some() {
                 continue;
             }
-            let key = (l.partition.topic.clone(), l.partition.number);
-            active.insert(key, Active::new(l)?);
+            idle.insert((l.partition.topic.clone(), l.partition.number), l);
         }
-        Ok(Writer { root, config, topics, active, touched: Vec::new(), last_retention: Instant::now() })
+        Ok(Writer {
+            root,
+            config,
+            topics,
+            active: HashMap::new(),
+            idle,
+            touched: Vec::new(),
+            last_retention: Instant::now(),
+        })
     }
 
     /// Runs until every sender is gone, then commits what is pending.
@@ -250,9 +261,13 @@ impl Writer {
                     let _ = reply.send(Err(e));
                 }
             }
-            Command::Create { name, kind, partitions, reply } => {
+            Command::Create { info, staged, reply } => {
                 self.commit();
-                let _ = reply.send(self.create(&name, kind, partitions));
+                let created = self.create(info, &staged);
+                if created.is_err() {
+                    let _ = fs::remove_dir_all(&staged);
+                }
+                let _ = reply.send(created);
             }
             Command::Delete { name, reply } => {
                 self.commit();
@@ -283,6 +298,16 @@ impl Writer {
             return refuse(reply, Error::BatchTooLarge { bytes: len, max: MAX_BATCH_BYTES });
         }
         let key = (topic, partition);
+        if let Some(l) = self.idle.get(&key) {
+            // First append since the partition was opened: open its files now.
+            match Active::new(l.clone()) {
+                Ok(a) => {
+                    self.idle.remove(&key);
+                    self.active.insert(key.clone(), a);
+                }
+                Err(e) => return refuse(reply, e),
+            }
+        }
         let Some(a) = self.active.get_mut(&key) else {
             let (topic, partition) = key;
             let known = self.topics.read().ok().and_then(|t| t.get(&topic).cloned());
@@ -323,43 +348,32 @@ impl Writer {
         Ok(())
     }
 
-    fn create(&mut self, name: &str, kind: TopicKind, partitions: u32) -> Result<TopicInfo> {
-        match kind {
-            TopicKind::Topic => pinpipe_model::names::validate_topic(name)?,
-            TopicKind::Stream => pinpipe_model::names::validate_stream(name)?,
-        }
-        if partitions == 0 || partitions > MAX_PARTITIONS {
-            return Err(Error::InvalidPartitionCount(partitions));
-        }
-        let final_dir = topics_dir(&self.root).join(name);
-        let exists = self.topics.read().map(|t| t.contains_key(name)).unwrap_or(true);
+    /// Moves a topic staged by [`super::EmbeddedLog::create_topic`] into place, in one rename.
+    fn create(&mut self, info: TopicInfo, staged: &std::path::Path) -> Result<TopicInfo> {
+        let name = info.name.clone();
+        let final_dir = topics_dir(&self.root).join(&name);
+        let (exists, count) =
+            self.topics.read().map(|t| (t.contains_key(&name), t.len())).unwrap_or((true, usize::MAX));
         if exists || final_dir.exists() {
-            return Err(Error::TopicExists(name.to_owned()));
+            return Err(Error::TopicExists(name));
         }
-        // Build the topic in the trash directory, then move it into place in one rename.
-        let staging = trash_dir(&self.root).join(format!("create-{name}-{}", now_ms()));
-        fs::create_dir_all(&staging).map_err(Error::io(&staging))?;
-        let info = TopicInfo { name: name.to_owned(), kind, partitions, created_ms: now_ms() };
-        load::write_meta(&staging, &info)?;
-        for p in 0..partitions {
-            let dir = staging.join(p.to_string());
-            fs::create_dir(&dir).map_err(Error::io(&dir))?;
-            create_segment_file(&dir, 0)?;
+        if count >= self.config.max_topics as usize {
+            return Err(Error::TooManyTopics { max: self.config.max_topics });
         }
-        sync_dir(&staging)?;
-        fs::rename(&staging, &final_dir).map_err(Error::io(&final_dir))?;
+        fs::rename(staged, &final_dir).map_err(Error::io(&final_dir))?;
         sync_dir(&topics_dir(&self.root))?;
         let (topic, loaded) = load::load_topic(&final_dir, Mode::Recover)?;
         for l in loaded {
-            self.active.insert((name.to_owned(), l.partition.number), Active::new(l)?);
+            self.idle.insert((name.clone(), l.partition.number), l);
         }
-        write_lock(&self.topics).insert(name.to_owned(), Arc::new(topic));
+        write_lock(&self.topics).insert(name, Arc::new(topic));
         Ok(info)
     }
 
     fn delete(&mut self, name: &str) -> Result<()> {
         let topic = write_lock(&self.topics).remove(name).ok_or_else(|| Error::TopicNotFound(name.to_owned()))?;
         self.active.retain(|(t, _), _| t != name);
+        self.idle.retain(|(t, _), _| t != name);
         let doomed = trash_dir(&self.root).join(format!("delete-{name}-{}", now_ms()));
         fs::rename(&topic.dir, &doomed).map_err(Error::io(&topic.dir))?;
         sync_dir(&topics_dir(&self.root))?;
@@ -378,8 +392,8 @@ impl Writer {
             return;
         }
         let cutoff = self.config.retention.and_then(|r| SystemTime::now().checked_sub(r));
-        for a in self.active.values() {
-            let p = &a.partition;
+        let topics: Vec<Arc<Topic>> = self.topics.read().map(|t| t.values().cloned().collect()).unwrap_or_default();
+        for p in topics.iter().flat_map(|t| t.partitions.iter()).filter(|p| p.damage.is_none()) {
             let mut segments = write_lock(&p.segments);
             let mut total: u64 = segments.iter().map(|s| s.size()).sum();
             while segments.len() > 1 {

@@ -374,17 +374,31 @@ impl Log for KinesisLog {
     }
 
     async fn topics(&self) -> Result<Vec<TopicInfo>> {
-        let mut names = Vec::new();
+        let mut names: Vec<String> = Vec::new();
         let mut token: Option<String> = None;
+        let mut after: Option<String> = None;
         loop {
             let mut req = self.client.list_streams();
             if let Some(t) = &token {
                 req = req.next_token(t);
+            } else if let Some(a) = &after {
+                req = req.exclusive_start_stream_name(a);
             }
             let out = req.send().await.map_err(remote("ListStreams", ""))?;
-            names.extend(out.stream_names().iter().cloned());
-            match out.next_token() {
-                Some(t) if out.has_more_streams() => token = Some(t.to_owned()),
+            let page = out.stream_names().to_vec();
+            let last = page.last().cloned();
+            names.extend(page);
+            if !out.has_more_streams() {
+                break;
+            }
+            // Pages go on by token, or (servers without tokens, and the older API) after the
+            // last name of the page.
+            match (out.next_token(), last) {
+                (Some(t), _) => token = Some(t.to_owned()),
+                (None, Some(l)) if after.as_ref() != Some(&l) => {
+                    token = None;
+                    after = Some(l);
+                }
                 _ => break,
             }
         }

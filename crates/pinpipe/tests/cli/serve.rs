@@ -246,3 +246,38 @@ fn idle_sockets_beyond_the_descriptor_limit_and_a_stalled_upload_do_not_disable_
     assert_eq!(code, 0);
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
+
+/// Regression: unauthenticated CreateStream with 1024 shards, nine times, left 18,446 open files
+/// and a server that could not start again under `ulimit -n 1024`.
+#[tokio::test(flavor = "multi_thread")]
+async fn shard_limits_hold_and_the_server_restarts_under_a_descriptor_limit() {
+    let w = Workdir::new();
+    let limit = ["prlimit", "--nofile=1024:1024"];
+    let server = Server::start_under(&w, &[], &limit);
+    let http = HttpClient::default();
+    let create = |name: String, shards: u32| {
+        let (http, url) = (&http, server.url(&format!("/streams/{name}")));
+        async move { http.send("POST", &url, &[], json!({ "ShardCount": shards }).to_string()).await.unwrap() }
+    };
+    let r = create("too-big".into(), 1024).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["__type"], "LimitExceededException");
+    for i in 0..9 {
+        let r = create(format!("s{i}"), 64).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let put = json!({"StreamName": "s3", "Data": {"a": 1}, "PartitionKey": "k"}).to_string();
+    let r = http.send("PUT", &server.url("/streams/s3/record"), &[], put.clone()).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (code, _) = server.terminate();
+    assert_eq!(code, 0);
+
+    // 576 shards on disk; the server starts again under the same limit and serves them.
+    let server = Server::start_under(&w, &[], &limit);
+    let r = http.send("GET", &server.url("/streams/s8"), &[], "").await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = http.send("GET", &server.url("/healthz"), &[], "").await.unwrap();
+    assert_eq!(r.json(), json!({"status": "ok"}));
+    let r = http.send("PUT", &server.url("/streams/s3/record"), &[], put.clone()).await.unwrap();
+    assert_eq!(r.json()["ShardId"].as_str().map(str::len), Some(20), "{}", r.body);
+}
