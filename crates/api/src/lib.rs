@@ -174,6 +174,10 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
             }
         }
     }
+    state.metrics.retention_held.clear();
+    for (topic, partition, bytes) in state.log.retention_held() {
+        state.metrics.retention_held.get_or_create(&metrics::PartitionLabels { topic, partition }).set(bytes);
+    }
     let mut r = state.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -106,6 +106,8 @@ pub struct Metrics {
     pub bytes: Family<TopicLabels, Counter>,
     /// End offset per partition (refreshed from the log at each scrape).
     pub end_offset: Family<PartitionLabels, Gauge<u64, AtomicU64>>,
+    /// Bytes retention keeps because a consumer has not read them yet, per partition.
+    pub retention_held: Family<PartitionLabels, Gauge<u64, AtomicU64>>,
     topics: RwLock<HashMap<String, Arc<TopicCounters>>>,
 }
 
@@ -117,12 +119,18 @@ impl Default for Metrics {
         let records = Family::default();
         let bytes = Family::default();
         let end_offset = Family::default();
+        let retention_held = Family::default();
         registry.register("api_requests", "HTTP requests by route, method and status", requests.clone());
         registry.register("api_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register("log_appended_records", "Records appended per topic", records.clone());
         registry.register("log_appended_bytes", "Key and value bytes appended per topic", bytes.clone());
         registry.register("log_end_offset", "Next offset of each partition", end_offset.clone());
-        Metrics { registry, requests, latency, records, bytes, end_offset, topics: RwLock::default() }
+        registry.register(
+            "log_retention_held_bytes",
+            "Bytes retention keeps because the sink or the streaming job has not consumed them yet",
+            retention_held.clone(),
+        );
+        Metrics { registry, requests, latency, records, bytes, end_offset, retention_held, topics: RwLock::default() }
     }
 }
 

@@ -62,6 +62,9 @@ pub struct LogConfig {
     /// Keep at most this many bytes per partition (whole closed segments are removed); 0 means
     /// no size limit.
     pub retention_bytes: u64,
+    /// Retention never removes records the sink or the streaming job has not consumed yet
+    /// (their positions are kept beside each partition); `false` lets it.
+    pub retention_respects_consumers: bool,
     /// Where topics live: `embedded` or `kafka` (the classic stack's MSK).
     pub topics: TopicsBackend,
     /// Where streams live: `embedded`, `kinesis` (the classic stack's API Gateway -> Kinesis
@@ -83,6 +86,7 @@ impl Default for LogConfig {
             segment_bytes: 128 << 20,
             retention_hours: 168,
             retention_bytes: 0,
+            retention_respects_consumers: true,
             topics: TopicsBackend::Embedded,
             streams: StreamsBackend::Embedded,
             kafka: KafkaConfig::default(),
@@ -108,6 +112,8 @@ pub struct ResolvedLog {
     pub retention: Option<std::time::Duration>,
     /// Retention by size, `None` for none.
     pub retention_bytes: Option<u64>,
+    /// See [`LogConfig`].
+    pub retention_respects_consumers: bool,
     /// Where topics live (never Kinesis).
     pub topics: Backend,
     /// Where streams live.
@@ -159,6 +165,7 @@ impl LogConfig {
             segment_bytes: self.segment_bytes,
             retention: (self.retention_hours > 0).then(|| std::time::Duration::from_secs(self.retention_hours * 3600)),
             retention_bytes: (self.retention_bytes > 0).then_some(self.retention_bytes),
+            retention_respects_consumers: self.retention_respects_consumers,
             topics,
             streams,
         })

@@ -134,6 +134,20 @@ pub trait Log: Send + Sync {
         Vec::new()
     }
 
+    /// Records that `consumer` (e.g. `sink`, `stream`) has consumed `topic`'s `partition` up to
+    /// `next` (the next offset it will read): retention does not remove records it has not
+    /// consumed yet. A no-op where the backend's own retention rules (Kafka, Kinesis).
+    async fn hold(&self, topic: &str, partition: u32, consumer: &str, next: u64) -> Result<()> {
+        let _ = (topic, partition, consumer, next);
+        Ok(())
+    }
+
+    /// Per partition, bytes retention would have removed but keeps because a consumer has not
+    /// read them yet: `(topic, partition, bytes)`.
+    fn retention_held(&self) -> Vec<(String, u32, u64)> {
+        Vec::new()
+    }
+
     /// How this backend numbers records. The offset methods above (`append`'s result, `read`,
     /// `offsets`' ends, `wait_for`) are meaningful only with `dense_offsets`; the positioned
     /// methods below work on every backend.

@@ -170,6 +170,10 @@ impl Worker {
                 }
             }
         }
+        // Retention keeps what the sink has not written yet (embedded log).
+        if let Err(e) = self.log.hold(&self.topic, self.partition, "sink", next).await {
+            tracing::warn!(topic = %self.topic, partition = self.partition, "could not record the sink's position for retention: {e}");
+        }
         let records = *count as u64;
         self.update(|s| {
             s.written = next;

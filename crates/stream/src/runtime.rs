@@ -633,6 +633,14 @@ impl Worker {
         if let Some(s) = seen.as_mut() {
             s.extend(fingerprints);
         }
+        // Retention keeps what the job has not committed yet (embedded log, dense offsets).
+        for r in &info.offsets {
+            if let Some(to) = r.to
+                && let Err(e) = self.log.hold(&self.stream, r.partition, "stream", to).await
+            {
+                tracing::warn!(stream = %self.stream, partition = r.partition, "could not record the job's position for retention: {e}");
+            }
+        }
         pos.next = next;
         pos.batch += 1;
         let last_commit_ms = chrono::Utc::now().timestamp_millis();

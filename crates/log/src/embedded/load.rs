@@ -105,6 +105,37 @@ pub(crate) fn read_durable(dir: &Path) -> Option<Durable> {
     Some((n(0)?, n(8)?, n(16)?))
 }
 
+const HOLDS: &str = "holds";
+
+/// Records that `consumer` will read `dir`'s partition from `next` on (write, rename: a reader
+/// sees the old or the new position, never a torn one).
+pub(crate) fn write_hold(dir: &Path, consumer: &str, next: u64) -> Result<()> {
+    let ok = !consumer.is_empty()
+        && consumer.len() <= 64
+        && consumer.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok {
+        return Err(Error::Corrupt { path: dir.to_owned(), reason: format!("invalid consumer name {consumer:?}") });
+    }
+    let holds = dir.join(HOLDS);
+    fs::create_dir_all(&holds).map_err(Error::io(&holds))?;
+    let path = holds.join(consumer);
+    let tmp = holds.join(format!(".{consumer}.tmp"));
+    fs::write(&tmp, next.to_string()).and_then(|()| fs::rename(&tmp, &path)).map_err(Error::io(&path))
+}
+
+/// The lowest position any consumer holds in `dir`'s partition, with its consumer.
+pub(crate) fn lowest_hold(dir: &Path) -> Option<(u64, String)> {
+    let entries = fs::read_dir(dir.join(HOLDS)).ok()?;
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok().filter(|n| !n.starts_with('.'))?;
+            let next = fs::read_to_string(e.path()).ok()?.trim().parse::<u64>().ok()?;
+            Some((next, name))
+        })
+        .min()
+}
+
 /// The offset ranges repairs cut from a partition.
 pub(crate) fn read_gaps(dir: &Path) -> Result<Vec<(u64, u64)>> {
     let path = dir.join(GAPS);
@@ -337,6 +368,7 @@ pub(crate) fn load_partition(topic: &str, number: u32, dir: PathBuf, mode: Mode)
         end,
         damage,
         degraded: RwLock::new(None),
+        held: AtomicU64::new(0),
     };
     Ok(Loaded { partition: Arc::new(partition), last_size, next_offset })
 }

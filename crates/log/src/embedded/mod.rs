@@ -335,6 +335,23 @@ impl Log for EmbeddedLog {
         self.partition_problems()
     }
 
+    async fn hold(&self, topic: &str, partition: u32, consumer: &str, next: u64) -> Result<()> {
+        let p = self.partition(topic, partition)?;
+        let dir = p.dir.clone();
+        let consumer = consumer.to_owned();
+        tokio::task::spawn_blocking(move || load::write_hold(&dir, &consumer, next)).await.map_err(|_| Error::Closed)?
+    }
+
+    fn retention_held(&self) -> Vec<(String, u32, u64)> {
+        let topics = self.topics.read().map(|t| t.values().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| (p.topic.clone(), p.number, p.held.load(Ordering::Relaxed)))
+            .filter(|(_, _, held)| *held > 0)
+            .collect()
+    }
+
     async fn delete_topic(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
         self.request(|reply| Command::Delete { name, reply }).await

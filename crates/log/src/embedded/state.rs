@@ -144,6 +144,8 @@ pub(crate) struct Partition {
     pub damage: Option<Damage>,
     /// The last write failure, until a write succeeds again (shown by health checks).
     pub degraded: RwLock<Option<String>>,
+    /// Bytes retention keeps only because a consumer has not read them yet.
+    pub held: AtomicU64,
 }
 
 impl Partition {

@@ -357,3 +357,109 @@ async fn limits_hold_descriptors_are_opened_lazily_and_a_bad_topic_does_not_bric
     let problems = log.problems();
     assert!(problems.len() == 1 && problems[0].contains("s9"), "{problems:?}");
 }
+
+/// A small tmpfs mounted for one test (skipped where mounting is not allowed).
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(bytes: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("note: cannot mount a tmpfs here; skipping the disk-full test");
+            return None;
+        }
+        Some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+/// A full disk refuses writes (nothing acknowledged is lost, nothing half-written stays); once
+/// space returns the partition takes writes again without a restart.
+#[tokio::test]
+async fn a_full_disk_refuses_writes_and_they_resume_when_space_returns() {
+    let Some(disk) = SmallDisk::mount(512 << 10) else { return };
+    let config = LogConfig { dir: Some(disk.0.path().join("log")), ..LogConfig::default() };
+    let log = EmbeddedLog::open(&config.validate(disk.0.path()).unwrap()).unwrap();
+    log.create_topic("t", TopicKind::Topic, 1).await.unwrap();
+    // Something to delete later, to make room.
+    let filler = disk.0.path().join("filler");
+    fs::write(&filler, vec![7u8; 128 << 10]).unwrap();
+    let mut acked = Vec::new();
+    let mut refused = 0;
+    for i in 0..10_000u64 {
+        match log.append("t", 0, vec![value(i)]).await {
+            Ok(offset) => acked.push((offset, i)),
+            Err(e) => {
+                assert!(matches!(e, Error::Failed { .. }), "{e}");
+                assert!(e.to_string().contains("could not write to disk"), "{e}");
+                refused += 1;
+                if refused == 3 {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(refused, 3, "the disk never filled");
+    let problems = log.problems();
+    assert!(problems.len() == 1 && problems[0].contains("writes fail"), "{problems:?}");
+    fs::remove_file(&filler).unwrap();
+    let i = acked.len() as u64;
+    let offset = log.append("t", 0, vec![value(100_000 + i)]).await.unwrap();
+    assert!(log.problems().is_empty());
+    // Every acknowledged record is there once, in order, and the offsets are dense.
+    let all = log.read("t", 0, 0, ALL).await.unwrap();
+    assert_eq!(all.len(), acked.len() + 1);
+    for ((o, v), r) in acked.iter().zip(&all) {
+        assert_eq!((r.offset, &r.value), (*o, &value(*v).value));
+    }
+    assert_eq!(offset, acked.len() as u64);
+    drop(log);
+    let log = EmbeddedLog::open(&config.validate(disk.0.path()).unwrap()).unwrap();
+    assert_eq!(log.offsets("t").await.unwrap()[0].end, acked.len() as u64 + 1);
+}
+
+/// Regression: retention (168 h by default) removed segments the sink had not copied yet.
+#[tokio::test]
+async fn retention_keeps_what_a_consumer_has_not_read_unless_told_otherwise() {
+    for respect in [true, false] {
+        let e = Embedded::new(LogConfig {
+            segment_bytes: 4096,
+            retention_bytes: 8_000,
+            retention_respects_consumers: respect,
+            ..LogConfig::default()
+        });
+        let log = e.open_log();
+        log.create_topic("t", TopicKind::Topic, 1).await.unwrap();
+        for i in 0..100 {
+            log.append("t", 0, vec![value(i)]).await.unwrap();
+        }
+        // The sink has copied the first 10 records, the streaming job everything.
+        log.hold("t", 0, "sink", 10).await.unwrap();
+        log.hold("t", 0, "stream", 100).await.unwrap();
+        log.enforce_retention().await.unwrap();
+        let start = log.offsets("t").await.unwrap()[0].start;
+        if respect {
+            assert!(start <= 10, "retention removed records the sink had not read (start {start})");
+            let held = log.retention_held();
+            assert!(held.len() == 1 && held[0].2 > 4_000, "{held:?}");
+            // Once the sink has read on, retention catches up.
+            log.hold("t", 0, "sink", 100).await.unwrap();
+            log.enforce_retention().await.unwrap();
+            assert!(log.offsets("t").await.unwrap()[0].start > 50);
+            assert!(log.retention_held().is_empty());
+        } else {
+            assert!(start > 50, "retention did not run (start {start})");
+        }
+        assert!(matches!(log.hold("t", 0, "../x", 1).await, Err(Error::Corrupt { .. })));
+    }
+}

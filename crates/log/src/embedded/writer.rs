@@ -394,17 +394,34 @@ impl Writer {
         let cutoff = self.config.retention.and_then(|r| SystemTime::now().checked_sub(r));
         let topics: Vec<Arc<Topic>> = self.topics.read().map(|t| t.values().cloned().collect()).unwrap_or_default();
         for p in topics.iter().flat_map(|t| t.partitions.iter()).filter(|p| p.damage.is_none()) {
+            // Records a consumer (the sink, the streaming job) has not read yet stay.
+            let hold = if self.config.retention_respects_consumers { load::lowest_hold(&p.dir) } else { None };
             let mut segments = write_lock(&p.segments);
             let mut total: u64 = segments.iter().map(|s| s.size()).sum();
-            while segments.len() > 1 {
-                let oldest = &segments[0];
+            let mut held = 0;
+            let mut kept = 0;
+            while segments.len() - kept > 1 {
+                let oldest = &segments[kept];
                 let too_big = self.config.retention_bytes.is_some_and(|max| total > max);
                 let too_old =
                     cutoff.is_some_and(|c| fs::metadata(&oldest.path).and_then(|m| m.modified()).is_ok_and(|m| m < c));
                 if !(too_big || too_old) {
                     break;
                 }
-                let next_base = segments[1].base;
+                let next_base = segments[kept + 1].base;
+                if let Some((next, consumer)) = hold.as_ref().filter(|(next, _)| *next < next_base) {
+                    // Kept for the consumer: counted, not removed (nor anything after it).
+                    if held == 0 {
+                        tracing::warn!(
+                            topic = %p.topic, partition = p.number, consumer, next,
+                            "retention keeps records the {consumer} has not consumed yet (log.retention_respects_consumers)"
+                        );
+                    }
+                    held += oldest.size();
+                    total -= oldest.size();
+                    kept += 1;
+                    continue;
+                }
                 p.start.store(next_base, Ordering::Release);
                 total -= oldest.size();
                 let (path, base) = (oldest.path.clone(), oldest.base);
@@ -413,6 +430,7 @@ impl Writer {
                 let _ = fs::remove_file(p.dir.join(super::state::index_name(base)));
                 tracing::info!(topic = %p.topic, partition = p.number, segment = %segment_name(base), "retention removed a segment");
             }
+            p.held.store(held, Ordering::Relaxed);
         }
     }
 }
