@@ -351,7 +351,8 @@ pub(crate) fn load_partition(topic: &str, number: u32, dir: PathBuf, mode: Mode)
             break;
         }
     }
-    if let Some(d) = &damage {
+    // The writer says so once, loudly; readers get the error when they read.
+    if let Some(d) = damage.as_ref().filter(|_| mode == Mode::Recover) {
         tracing::error!(
             topic, partition = number, path = %d.path.display(), position = d.position, offset = d.offset,
             "the partition is damaged ({}); run `pinpipe log repair {topic} {number}`", d.reason

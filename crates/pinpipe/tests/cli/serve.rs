@@ -281,3 +281,61 @@ async fn shard_limits_hold_and_the_server_restarts_under_a_descriptor_limit() {
     let r = http.send("PUT", &server.url("/streams/s3/record"), &[], put.clone()).await.unwrap();
     assert_eq!(r.json()["ShardId"].as_str().map(str::len), Some(20), "{}", r.body);
 }
+
+/// Regression: one flipped byte in the middle of the active segment made the next start discard
+/// every record after it with only a warning, and reuse their offsets.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_segment_is_refused_by_readers_until_repaired_and_offsets_are_not_reused() {
+    let w = Workdir::new();
+    let server = Server::start(&w, &[]);
+    let http = HttpClient::default();
+    for i in 0..50 {
+        let body = json!({"records": [{"value": {"i": i, "pad": "x".repeat(50)}}]}).to_string();
+        let r = http
+            .send("POST", &server.url("/topics/pinterest.pin"), &[("content-type", "application/vnd.kafka.json.v2+json")], body)
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert_eq!(server.terminate().0, 0);
+    let seg = w.path().join(".pinpipe/log/topics/pinterest.pin/0/00000000000000000000.log");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&seg, bytes).unwrap();
+
+    // Every reader refuses, naming the damage and the way out.
+    let e = w.fails(&["log", "read", "pinterest.pin"], &[]);
+    assert!(e.contains("is damaged") && e.contains("pinpipe log repair pinterest.pin 0"), "{e}");
+    let e = w.fails(&["sink", "--once"], &[]);
+    assert!(e.contains("is damaged"), "{e}");
+    // The server starts, says so on /healthz, and refuses appends to that partition only.
+    let server = Server::start(&w, &[]);
+    let health = http.send("GET", &server.url("/healthz"), &[], "").await.unwrap().json();
+    assert_eq!(health["status"], "degraded", "{health}");
+    let body = json!({"records": [{"value": {"i": 99}}]}).to_string();
+    let ct = [("content-type", "application/vnd.kafka.json.v2+json")];
+    let r = http.send("POST", &server.url("/topics/pinterest.pin"), &ct, body.clone()).await.unwrap();
+    assert_eq!(r.status, 500, "{}", r.body);
+    let r = http.send("POST", &server.url("/topics/other"), &ct, body.clone()).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Repair needs the server stopped.
+    let e = w.fails(&["log", "repair"], &[]);
+    assert!(e.contains("stop it"), "{e}");
+    assert_eq!(server.terminate().0, 0);
+
+    let out = w.ok(&["log", "repair"]);
+    let cut: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!((cut["topic"].as_str(), cut["partition"].as_u64()), (Some("pinterest.pin"), Some(0)), "{out}");
+    let (from, to) = (cut["lost"][0].as_u64().unwrap(), cut["lost"][1].as_u64().unwrap());
+    assert!(from < to && to == 50, "{out}");
+    assert!(out.contains("records lost (offsets never reused)"), "{out}");
+    let read = w.ok(&["log", "read", "pinterest.pin"]);
+    let offsets: Vec<u64> =
+        read.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["offset"].as_u64().unwrap()).collect();
+    assert_eq!(offsets, (0..from).collect::<Vec<_>>());
+    // The next record gets offset 50: no offset is handed out twice.
+    let server = Server::start(&w, &[]);
+    let r = http.send("POST", &server.url("/topics/pinterest.pin"), &ct, body).await.unwrap();
+    assert_eq!(r.json()["offsets"][0]["offset"], 50, "{}", r.body);
+}
