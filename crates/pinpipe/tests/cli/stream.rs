@@ -141,7 +141,7 @@ async fn stream_once_after_an_emulated_run_holds_exactly_the_distinct_clean_rows
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sigkill_and_restart_under_load_neither_loses_nor_duplicates_a_row() {
+async fn sigkill_and_restart_under_load_with_a_second_job_refused_neither_loses_nor_duplicates_a_row() {
     let w = Workdir::new();
     let server = Server::start(&w, &[("PINPIPE_LOG__DEFAULT_PARTITIONS", "2")]);
     let url = server.url("/streams/streaming-pinterest-user/records");
@@ -177,6 +177,7 @@ async fn sigkill_and_restart_under_load_neither_loses_nor_duplicates_a_row() {
     for round in 0..5u64 {
         let mut job = w
             .cmd(&["stream", "--follow", "--trigger-interval", "50ms", "--max-records-per-batch", "40"])
+            .env("PINPIPE_STREAM__OPTIMIZE_EVERY", "3")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -188,6 +189,10 @@ async fn sigkill_and_restart_under_load_neither_loses_nor_duplicates_a_row() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(commits() >= before + 2, "round {round}: the job committed nothing within 60 s");
+        // A second job on the same tables, meanwhile, is refused and changes nothing.
+        let second = w.run_with(&["stream", "--once"], &[("PINPIPE_STREAM__OPTIMIZE_EVERY", "3")]);
+        assert_eq!(second.code, 1, "round {round}: {}", second.stderr);
+        assert!(second.stderr.contains("held by pinpipe stream"), "round {round}: {}", second.stderr);
         tokio::time::sleep(Duration::from_millis(17 * round)).await;
         job.kill().unwrap();
         job.wait().unwrap();
