@@ -65,14 +65,7 @@ impl EmbeddedLog {
         for dir in [topics_dir(&root), trash_dir(&root)] {
             fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
         }
-        let lock_path = root.join("LOCK");
-        let lock =
-            File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(Error::io(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(root)),
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path)(e)),
-        }
+        let lock = take_lock(&root)?;
         // Leftovers of interrupted creations and deletions.
         let trash = trash_dir(&root);
         for entry in fs::read_dir(&trash).map_err(Error::io(&trash))?.flatten() {
@@ -145,13 +138,7 @@ impl EmbeddedLog {
     /// `partition`), which must not be open for writing elsewhere (the log's lock is taken), and
     /// reports what was cut. Undamaged partitions are left as they are.
     pub fn repair(dir: &Path, topic: Option<&str>, partition: Option<u32>) -> Result<Vec<Repaired>> {
-        let lock_path = dir.join("LOCK");
-        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(Error::io(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_owned())),
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path)(e)),
-        }
+        let _lock = take_lock(dir)?;
         let mut found = false;
         let mut out = Vec::new();
         for tdir in topic_dirs(dir)? {
@@ -249,6 +236,19 @@ impl EmbeddedLog {
         let (tx, rx) = oneshot::channel();
         self.sender()?.send(make(tx)).map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
+    }
+}
+
+/// Takes the log's write lock (`LOCK`, an OS file lock held while the returned file is open);
+/// `Error::Locked` when another process holds it.
+fn take_lock(root: &Path) -> Result<File> {
+    let lock_path = root.join("LOCK");
+    let lock =
+        File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(Error::io(&lock_path))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(root.to_owned())),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&lock_path)(e)),
     }
 }
 
