@@ -269,11 +269,11 @@ pub async fn run(job: &Job) -> Result<Outcome> {
 
     // 2. The questions, over the tables as committed.
     let t = Instant::now();
-    let ctx = queries::session(job.memory_limit, &job.spill_dir)?;
+    let most_rows = [s.table_rows.pin, s.table_rows.geo, s.table_rows.user].into_iter().max().unwrap_or(0);
+    let ctx = queries::session(job.memory_limit, &job.spill_dir, most_rows)?;
     for (kind, location) in &locations {
         register_table(&ctx, *kind, location).await?;
     }
-    let most_rows = [s.table_rows.pin, s.table_rows.geo, s.table_rows.user].into_iter().max().unwrap_or(0);
     queries::register_joins(&ctx, most_rows, job.memory_limit).await?;
     let answers = queries::answer_all(&ctx).await?;
     s.phases.queries_s = t.elapsed().as_secs_f64();
