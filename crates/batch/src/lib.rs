@@ -170,6 +170,9 @@ pub struct Summary {
     pub phases: Phases,
     /// The memory limit the run worked within, in bytes.
     pub memory_limit_bytes: u64,
+    /// Whether the questions' joins were too large to hold and were written to the spill
+    /// directory.
+    pub joins_on_disk: bool,
     /// Peak resident memory of the process so far (Linux `VmHWM`), when known.
     pub peak_rss_bytes: Option<u64>,
 }
@@ -219,6 +222,7 @@ pub async fn run(job: &Job) -> Result<Outcome> {
         answers: BTreeMap::new(),
         phases: Phases::default(),
         memory_limit_bytes: job.memory_limit,
+        joins_on_disk: false,
         peak_rss_bytes: None,
     };
 
@@ -274,8 +278,10 @@ pub async fn run(job: &Job) -> Result<Outcome> {
     for (kind, location) in &locations {
         register_table(&ctx, *kind, location).await?;
     }
-    queries::register_joins(&ctx, most_rows, job.memory_limit).await?;
+    let joins = queries::register_joins(&ctx, most_rows, job.memory_limit, &job.spill_dir).await?;
     let answers = queries::answer_all(&ctx).await?;
+    s.joins_on_disk = joins.on_disk();
+    drop(joins);
     s.phases.queries_s = t.elapsed().as_secs_f64();
     drop(lease);
     drop(scratch);

@@ -4,9 +4,9 @@
 //! Two joins (inner, on `ind`), as the classic notebook did: `pg` = pin ⋈ geo, for questions
 //! 1–3, which need only the post and its place (a post whose user record never arrived still
 //! counts there), and `pgu` = pin ⋈ geo ⋈ user, for questions 4–8; each with the derived columns
-//! the questions use (`post_year`, `join_year`, `age_group`). When both fit comfortably in the
-//! memory limit they are computed once and held; otherwise every question runs its own plan,
-//! and DataFusion spills what does not fit. Semantics, exactly:
+//! the questions use (`post_year`, `join_year`, `age_group`). Each join is computed once: held in
+//! memory when both fit comfortably in the memory limit, else written to Parquet in the spill
+//! directory, which the questions scan. Semantics, exactly:
 //!
 //! * Nulls are excluded from counts of a value and from medians; a group with no values is
 //!   absent. A row whose grouping key is null belongs to no group.
@@ -30,7 +30,8 @@ use datafusion::datasource::MemTable;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::SessionContext;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::{Error, Result};
 
@@ -76,14 +77,14 @@ SELECT p.ind, p.category, p.poster_name, p.follower_count, g.country,
        CAST(date_part('year', g.timestamp) AS BIGINT) AS post_year
 FROM pin p JOIN geo g ON p.ind = g.ind";
 
-/// pin ⋈ geo ⋈ user with the derived columns questions 4–8 use.
+/// pin ⋈ geo ⋈ user with the derived columns questions 4–8 use (from `pg`, which is pin ⋈ geo).
 pub const PGU: &str = "
 SELECT p.ind, p.category, p.follower_count,
        u.user_name, u.age, u.date_joined,
        CAST(date_part('year', u.date_joined) AS BIGINT) AS join_year,
        CASE WHEN u.age <= 24 THEN '18-24' WHEN u.age <= 35 THEN '25-35'
             WHEN u.age <= 50 THEN '36-50' WHEN u.age IS NOT NULL THEN '50+' END AS age_group
-FROM pin p JOIN geo g ON p.ind = g.ind JOIN users u ON p.ind = u.ind";
+FROM pg p JOIN users u ON p.ind = u.ind";
 
 /// Bytes per joined row held in memory (both joins), for deciding whether to hold them.
 const JOINED_ROW_BYTES: u64 = 160;
@@ -226,25 +227,61 @@ fn mem_table(batches: Vec<RecordBatch>, schema: datafusion::arrow::datatypes::Sc
     Ok(Arc::new(table))
 }
 
+/// Where the joins are kept while the questions run: in memory, or (larger) in Parquet files in
+/// a temporary directory, removed when this is dropped.
+pub struct Joins {
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Joins {
+    /// Whether the joins were written to disk (too large to hold).
+    pub fn on_disk(&self) -> bool {
+        self.dir.is_some()
+    }
+}
+
 /// Registers `pg` and `pgu` over the tables `pin`, `geo` and `users` (already registered), which
-/// hold `rows` rows at most: computed once and held when they fit in a quarter of
-/// `memory_limit`, else as views that each question computes again (within the memory limit).
-pub async fn register_joins(ctx: &SessionContext, rows: u64, memory_limit: u64) -> Result<()> {
+/// hold `rows` rows at most. Each join is computed once: held in memory when both fit in a
+/// quarter of `memory_limit`, else written to Parquet files under `spill_dir` (the join itself
+/// runs within the memory limit) which every question then scans, reading only its columns.
+pub async fn register_joins(
+    ctx: &SessionContext,
+    rows: u64,
+    memory_limit: u64,
+    spill_dir: &std::path::Path,
+) -> Result<Joins> {
     let hold = rows.saturating_mul(JOINED_ROW_BYTES) <= memory_limit / 4;
+    let dir = if hold {
+        None
+    } else {
+        let dir = tempfile::Builder::new()
+            .prefix("pinpipe-joins-")
+            .tempdir_in(spill_dir)
+            .map_err(|source| Error::Io { what: format!("cannot create a directory in {}", spill_dir.display()), source })?;
+        Some(dir)
+    };
     for (name, sql) in [("pg", PG), ("pgu", PGU)] {
         let err = |source| Error::Query { question: name.into(), source };
+        let t = std::time::Instant::now();
         let df = ctx.sql(sql).await.map_err(err)?;
-        if hold {
-            let t = std::time::Instant::now();
-            let schema = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(err)?;
-            tracing::debug!(join = name, seconds = t.elapsed().as_secs_f64(), "computed a join once");
-            ctx.register_table(name, mem_table(batches, schema)?).map_err(err)?;
-        } else {
-            ctx.register_table(name, df.into_view()).map_err(err)?;
+        match &dir {
+            None => {
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                let batches = df.collect().await.map_err(err)?;
+                ctx.register_table(name, mem_table(batches, schema)?).map_err(err)?;
+            }
+            Some(dir) => {
+                let path = dir.path().join(name);
+                let path = path.to_string_lossy();
+                let mut options = datafusion::config::TableParquetOptions::default();
+                options.global.compression = Some("snappy".into());
+                df.write_parquet(&path, DataFrameWriteOptions::new(), Some(options)).await.map_err(err)?;
+                ctx.register_parquet(name, path.as_ref(), ParquetReadOptions::default()).await.map_err(err)?;
+            }
         }
+        tracing::debug!(join = name, in_memory = hold, seconds = t.elapsed().as_secs_f64(), "computed a join once");
     }
-    Ok(())
+    Ok(Joins { dir })
 }
 
 /// Answers every question over the tables [`register_joins`] set up. Each answer is also

@@ -340,32 +340,34 @@ async fn a_post_repeated_in_a_later_run_is_dropped_even_without_fingerprint_file
 async fn a_low_memory_limit_spills_and_gives_the_same_tables_and_answers() {
     let dir = tempfile::tempdir().unwrap();
     let objects = dir.path().join("objects");
-    // Enough rows that the second run's new rows exceed a quarter of 16 MiB.
-    write_many(&objects, 0, 15_000);
+    // Enough rows that the second run's new rows exceed a quarter of 16 MiB, and that the joins
+    // of the questions do not fit in it either.
+    write_many(&objects, 0, 20_000);
     run(dir.path(), "first", false).await;
-    write_many(&objects, 15_000, 30_000);
+    write_many(&objects, 20_000, 45_000);
     let mut j = job(dir.path(), "second", false);
     j.memory_limit = crate::config::MIN_MEMORY_LIMIT;
     let low = crate::run(&j).await.unwrap();
     assert!(low.summary.ingested["pinterest_pin_table"].spilled, "{:?}", low.summary.ingested);
+    assert!(low.summary.joins_on_disk);
     assert_eq!(std::fs::read_dir(dir.path().join("spill")).unwrap().count(), 0, "spill files are removed");
 
     let other = tempfile::tempdir().unwrap();
-    write_many(&other.path().join("objects"), 0, 30_000);
+    write_many(&other.path().join("objects"), 0, 45_000);
     let roomy = run(other.path(), "once", false).await;
-    assert!(!roomy.summary.ingested["pinterest_pin_table"].spilled);
+    assert!(!roomy.summary.ingested["pinterest_pin_table"].spilled && !roomy.summary.joins_on_disk);
     assert_eq!(rows_only(&tables(dir.path()).await), rows_only(&tables(other.path()).await));
     assert_eq!(answers(dir.path(), "second"), answers(other.path(), "once"));
     assert_eq!(low.summary.table_rows, roomy.summary.table_rows);
-    // Posts 25,000 on repeat the first run's rows: dropped against the table.
+    // Posts 40,000 on repeat the first run's rows: dropped against the table.
     assert_eq!(low.summary.duplicates_dropped.pin, 5_000);
-    assert_eq!(low.summary.table_rows.pin, 25_000);
+    assert_eq!(low.summary.table_rows.pin, 40_000);
 }
 
-/// Posts `from..to`: post i is source row i·7919 mod 25,000 (so posts 25,000 on repeat earlier
+/// Posts `from..to`: post i is source row i·7919 mod 40,000 (so posts 40,000 on repeat earlier
 /// ones), one object per 1,000 posts.
 fn write_many(objects: &Path, from: u64, to: u64) {
-    let g = pinpipe_source::Generator::new(11, 25_000);
+    let g = pinpipe_source::Generator::new(11, 40_000);
     for kind in pinpipe_model::Kind::ALL {
         let topic = format!("pinterest.{kind}");
         let part = objects.join(format!("topics/{topic}/partition=0"));
@@ -373,7 +375,7 @@ fn write_many(objects: &Path, from: u64, to: u64) {
         for start in (from..to).step_by(1_000) {
             let mut body = String::new();
             for i in start..(start + 1_000).min(to) {
-                let row = (i * 7_919 % 25_000) as i64;
+                let row = (i * 7_919 % 40_000) as i64;
                 body.push_str(&g.post(row).json(kind).to_string());
                 body.push('\n');
             }
