@@ -30,7 +30,6 @@ use datafusion::datasource::MemTable;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::{Error, Result};
@@ -71,11 +70,12 @@ pub struct Question {
     pub chart: Chart,
 }
 
-/// pin ⋈ geo with the derived columns questions 1–3 use.
+/// pin ⋈ geo with the derived columns questions 1–3 use. The narrower table is on the left: a hash
+/// join builds its table from the left side.
 pub const PG: &str = "
 SELECT p.ind, p.category, p.poster_name, p.follower_count, g.country,
        CAST(date_part('year', g.timestamp) AS BIGINT) AS post_year
-FROM pin p JOIN geo g ON p.ind = g.ind";
+FROM geo g JOIN pin p ON p.ind = g.ind";
 
 /// pin ⋈ geo ⋈ user with the derived columns questions 4–8 use (from `pg`, which is pin ⋈ geo).
 pub const PGU: &str = "
@@ -84,7 +84,7 @@ SELECT p.ind, p.category, p.follower_count,
        CAST(date_part('year', u.date_joined) AS BIGINT) AS join_year,
        CASE WHEN u.age <= 24 THEN '18-24' WHEN u.age <= 35 THEN '25-35'
             WHEN u.age <= 50 THEN '36-50' WHEN u.age IS NOT NULL THEN '50+' END AS age_group
-FROM pg p JOIN users u ON p.ind = u.ind";
+FROM users u JOIN pg p ON p.ind = u.ind";
 
 /// Bytes per joined row held in memory (both joins), for deciding whether to hold them.
 const JOINED_ROW_BYTES: u64 = 160;
@@ -96,7 +96,7 @@ WITH top AS (
   SELECT country, MAX(follower_count) AS top FROM pg
   WHERE country IS NOT NULL AND poster_name IS NOT NULL AND follower_count IS NOT NULL GROUP BY country)
 SELECT DISTINCT p.country, p.poster_name, p.follower_count
-FROM pg p JOIN top t ON p.country = t.country AND p.follower_count = t.top
+FROM top t JOIN pg p ON p.country = t.country AND p.follower_count = t.top
 WHERE p.poster_name IS NOT NULL ORDER BY p.country, p.poster_name";
 
 /// The questions in report order.
@@ -260,6 +260,16 @@ pub async fn register_joins(
             .map_err(|source| Error::Io { what: format!("cannot create a directory in {}", spill_dir.display()), source })?;
         Some(dir)
     };
+    // Tables whose hash table would not fit in half the limit join by sorting (which spills);
+    // the questions then join these with small aggregates, by hash.
+    let hash_fits = rows.saturating_mul(JOINED_ROW_BYTES) <= memory_limit / 2;
+    let partitions = ctx.state().config().target_partitions();
+    if !hash_fits {
+        // Few, large sorts: each gets a large share of the limit, and spills in large runs.
+        set(ctx, "datafusion.optimizer.prefer_hash_join", "false").await?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        set(ctx, "datafusion.execution.target_partitions", &cores.to_string()).await?;
+    }
     for (name, sql) in [("pg", PG), ("pgu", PGU)] {
         let err = |source| Error::Query { question: name.into(), source };
         let t = std::time::Instant::now();
@@ -272,16 +282,60 @@ pub async fn register_joins(
             }
             Some(dir) => {
                 let path = dir.path().join(name);
+                write_parquet(df, &path).await?;
                 let path = path.to_string_lossy();
-                let mut options = datafusion::config::TableParquetOptions::default();
-                options.global.compression = Some("snappy".into());
-                df.write_parquet(&path, DataFrameWriteOptions::new(), Some(options)).await.map_err(err)?;
                 ctx.register_parquet(name, path.as_ref(), ParquetReadOptions::default()).await.map_err(err)?;
             }
         }
         tracing::debug!(join = name, in_memory = hold, seconds = t.elapsed().as_secs_f64(), "computed a join once");
     }
+    set(ctx, "datafusion.optimizer.prefer_hash_join", "true").await?;
+    set(ctx, "datafusion.execution.target_partitions", &partitions.to_string()).await?;
     Ok(Joins { dir })
+}
+
+/// `SET key = value` in the session.
+async fn set(ctx: &SessionContext, key: &str, value: &str) -> Result<()> {
+    let err = |source| Error::Query { question: "joins".into(), source };
+    ctx.sql(&format!("SET {key} = {value}")).await.map_err(err)?.collect().await.map_err(err)?;
+    Ok(())
+}
+
+/// Writes the rows of `df` as Parquet files in the directory `dir`, one per partition of its
+/// plan, in parallel. The writers buffer one modest row group each, outside the plan's memory
+/// pool, so the join feeding them has the whole memory limit.
+async fn write_parquet(df: datafusion::dataframe::DataFrame, dir: &std::path::Path) -> Result<()> {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::basic::Compression;
+    use datafusion::parquet::file::properties::WriterProperties;
+    use futures_util::StreamExt;
+    let err = |source| Error::Query { question: "joins".into(), source };
+    let io = |what: String| move |source| Error::Io { what, source };
+    std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(64 * 1024))
+        .build();
+    let streams = df.execute_stream_partitioned().await.map_err(err)?;
+    let writers = streams.into_iter().enumerate().map(|(i, mut stream)| {
+        let (schema, props) = (Arc::clone(&schema), props.clone());
+        let path = dir.join(format!("part-{i:04}.parquet"));
+        tokio::spawn(async move {
+            let file = std::fs::File::create(&path).map_err(io(format!("cannot create {}", path.display())))?;
+            let mut writer = ArrowWriter::try_new(file, schema, Some(props))
+                .map_err(|e| Error::Query { question: "joins".into(), source: e.into() })?;
+            while let Some(batch) = stream.next().await {
+                writer.write(&batch.map_err(err)?).map_err(|e| Error::Query { question: "joins".into(), source: e.into() })?;
+            }
+            writer.close().map_err(|e| Error::Query { question: "joins".into(), source: e.into() })?;
+            Ok::<_, Error>(())
+        })
+    });
+    for w in futures_util::future::join_all(writers).await {
+        w??;
+    }
+    Ok(())
 }
 
 /// Answers every question over the tables [`register_joins`] set up. Each answer is also
@@ -318,6 +372,7 @@ pub fn session(memory_limit: u64, spill_dir: &std::path::Path, rows: u64) -> Res
     // a small limit, so that every sort can still spill.
     let reserve = usize::try_from(memory_limit / 16).unwrap_or(usize::MAX).min(10 << 20);
     config.options_mut().execution.sort_spill_reservation_bytes = reserve;
+
     let disk = DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![spill_dir.to_owned()]));
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(usize::try_from(memory_limit).unwrap_or(usize::MAX))))
