@@ -28,7 +28,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
@@ -88,6 +88,10 @@ FROM users u JOIN pg p ON p.ind = u.ind";
 
 /// Bytes per joined row held in memory (both joins), for deciding whether to hold them.
 const JOINED_ROW_BYTES: u64 = 160;
+/// Bytes per row a hash join's build side is charged (measured at 10M posts: about 200, as the
+/// pieces of a hash repartition are each charged for the buffers they share), for deciding
+/// whether to join by hash or by sorting.
+const BUILD_ROW_BYTES: u64 = 200;
 
 /// q3 without a window over every poster: the top follower count per country first (a small
 /// aggregate), then the posters that have it.
@@ -262,7 +266,7 @@ pub async fn register_joins(
     };
     // Tables whose hash table would not fit in half the limit join by sorting (which spills);
     // the questions then join these with small aggregates, by hash.
-    let hash_fits = rows.saturating_mul(JOINED_ROW_BYTES) <= memory_limit / 2;
+    let hash_fits = rows.saturating_mul(BUILD_ROW_BYTES) <= memory_limit / 4;
     let partitions = ctx.state().config().target_partitions();
     if !hash_fits {
         // Few, large sorts: each gets a large share of the limit, and spills in large runs.
@@ -375,7 +379,10 @@ pub fn session(memory_limit: u64, spill_dir: &std::path::Path, rows: u64) -> Res
 
     let disk = DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![spill_dir.to_owned()]));
     let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(usize::try_from(memory_limit).unwrap_or(usize::MAX))))
+        .with_memory_pool(Arc::new(TrackConsumersPool::new(
+            FairSpillPool::new(usize::try_from(memory_limit).unwrap_or(usize::MAX)),
+            std::num::NonZeroUsize::MIN.saturating_add(4),
+        )))
         .with_disk_manager_builder(disk)
         .build_arc()
         .map_err(|source| Error::Query { question: "session".into(), source })?;
