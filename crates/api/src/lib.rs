@@ -104,7 +104,11 @@ impl AppState {
             Err(pinpipe_log::Error::TopicNotFound(_)) if self.0.config.auto_create_topics => {
                 let partitions = self.0.config.default_partitions;
                 if let Some(p) = needs_partition.filter(|p| *p >= partitions) {
-                    return Err(pinpipe_log::Error::PartitionNotFound { topic: name.to_owned(), partition: p, partitions });
+                    return Err(pinpipe_log::Error::PartitionNotFound {
+                        topic: name.to_owned(),
+                        partition: p,
+                        partitions,
+                    });
                 }
                 match log.create_topic(name, kind, partitions).await {
                     Err(pinpipe_log::Error::TopicExists(_)) => self.lookup(name, kind).await,

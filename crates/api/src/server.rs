@@ -164,12 +164,7 @@ mod tests {
 
     #[tokio::test]
     async fn idle_and_slow_sockets_are_closed_and_health_still_answers() {
-        let api = start(ApiConfig {
-            header_timeout: "400ms".into(),
-            max_connections: 4,
-            ..ApiConfig::default()
-        })
-        .await;
+        let api = start(ApiConfig { header_timeout: "400ms".into(), max_connections: 4, ..ApiConfig::default() }).await;
         // Four idle sockets and four that trickle a request line byte by byte: more than the cap.
         let mut idle = Vec::new();
         for _ in 0..4 {

@@ -221,21 +221,22 @@ async fn produce_records(
 ) -> Result<Response> {
     let format =
         body::produce_format(headers).map_err(|m| KafkaError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, 415, m))?;
-    let bytes = body::read(headers, body, s.config.max_body_bytes, s.config.body_timeout).await.map_err(|e| match e {
-        BodyError::TooLarge(limit) => KafkaError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            413,
-            format!("The request body is larger than {limit} bytes"),
-        ),
-        BodyError::Read(m) => {
-            KafkaError::new(StatusCode::BAD_REQUEST, 400, format!("Could not read the request body: {m}"))
-        }
-        BodyError::Timeout(t) => KafkaError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            408,
-            format!("The request body did not arrive within {t:?}"),
-        ),
-    })?;
+    let bytes =
+        body::read(headers, body, s.config.max_body_bytes, s.config.body_timeout).await.map_err(|e| match e {
+            BodyError::TooLarge(limit) => KafkaError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                413,
+                format!("The request body is larger than {limit} bytes"),
+            ),
+            BodyError::Read(m) => {
+                KafkaError::new(StatusCode::BAD_REQUEST, 400, format!("Could not read the request body: {m}"))
+            }
+            BodyError::Timeout(t) => KafkaError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                408,
+                format!("The request body did not arrive within {t:?}"),
+            ),
+        })?;
     let request = parse_body(&bytes)?;
     let n = request.records.len();
     if n == 0 {

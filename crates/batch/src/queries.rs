@@ -258,10 +258,9 @@ pub async fn register_joins(
     let dir = if hold {
         None
     } else {
-        let dir = tempfile::Builder::new()
-            .prefix("pinpipe-joins-")
-            .tempdir_in(spill_dir)
-            .map_err(|source| Error::Io { what: format!("cannot create a directory in {}", spill_dir.display()), source })?;
+        let dir = tempfile::Builder::new().prefix("pinpipe-joins-").tempdir_in(spill_dir).map_err(|source| {
+            Error::Io { what: format!("cannot create a directory in {}", spill_dir.display()), source }
+        })?;
         Some(dir)
     };
     // Tables whose hash table would not fit in half the limit join by sorting (which spills);
@@ -330,7 +329,9 @@ async fn write_parquet(df: datafusion::dataframe::DataFrame, dir: &std::path::Pa
             let mut writer = ArrowWriter::try_new(file, schema, Some(props))
                 .map_err(|e| Error::Query { question: "joins".into(), source: e.into() })?;
             while let Some(batch) = stream.next().await {
-                writer.write(&batch.map_err(err)?).map_err(|e| Error::Query { question: "joins".into(), source: e.into() })?;
+                writer
+                    .write(&batch.map_err(err)?)
+                    .map_err(|e| Error::Query { question: "joins".into(), source: e.into() })?;
             }
             writer.close().map_err(|e| Error::Query { question: "joins".into(), source: e.into() })?;
             Ok::<_, Error>(())

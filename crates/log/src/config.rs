@@ -140,7 +140,10 @@ impl LogConfig {
             return Err(("log.max_partitions", format!("must be between 1 and {}", crate::port::MAX_PARTITIONS)));
         }
         if self.default_partitions > self.max_partitions {
-            return Err(("log.default_partitions", format!("must not exceed log.max_partitions ({})", self.max_partitions)));
+            return Err((
+                "log.default_partitions",
+                format!("must not exceed log.max_partitions ({})", self.max_partitions),
+            ));
         }
         if self.max_topics == 0 {
             return Err(("log.max_topics", "must be at least 1".into()));

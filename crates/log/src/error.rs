@@ -91,7 +91,9 @@ pub enum Error {
     },
     /// A write or fsync of the partition failed (e.g. the disk is full); nothing of that write
     /// was acknowledged, and the next append tries again.
-    #[error("partition {topic}/{partition} could not write to disk: {reason}; nothing was stored (it retries on the next request)")]
+    #[error(
+        "partition {topic}/{partition} could not write to disk: {reason}; nothing was stored (it retries on the next request)"
+    )]
     Failed {
         /// Topic.
         topic: String,

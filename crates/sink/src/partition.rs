@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Resolved;
 use crate::layout::{object_name, resume_offset};
-use pinpipe_store::layout::frame;
 use crate::runtime::{Mode, PartitionStatus};
 use crate::{Error, Result};
+use pinpipe_store::layout::frame;
 
 /// Longest wait for new data before looking again (also bounds how late a rotation can be).
 const POLL: Duration = Duration::from_secs(1);
@@ -128,7 +128,12 @@ impl Worker {
                 // Offsets a repair of the log cut: the records after them start a new object (an
                 // object never spans a gap, so its name plus its lines is always where it ends).
                 if r.offset > read_at {
-                    tracing::warn!(topic, partition = p, "records {read_at}..{} are missing from the log (cut by a repair)", r.offset);
+                    tracing::warn!(
+                        topic,
+                        partition = p,
+                        "records {read_at}..{} are missing from the log (cut by a repair)",
+                        r.offset
+                    );
                     if pending_count > 0 {
                         self.flush(&mut pending, &mut pending_start, &mut pending_count, read_at).await?;
                     }

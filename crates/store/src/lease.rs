@@ -366,4 +366,3 @@ mod tests {
         assert!(mine.lost_error().to_string().contains("lost the lease"));
     }
 }
-

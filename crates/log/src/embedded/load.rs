@@ -435,7 +435,8 @@ pub(crate) fn repair_partition(topic: &str, number: u32, dir: &Path) -> Result<V
         drop(loaded);
         let bases = segment_bases(dir)?;
         let base_of = |p: &Path| bases.iter().copied().find(|b| dir.join(segment_name(*b)) == p);
-        let base = base_of(&d.path).ok_or_else(|| Error::Corrupt { path: d.path.clone(), reason: "not a segment".into() })?;
+        let base =
+            base_of(&d.path).ok_or_else(|| Error::Corrupt { path: d.path.clone(), reason: "not a segment".into() })?;
         let successor = bases.iter().copied().find(|b| *b > base);
         let len = fs::metadata(&d.path).map_err(Error::io(&d.path))?.len();
         let (bytes_cut, lost_to) = match successor {

@@ -333,8 +333,10 @@ async fn limits_hold_descriptors_are_opened_lazily_and_a_bad_topic_does_not_bric
         log.append("s0", 5, vec![value(1)]).await.unwrap();
     }
     // Nothing of the refused creations is left behind.
-    let names: Vec<String> =
-        fs::read_dir(e.dir.path().join("log/topics")).unwrap().map(|d| d.unwrap().file_name().into_string().unwrap()).collect();
+    let names: Vec<String> = fs::read_dir(e.dir.path().join("log/topics"))
+        .unwrap()
+        .map(|d| d.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert_eq!(names.len(), 12, "{names:?}");
     assert_eq!(fs::read_dir(e.dir.path().join("log/trash")).unwrap().count(), 0);
 

@@ -25,11 +25,25 @@ use crate::{Error, Result};
 
 /// Requests to the writer.
 pub(crate) enum Command {
-    Append { topic: String, partition: u32, records: Vec<Record>, reply: oneshot::Sender<Result<u64>> },
+    Append {
+        topic: String,
+        partition: u32,
+        records: Vec<Record>,
+        reply: oneshot::Sender<Result<u64>>,
+    },
     /// Moves a topic built at `staged` into place and opens it.
-    Create { info: TopicInfo, staged: PathBuf, reply: oneshot::Sender<Result<TopicInfo>> },
-    Delete { name: String, reply: oneshot::Sender<Result<()>> },
-    Retention { reply: oneshot::Sender<Result<()>> },
+    Create {
+        info: TopicInfo,
+        staged: PathBuf,
+        reply: oneshot::Sender<Result<TopicInfo>>,
+    },
+    Delete {
+        name: String,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Retention {
+        reply: oneshot::Sender<Result<()>>,
+    },
 }
 
 /// An append the writer did not take: its reply and why.

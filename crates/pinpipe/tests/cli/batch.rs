@@ -175,7 +175,18 @@ async fn batch_reads_raw_objects_from_s3_and_writes_delta_tables_to_s3() {
     assert!(text.contains("\"add\"") && text.contains("pinpipe-batch:pinterest.pin:0"), "{text}");
     // A second run over the same objects finds nothing new and commits nothing.
     let again = w.run_with(
-        &["batch", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--warehouse", &warehouse, "--run-id", "s3-again", "--quiet"],
+        &[
+            "batch",
+            "--store",
+            &raw,
+            "--s3-endpoint",
+            &bucket.endpoint,
+            "--warehouse",
+            &warehouse,
+            "--run-id",
+            "s3-again",
+            "--quiet",
+        ],
         &[("PINPIPE_WAREHOUSE__S3_ENDPOINT", &bucket.endpoint), ("AWS_EC2_METADATA_DISABLED", "true")],
     );
     assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
@@ -317,7 +328,9 @@ fn sigkill_at_random_points_of_incremental_runs_neither_loses_nor_repeats_an_obj
             .map(|t| w.path().join(".pinpipe/warehouse/batch").join(t).display().to_string())
             .collect()
     };
-    if let (Some(mine), Some(theirs)) = (pinpipe_testkit::delta::read_tables(&paths(&w)), pinpipe_testkit::delta::read_tables(&paths(&reference))) {
+    if let (Some(mine), Some(theirs)) =
+        (pinpipe_testkit::delta::read_tables(&paths(&w)), pinpipe_testkit::delta::read_tables(&paths(&reference)))
+    {
         for t in ["pinterest_pin_table", "pinterest_geo_table", "pinterest_user_table"] {
             let rows = |v: &Value| {
                 let mut r: Vec<String> = v[t]["rows"].as_array().unwrap().iter().map(|x| x.to_string()).collect();
@@ -360,5 +373,11 @@ fn two_batch_runs_at_once_one_commits_and_the_other_changes_nothing() {
     let c = read_json(&w.path().join(".pinpipe/results/c/summary.json"));
     assert_eq!(c["clean_rows"], serde_json::json!({"pin": 0, "geo": 0, "user": 0}));
     let log = w.path().join(".pinpipe/warehouse/batch/pinterest_pin_table/_delta_log");
-    assert_eq!(std::fs::read_dir(log).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json")).count(), 2);
+    assert_eq!(
+        std::fs::read_dir(log)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json"))
+            .count(),
+        2
+    );
 }

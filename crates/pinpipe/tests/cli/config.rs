@@ -26,7 +26,11 @@ fn config_shows_values_and_their_origin() {
     );
     assert!(out.stdout.contains("listen = \"127.0.0.1:8082\"  # default"), "{}", out.stdout);
     assert!(out.stdout.contains("[warehouse]\n# url unset: file://"), "{}", out.stdout);
-    assert!(out.stdout.contains("[batch]\nmemory_limit = \"1GiB\"  # default\nread_concurrency = 64  # default"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("[batch]\nmemory_limit = \"1GiB\"  # default\nread_concurrency = 64  # default"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("# spill_dir unset: store/spill"), "{}", out.stdout);
     let e = w.fails(&["config"], &[("PINPIPE_LOG__DEFAULT_PARTITIONS", "0")]);
     assert!(e.contains("invalid value for `log.default_partitions`"), "{e}");

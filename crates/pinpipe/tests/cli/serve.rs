@@ -239,7 +239,9 @@ fn idle_sockets_beyond_the_descriptor_limit_and_a_stalled_upload_do_not_disable_
     // A stalled upload, then SIGTERM: the process exits within the shutdown deadline.
     let mut upload = std::net::TcpStream::connect(server.addr).unwrap();
     upload
-        .write_all(b"POST /topics/t HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        .write_all(
+            b"POST /topics/t HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+        )
         .unwrap();
     let t = Instant::now();
     let (code, _) = server.terminate();
@@ -292,7 +294,12 @@ async fn a_damaged_segment_is_refused_by_readers_until_repaired_and_offsets_are_
     for i in 0..50 {
         let body = json!({"records": [{"value": {"i": i, "pad": "x".repeat(50)}}]}).to_string();
         let r = http
-            .send("POST", &server.url("/topics/pinterest.pin"), &[("content-type", "application/vnd.kafka.json.v2+json")], body)
+            .send(
+                "POST",
+                &server.url("/topics/pinterest.pin"),
+                &[("content-type", "application/vnd.kafka.json.v2+json")],
+                body,
+            )
             .await
             .unwrap();
         assert_eq!(r.status, 200, "{}", r.body);

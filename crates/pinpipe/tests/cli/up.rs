@@ -85,7 +85,11 @@ async fn up_once_runs_the_whole_pipeline_and_a_second_run_reuses_the_database_an
     )
     .unwrap();
     let (before, added) = (&first_batch["table_rows"]["pin"], &batch["clean_rows"]["pin"]);
-    assert_eq!(batch["table_rows"]["pin"].as_u64(), Some(before.as_u64().unwrap() + added.as_u64().unwrap()), "{batch}");
+    assert_eq!(
+        batch["table_rows"]["pin"].as_u64(),
+        Some(before.as_u64().unwrap() + added.as_u64().unwrap()),
+        "{batch}"
+    );
 }
 
 #[test]
