@@ -174,7 +174,7 @@ pub async fn state(table: &DeltaTable, kind: Kind, topic: &str, partitions: &[u3
             ingested.insert(p, v);
         }
     }
-    Ok(TableState { version: Some(version as u64), files, ingested })
+    Ok(TableState { version: Some(version), files, ingested })
 }
 
 /// Whether the table was created by pinpipe's batch job (now or by an older release).

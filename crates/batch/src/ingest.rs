@@ -180,7 +180,6 @@ pub(crate) async fn ingest(
             writer.write(batch, fps).await?;
         }
     }
-    drop(chunks);
     let (adds, rows) = writer.finish().await?;
     out.rows = rows;
     let info = RunInfo {

@@ -80,7 +80,7 @@ impl Worker {
                 break;
             }
             // Read ahead across several objects when they are small; never past `target`.
-            let want = (self.config.flush_size - pending_count).max(1_000).min(10_000);
+            let want = (self.config.flush_size - pending_count).clamp(1_000, 10_000);
             let want = want.min(usize::try_from(target - read_at).unwrap_or(usize::MAX));
             let limits = ReadLimits { max_records: want, max_bytes: 64 << 20 };
             let records = match self.log.read(topic, p, read_at, limits).await {

@@ -41,7 +41,7 @@ pub struct Cleaner {
 }
 
 enum Table {
-    Pin(PinColumns),
+    Pin(Box<PinColumns>),
     Geo(GeoColumns),
     User(UserColumns),
 }
@@ -82,7 +82,7 @@ impl Cleaner {
     /// A cleaner for records of `kind`.
     pub fn new(kind: Kind) -> Result<Self> {
         let table = match kind {
-            Kind::Pin => Table::Pin(PinColumns {
+            Kind::Pin => Table::Pin(Box::new(PinColumns {
                 ind: Int64Builder::new(),
                 unique_id: StringBuilder::new(),
                 title: StringBuilder::new(),
@@ -94,7 +94,7 @@ impl Cleaner {
                 image_src: StringBuilder::new(),
                 save_location: StringBuilder::new(),
                 category: StringBuilder::new(),
-            }),
+            })),
             Kind::Geo => Table::Geo(GeoColumns {
                 ind: Int64Builder::new(),
                 country: StringBuilder::new(),

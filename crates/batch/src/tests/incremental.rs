@@ -51,7 +51,7 @@ async fn table(dir: &Path, name: &str) -> (Option<u64>, Vec<String>) {
         rows.extend(t.objects().iter().map(|o| o.to_string()));
     }
     rows.sort();
-    (table.version().map(|v| v as u64), rows)
+    (table.version(), rows)
 }
 
 async fn tables(dir: &Path) -> Vec<(Option<u64>, Vec<String>)> {
