@@ -18,11 +18,13 @@
 //! [`run`] does all of it for one [`Job`], holding the warehouse's batch lease
 //! (`batch/_pinpipe_lease`) so that two runs never work on the same tables at once.
 
+pub mod aggregates;
 pub mod config;
 pub mod delta;
 pub mod error;
 pub mod fingerprints;
 pub mod ingest;
+pub mod lookup;
 pub mod output;
 pub mod queries;
 pub mod read;
@@ -166,6 +168,10 @@ pub struct Summary {
     pub ingested: BTreeMap<String, Ingested>,
     /// Rows of each answer, by question id.
     pub answers: BTreeMap<String, usize>,
+    /// How the questions' aggregates were brought up to date: `unchanged` (no new rows),
+    /// `updated` (from the new rows and the older rows they join with) or `recomputed` (over the
+    /// whole tables).
+    pub answers_from: String,
     /// Time per phase.
     pub phases: Phases,
     /// The memory limit the run worked within, in bytes.
@@ -220,6 +226,7 @@ pub async fn run(job: &Job) -> Result<Outcome> {
         tables: BTreeMap::new(),
         ingested: BTreeMap::new(),
         answers: BTreeMap::new(),
+        answers_from: String::new(),
         phases: Phases::default(),
         memory_limit_bytes: job.memory_limit,
         joins_on_disk: false,
@@ -271,17 +278,12 @@ pub async fn run(job: &Job) -> Result<Outcome> {
     s.phases.dedup_busy_s = Busy::seconds(&busy.dedup_ns);
     s.phases.write_busy_s = Busy::seconds(&busy.write_ns);
 
-    // 2. The questions, over the tables as committed.
+    // 2. The questions, from their aggregates brought up to date with the tables as committed.
     let t = Instant::now();
-    let most_rows = [s.table_rows.pin, s.table_rows.geo, s.table_rows.user].into_iter().max().unwrap_or(0);
-    let ctx = queries::session(job.memory_limit, &job.spill_dir, most_rows)?;
-    for (kind, location) in &locations {
-        register_table(&ctx, *kind, location).await?;
-    }
-    let joins = queries::register_joins(&ctx, most_rows, job.memory_limit, &job.spill_dir).await?;
+    let aggregates = answer_from_tables(job, &warehouse, &locations, &mut s).await?;
+    let ctx = queries::session(job.memory_limit, &job.spill_dir, 0)?;
+    aggregates.register(&ctx)?;
     let answers = queries::answer_all(&ctx).await?;
-    s.joins_on_disk = joins.on_disk();
-    drop(joins);
     s.phases.queries_s = t.elapsed().as_secs_f64();
     drop(lease);
     drop(scratch);
@@ -305,9 +307,76 @@ pub async fn run(job: &Job) -> Result<Outcome> {
     Ok(Outcome { summary: s, answers: tables_out })
 }
 
+/// Brings the questions' aggregates up to date with the tables ([`aggregates`]): unchanged, updated
+/// from the new rows, or recomputed over the whole tables; saved when there is a warehouse.
+async fn answer_from_tables(
+    job: &Job,
+    warehouse: &pinpipe_store::Resolved,
+    locations: &[(Kind, pinpipe_store::TableLocation)],
+    s: &mut Summary,
+) -> Result<aggregates::Aggregates> {
+    let mut tables = Vec::with_capacity(3);
+    let mut files: [Vec<delta::DataFile>; 3] = Default::default();
+    for (i, (kind, location)) in locations.iter().enumerate() {
+        let url = location.url.to_string();
+        let table = delta::open(location).await.map_err(Error::delta(&url))?;
+        files[i] = delta::state(&table, *kind, "", &[]).await?.files;
+        tables.push((table, url));
+    }
+    let store = match job.warehouse {
+        Some(_) => Some(warehouse.open()?),
+        None => None,
+    };
+    let saved = match &store {
+        Some(store) if !job.full => aggregates::load(store).await?,
+        _ => None,
+    };
+    let plan = aggregates::plan(saved, &files, job.memory_limit);
+    s.answers_from = plan.describe().to_owned();
+    let covers = aggregates::covers(&files);
+    let result = match plan {
+        aggregates::Plan::Unchanged(saved) => return Ok(saved),
+        aggregates::Plan::Update { saved, files: split, new_rows } => {
+            let ctx = queries::session(job.memory_limit, &job.spill_dir, new_rows)?;
+            let handles: Vec<aggregates::TableFiles> = tables
+                .iter()
+                .map(|(t, url)| aggregates::TableFiles { store: t.object_store(), url: url.clone() })
+                .collect();
+            let handles: [aggregates::TableFiles; 3] =
+                handles.try_into().map_err(|_| Error::Config("three tables expected".into()))?;
+            let rows = aggregates::register_update(&ctx, &handles, &split).await?;
+            let joins = queries::register_joins(&ctx, rows, job.memory_limit, &job.spill_dir, true).await?;
+            s.joins_on_disk = joins.on_disk();
+            aggregates::compute(&ctx, Some(&saved), covers).await?
+        }
+        aggregates::Plan::Recompute => {
+            let most_rows = [s.table_rows.pin, s.table_rows.geo, s.table_rows.user].into_iter().max().unwrap_or(0);
+            let ctx = queries::session(job.memory_limit, &job.spill_dir, most_rows)?;
+            for ((kind, location), (table, _)) in locations.iter().zip(&tables) {
+                register_table(&ctx, *kind, location, table).await?;
+            }
+            let joins = queries::register_joins(&ctx, most_rows, job.memory_limit, &job.spill_dir, false).await?;
+            s.joins_on_disk = joins.on_disk();
+            aggregates::compute(&ctx, None, covers).await?
+        }
+    };
+    if let Some(store) = &store
+        && let Err(e) = aggregates::save(store, &result).await
+    {
+        // The answers stand; the next run recomputes what it cannot update.
+        tracing::warn!(error = %e, "cannot save the questions' aggregates");
+    }
+    Ok(result)
+}
+
 /// Registers the clean table of `kind` as `pin`, `geo` or `users` (an empty table when it does
 /// not exist yet).
-async fn register_table(ctx: &SessionContext, kind: Kind, location: &pinpipe_store::TableLocation) -> Result<()> {
+async fn register_table(
+    ctx: &SessionContext,
+    kind: Kind,
+    location: &pinpipe_store::TableLocation,
+    table: &deltalake::DeltaTable,
+) -> Result<()> {
     let name = match kind {
         Kind::Pin => "pin",
         Kind::Geo => "geo",
@@ -315,7 +384,6 @@ async fn register_table(ctx: &SessionContext, kind: Kind, location: &pinpipe_sto
     };
     let url = location.url.to_string();
     let err = |e: datafusion::error::DataFusionError| Error::Query { question: name.into(), source: e };
-    let table = delta::open(location).await.map_err(Error::delta(&url))?;
     if table.version().is_none() {
         let empty = datafusion::datasource::MemTable::try_new(schema::clean(kind), vec![vec![]]).map_err(err)?;
         ctx.register_table(name, Arc::new(empty)).map_err(err)?;

@@ -1,20 +1,24 @@
-//! The eight questions (and 3b) of DESIGN.md, as SQL run by DataFusion over the clean Delta
-//! tables, reading only the columns the questions need.
+//! The eight questions (and 3b) of DESIGN.md, as SQL run by DataFusion: joins of the clean
+//! tables, small aggregates of the joined rows, and the answers from those aggregates.
 //!
 //! Two joins (inner, on `ind`), as the classic notebook did: `pg` = pin ⋈ geo, for questions
 //! 1–3, which need only the post and its place (a post whose user record never arrived still
 //! counts there), and `pgu` = pin ⋈ geo ⋈ user, for questions 4–8; each with the derived columns
-//! the questions use (`post_year`, `join_year`, `age_group`). Each join is computed once: held in
-//! memory when both fit comfortably in the memory limit, else written to Parquet in the spill
-//! directory, which the questions scan. Semantics, exactly:
+//! the questions use (`post_year`, `join_year`, `age_group`). Over the whole tables each join is
+//! computed once: held in memory when both fit comfortably in the memory limit, else written to
+//! Parquet in the spill directory, which the aggregates scan.
+//!
+//! The questions are answered from aggregates of the joined rows ([`COUNTS`], [`TOP_POSTERS`],
+//! [`NEW_USERS`]), never from the rows themselves, so that [`crate::aggregates`] can keep them
+//! up to date from the rows a run adds. Semantics, exactly:
 //!
 //! * Nulls are excluded from counts of a value and from medians; a group with no values is
 //!   absent. A row whose grouping key is null belongs to no group.
 //! * Ties for a maximum are all kept (q1, q3, 3b, q4).
 //! * The median is the lower median: the smallest value v of the group such that at least half
-//!   of its non-null values are ≤ v, i.e. the value of rank ⌈n/2⌉ in ascending order. It is
-//!   computed exactly by the aggregate `lower_median` (all of a group's values, then a linear-time
-//!   selection), at any group size.
+//!   of its non-null values are ≤ v (the value of rank ⌈n/2⌉ in ascending order). It is computed
+//!   exactly, at any group size, from the number of rows with each follower count: the first v
+//!   whose running count reaches half the group's.
 //! * Year windows are inclusive: 2018–2022 for q2 (year of the geo timestamp), 2015–2020 for
 //!   q6–q8 (year of `date_joined`); years are taken in UTC.
 //! * q3 ranks posters (rows with a poster name and a follower count); each (country, poster,
@@ -62,7 +66,7 @@ pub struct Question {
     pub id: &'static str,
     /// The question in words.
     pub title: &'static str,
-    /// The SQL (over `pg`, `pgu`, and for 3b `q3`).
+    /// The SQL (over the aggregate tables, and for 3b `q3`).
     pub sql: &'static str,
     /// Result columns, exactly as DESIGN.md names them.
     pub columns: &'static [&'static str],
@@ -71,20 +75,30 @@ pub struct Question {
 }
 
 /// pin ⋈ geo with the derived columns questions 1–3 use. The narrower table is on the left: a hash
-/// join builds its table from the left side.
-pub const PG: &str = "
-SELECT p.ind, p.category, p.poster_name, p.follower_count, g.country,
-       CAST(date_part('year', g.timestamp) AS BIGINT) AS post_year
-FROM geo g JOIN pin p ON p.ind = g.ind";
+/// join builds its table from the left side. `flagged`: the tables have a boolean column `_new`
+/// (a row the aggregates do not cover yet), and so has the join (either side new).
+pub fn pg_sql(flagged: bool) -> String {
+    let flag = if flagged { ", p._new OR g._new AS _new" } else { "" };
+    format!(
+        "SELECT p.ind, p.category, p.poster_name, p.follower_count, g.country,
+       CAST(date_part('year', g.timestamp) AS BIGINT) AS post_year{flag}
+FROM geo g JOIN pin p ON p.ind = g.ind"
+    )
+}
 
-/// pin ⋈ geo ⋈ user with the derived columns questions 4–8 use (from `pg`, which is pin ⋈ geo).
-pub const PGU: &str = "
-SELECT p.ind, p.category, p.follower_count,
+/// pin ⋈ geo ⋈ user with the derived columns questions 4–8 use (from `pg`, which is pin ⋈ geo);
+/// `flagged` as for [`pg_sql`].
+pub fn pgu_sql(flagged: bool) -> String {
+    let flag = if flagged { ", p._new OR u._new AS _new" } else { "" };
+    format!(
+        "SELECT p.ind, p.category, p.follower_count,
        u.user_name, u.age, u.date_joined,
        CAST(date_part('year', u.date_joined) AS BIGINT) AS join_year,
        CASE WHEN u.age <= 24 THEN '18-24' WHEN u.age <= 35 THEN '25-35'
-            WHEN u.age <= 50 THEN '36-50' WHEN u.age IS NOT NULL THEN '50+' END AS age_group
-FROM users u JOIN pg p ON p.ind = u.ind";
+            WHEN u.age <= 50 THEN '36-50' WHEN u.age IS NOT NULL THEN '50+' END AS age_group{flag}
+FROM users u JOIN pg p ON p.ind = u.ind"
+    )
+}
 
 /// Bytes per joined row held in memory (both joins), for deciding whether to hold them.
 const JOINED_ROW_BYTES: u64 = 160;
@@ -93,27 +107,82 @@ const JOINED_ROW_BYTES: u64 = 160;
 /// whether to join by hash or by sorting.
 const BUILD_ROW_BYTES: u64 = 200;
 
-/// q3 without a window over every poster: the top follower count per country first (a small
-/// aggregate), then the posters that have it.
-const Q3: &str = "
+/// A count the questions are answered from: rows of `pg_delta` or `pgu_delta` (the joined rows
+/// the aggregates do not cover yet) per key. Counts add up: the aggregates of the whole tables
+/// are those of the rows covered so far plus those of the new ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Count {
+    /// Name of the aggregate table (columns: `keys`, then `n`).
+    pub name: &'static str,
+    /// Its key columns.
+    pub keys: &'static [&'static str],
+    /// The count over the new joined rows.
+    pub sql: &'static str,
+}
+
+/// The counts: categories per country (q1), per post year (q2) and per age group (q4); and
+/// follower counts per age group and join year (q5, q7, q8: a median is exact from the number of
+/// rows with each value, and follower counts take few distinct values).
+pub const COUNTS: [Count; 4] = [
+    Count {
+        name: "category_by_country",
+        keys: &["country", "category"],
+        sql: "SELECT country, category, COUNT(*) AS n FROM pg_delta
+WHERE country IS NOT NULL AND category IS NOT NULL GROUP BY country, category",
+    },
+    Count {
+        name: "category_by_year",
+        keys: &["post_year", "category"],
+        sql: "SELECT post_year, category, COUNT(*) AS n FROM pg_delta
+WHERE post_year BETWEEN 2018 AND 2022 AND category IS NOT NULL GROUP BY post_year, category",
+    },
+    Count {
+        name: "category_by_age_group",
+        keys: &["age_group", "category"],
+        sql: "SELECT age_group, category, COUNT(*) AS n FROM pgu_delta
+WHERE age_group IS NOT NULL AND category IS NOT NULL GROUP BY age_group, category",
+    },
+    Count {
+        name: "followers",
+        keys: &["age_group", "join_year", "follower_count"],
+        sql: "SELECT age_group, join_year, follower_count, COUNT(*) AS n FROM pgu_delta
+WHERE follower_count IS NOT NULL GROUP BY age_group, join_year, follower_count",
+    },
+];
+
+/// The aggregate of q3: per country, the posters with its top follower count. Tables only grow,
+/// so the top of everything is the top of (the top so far, the new rows): this runs over
+/// `top_posters_in`, which is those two together (or every joined row).
+pub const TOP_POSTERS: &str = "
 WITH top AS (
-  SELECT country, MAX(follower_count) AS top FROM pg
+  SELECT country, MAX(follower_count) AS top FROM top_posters_in
   WHERE country IS NOT NULL AND poster_name IS NOT NULL AND follower_count IS NOT NULL GROUP BY country)
 SELECT DISTINCT p.country, p.poster_name, p.follower_count
-FROM top t JOIN pg p ON p.country = t.country AND p.follower_count = t.top
-WHERE p.poster_name IS NOT NULL ORDER BY p.country, p.poster_name";
+FROM top t JOIN top_posters_in p ON p.country = t.country AND p.follower_count = t.top
+WHERE p.poster_name IS NOT NULL";
 
-/// The questions in report order.
+/// Name of q3's aggregate table.
+pub const TOP_POSTERS_TABLE: &str = "top_posters";
+
+/// The users of q6 among the new joined rows: distinct (user_name, age, date_joined) with none
+/// of them null, and their join year, 2015–2020. Whether a user was seen before is decided by
+/// [`crate::aggregates`] from the users' fingerprints.
+pub const NEW_USERS: &str = "
+SELECT DISTINCT user_name, age, date_joined, join_year FROM pgu_delta
+WHERE join_year BETWEEN 2015 AND 2020 AND user_name IS NOT NULL AND age IS NOT NULL";
+
+/// Name of q6's aggregate table (`join_year`, `n`).
+pub const USERS_TABLE: &str = "users_joined";
+
+/// The questions in report order, answered from the aggregate tables.
 pub const QUESTIONS: [Question; 9] = [
     Question {
         id: "q1",
         title: "Most popular category per country",
         sql: "
-WITH c AS (
-  SELECT country, category, COUNT(*) AS category_count FROM pg
-  WHERE country IS NOT NULL AND category IS NOT NULL GROUP BY country, category)
 SELECT country, category, category_count FROM (
-  SELECT *, MAX(category_count) OVER (PARTITION BY country) AS top FROM c) t
+  SELECT country, category, n AS category_count, MAX(n) OVER (PARTITION BY country) AS top
+  FROM category_by_country) t
 WHERE category_count = top ORDER BY country, category",
         columns: &["country", "category", "category_count"],
         chart: Chart::Bars { label: &["country", "category"], value: "category_count" },
@@ -122,16 +191,14 @@ WHERE category_count = top ORDER BY country, category",
         id: "q2",
         title: "Posts per category per year, 2018–2022",
         sql: "
-SELECT post_year, category, COUNT(*) AS category_count FROM pg
-WHERE post_year BETWEEN 2018 AND 2022 AND category IS NOT NULL
-GROUP BY post_year, category ORDER BY post_year, category",
+SELECT post_year, category, n AS category_count FROM category_by_year ORDER BY post_year, category",
         columns: &["post_year", "category", "category_count"],
         chart: Chart::Grouped { group: "post_year", series: "category", value: "category_count" },
     },
     Question {
         id: "q3",
         title: "Most followed user per country",
-        sql: Q3,
+        sql: "SELECT country, poster_name, follower_count FROM top_posters ORDER BY country, poster_name",
         columns: &["country", "poster_name", "follower_count"],
         chart: Chart::Bars { label: &["country", "poster_name"], value: "follower_count" },
     },
@@ -148,11 +215,9 @@ WHERE follower_count = (SELECT MAX(follower_count) FROM q3) ORDER BY country",
         id: "q4",
         title: "Most popular category per age group",
         sql: "
-WITH c AS (
-  SELECT age_group, category, COUNT(*) AS category_count FROM pgu
-  WHERE age_group IS NOT NULL AND category IS NOT NULL GROUP BY age_group, category)
 SELECT age_group, category, category_count FROM (
-  SELECT *, MAX(category_count) OVER (PARTITION BY age_group) AS top FROM c) t
+  SELECT age_group, category, n AS category_count, MAX(n) OVER (PARTITION BY age_group) AS top
+  FROM category_by_age_group) t
 WHERE category_count = top ORDER BY age_group, category",
         columns: &["age_group", "category", "category_count"],
         chart: Chart::Bars { label: &["age_group", "category"], value: "category_count" },
@@ -161,8 +226,13 @@ WHERE category_count = top ORDER BY age_group, category",
         id: "q5",
         title: "Median follower count per age group",
         sql: "
-SELECT age_group, lower_median(follower_count) AS median_follower_count FROM pgu
-WHERE age_group IS NOT NULL AND follower_count IS NOT NULL
+WITH h AS (
+  SELECT age_group, follower_count AS v, SUM(n) AS n FROM followers
+  WHERE age_group IS NOT NULL GROUP BY age_group, follower_count),
+w AS (
+  SELECT age_group, v, SUM(n) OVER (PARTITION BY age_group ORDER BY v ROWS UNBOUNDED PRECEDING) AS at_most,
+         SUM(n) OVER (PARTITION BY age_group) AS total FROM h)
+SELECT age_group, MIN(v) AS median_follower_count FROM w WHERE 2 * at_most >= total
 GROUP BY age_group ORDER BY age_group",
         columns: &["age_group", "median_follower_count"],
         chart: Chart::Bars { label: &["age_group"], value: "median_follower_count" },
@@ -170,11 +240,7 @@ GROUP BY age_group ORDER BY age_group",
     Question {
         id: "q6",
         title: "Users joined per year, 2015–2020",
-        sql: "
-SELECT join_year, COUNT(*) AS number_users_joined FROM (
-  SELECT DISTINCT user_name, age, date_joined, join_year FROM pgu
-  WHERE join_year BETWEEN 2015 AND 2020 AND user_name IS NOT NULL AND age IS NOT NULL) u
-GROUP BY join_year ORDER BY join_year",
+        sql: "SELECT join_year, n AS number_users_joined FROM users_joined WHERE n > 0 ORDER BY join_year",
         columns: &["join_year", "number_users_joined"],
         chart: Chart::Bars { label: &["join_year"], value: "number_users_joined" },
     },
@@ -182,8 +248,13 @@ GROUP BY join_year ORDER BY join_year",
         id: "q7",
         title: "Median follower count per join year, 2015–2020",
         sql: "
-SELECT join_year, lower_median(follower_count) AS median_follower_count FROM pgu
-WHERE join_year BETWEEN 2015 AND 2020 AND follower_count IS NOT NULL
+WITH h AS (
+  SELECT join_year, follower_count AS v, SUM(n) AS n FROM followers
+  WHERE join_year BETWEEN 2015 AND 2020 GROUP BY join_year, follower_count),
+w AS (
+  SELECT join_year, v, SUM(n) OVER (PARTITION BY join_year ORDER BY v ROWS UNBOUNDED PRECEDING) AS at_most,
+         SUM(n) OVER (PARTITION BY join_year) AS total FROM h)
+SELECT join_year, MIN(v) AS median_follower_count FROM w WHERE 2 * at_most >= total
 GROUP BY join_year ORDER BY join_year",
         columns: &["join_year", "median_follower_count"],
         chart: Chart::Bars { label: &["join_year"], value: "median_follower_count" },
@@ -192,8 +263,14 @@ GROUP BY join_year ORDER BY join_year",
         id: "q8",
         title: "Median follower count per age group and join year, 2015–2020",
         sql: "
-SELECT age_group, join_year, lower_median(follower_count) AS median_follower_count FROM pgu
-WHERE age_group IS NOT NULL AND join_year BETWEEN 2015 AND 2020 AND follower_count IS NOT NULL
+WITH h AS (
+  SELECT age_group, join_year, follower_count AS v, n FROM followers
+  WHERE age_group IS NOT NULL AND join_year BETWEEN 2015 AND 2020),
+w AS (
+  SELECT age_group, join_year, v,
+         SUM(n) OVER (PARTITION BY age_group, join_year ORDER BY v ROWS UNBOUNDED PRECEDING) AS at_most,
+         SUM(n) OVER (PARTITION BY age_group, join_year) AS total FROM h)
+SELECT age_group, join_year, MIN(v) AS median_follower_count FROM w WHERE 2 * at_most >= total
 GROUP BY age_group, join_year ORDER BY age_group, join_year",
         columns: &["age_group", "join_year", "median_follower_count"],
         chart: Chart::Grouped { group: "age_group", series: "join_year", value: "median_follower_count" },
@@ -216,7 +293,10 @@ impl Answer {
     }
 }
 
-fn mem_table(batches: Vec<RecordBatch>, schema: datafusion::arrow::datatypes::SchemaRef) -> Result<Arc<MemTable>> {
+pub(crate) fn mem_table(
+    batches: Vec<RecordBatch>,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+) -> Result<Arc<MemTable>> {
     // Two partitions per core so scans and joins run in parallel.
     let parts = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
     let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
@@ -245,14 +325,17 @@ impl Joins {
 }
 
 /// Registers `pg` and `pgu` over the tables `pin`, `geo` and `users` (already registered), which
-/// hold `rows` rows at most. Each join is computed once: held in memory when both fit in a
-/// quarter of `memory_limit`, else written to Parquet files under `spill_dir` (the join itself
-/// runs within the memory limit) which every question then scans, reading only its columns.
+/// hold `rows` rows at most, and `pg_delta` and `pgu_delta`, their rows that the aggregates do
+/// not cover yet: with `flagged` (the tables have a `_new` column) the rows with a new side, else
+/// all of them. Each join is computed once: held in memory when both fit in a quarter of
+/// `memory_limit`, else written to Parquet files under `spill_dir` (the join itself runs within
+/// the memory limit) which the aggregates then scan, reading only their columns.
 pub async fn register_joins(
     ctx: &SessionContext,
     rows: u64,
     memory_limit: u64,
     spill_dir: &std::path::Path,
+    flagged: bool,
 ) -> Result<Joins> {
     let hold = rows.saturating_mul(JOINED_ROW_BYTES) <= memory_limit / 4;
     let dir = if hold {
@@ -268,15 +351,18 @@ pub async fn register_joins(
     let hash_fits = rows.saturating_mul(BUILD_ROW_BYTES) <= memory_limit / 4;
     let partitions = ctx.state().config().target_partitions();
     if !hash_fits {
-        // Few, large sorts: each gets a large share of the limit, and spills in large runs.
+        // Few, large sorts: each gets a large share of the limit, and spills in large runs. Under
+        // a small limit, one: what a sort-merge join holds outside its spillable buffers (a batch
+        // per stream merging spill files, the rows of the current keys) grows with the streams.
         set(ctx, "datafusion.optimizer.prefer_hash_join", "false").await?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        set(ctx, "datafusion.execution.target_partitions", &cores.to_string()).await?;
+        let streams = if memory_limit < SMALL_LIMIT { 1 } else { cores };
+        set(ctx, "datafusion.execution.target_partitions", &streams.to_string()).await?;
     }
-    for (name, sql) in [("pg", PG), ("pgu", PGU)] {
+    for (name, sql) in [("pg", pg_sql(flagged)), ("pgu", pgu_sql(flagged))] {
         let err = |source| Error::Query { question: name.into(), source };
         let t = std::time::Instant::now();
-        let df = ctx.sql(sql).await.map_err(err)?;
+        let df = ctx.sql(&sql).await.map_err(err)?;
         match &dir {
             None => {
                 let schema = Arc::new(df.schema().as_arrow().clone());
@@ -291,6 +377,9 @@ pub async fn register_joins(
             }
         }
         tracing::debug!(join = name, in_memory = hold, seconds = t.elapsed().as_secs_f64(), "computed a join once");
+        let filter = if flagged { " WHERE _new" } else { "" };
+        let delta = ctx.sql(&format!("SELECT * FROM {name}{filter}")).await.map_err(err)?;
+        ctx.register_table(format!("{name}_delta"), delta.into_view()).map_err(err)?;
     }
     set(ctx, "datafusion.optimizer.prefer_hash_join", "true").await?;
     set(ctx, "datafusion.execution.target_partitions", &partitions.to_string()).await?;
@@ -343,7 +432,7 @@ async fn write_parquet(df: datafusion::dataframe::DataFrame, dir: &std::path::Pa
     Ok(())
 }
 
-/// Answers every question over the tables [`register_joins`] set up. Each answer is also
+/// Answers every question from the aggregate tables registered in `ctx`. Each answer is also
 /// registered as a table named after its question (3b reads `q3`).
 pub async fn answer_all(ctx: &SessionContext) -> Result<Vec<Answer>> {
     let mut answers = Vec::with_capacity(QUESTIONS.len());
@@ -361,13 +450,15 @@ pub async fn answer_all(ctx: &SessionContext) -> Result<Vec<Answer>> {
     Ok(answers)
 }
 
+/// A memory limit under which joins that do not fit run as one stream.
+const SMALL_LIMIT: u64 = 256 << 20;
+
 /// Rows above which plans are split into more partitions than cores, so that each operator's
 /// share of the memory limit (a hash table, a sort before a spill) stays small.
 const MANY_ROWS: u64 = 1_000_000;
 
-/// A session sized for this machine and for tables of `rows` rows at most, with the
-/// `lower_median` aggregate: operators share `memory_limit` bytes and spill into `spill_dir`
-/// beyond it.
+/// A session sized for this machine and for tables of `rows` rows at most: operators share
+/// `memory_limit` bytes and spill into `spill_dir` beyond it.
 pub fn session(memory_limit: u64, spill_dir: &std::path::Path, rows: u64) -> Result<SessionContext> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let partitions = if rows > MANY_ROWS { (cores * 8).max(16) } else { cores };
@@ -387,74 +478,5 @@ pub fn session(memory_limit: u64, spill_dir: &std::path::Path, rows: u64) -> Res
         .with_disk_manager_builder(disk)
         .build_arc()
         .map_err(|source| Error::Query { question: "session".into(), source })?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
-    ctx.register_udaf(median::lower_median());
-    Ok(ctx)
-}
-
-/// `lower_median(BIGINT) -> BIGINT`: the exact lower median of a group's non-null values (the
-/// value of rank ⌈n/2⌉ in ascending order), null for a group without values.
-mod median {
-    use std::sync::Arc;
-
-    use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array};
-    use datafusion::arrow::datatypes::{DataType, Field, Int64Type};
-    use datafusion::common::ScalarValue;
-    use datafusion::common::utils::SingleRowListArrayBuilder;
-    use datafusion::error::Result;
-    use datafusion::logical_expr::{Accumulator, AggregateUDF, Volatility, create_udaf};
-
-    /// The aggregate function.
-    pub fn lower_median() -> AggregateUDF {
-        create_udaf(
-            "lower_median",
-            vec![DataType::Int64],
-            Arc::new(DataType::Int64),
-            Volatility::Immutable,
-            Arc::new(|_| Ok(Box::new(LowerMedian::default()))),
-            Arc::new(vec![DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true)))]),
-        )
-    }
-
-    #[derive(Debug, Default)]
-    struct LowerMedian {
-        values: Vec<i64>,
-    }
-
-    impl Accumulator for LowerMedian {
-        fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-            if let Some(a) = values.first() {
-                self.values.extend(a.as_primitive::<Int64Type>().iter().flatten());
-            }
-            Ok(())
-        }
-
-        fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-            if let Some(lists) = states.first() {
-                for list in lists.as_list::<i32>().iter().flatten() {
-                    self.values.extend(list.as_primitive::<Int64Type>().iter().flatten());
-                }
-            }
-            Ok(())
-        }
-
-        fn state(&mut self) -> Result<Vec<ScalarValue>> {
-            let values = Arc::new(Int64Array::from(std::mem::take(&mut self.values)));
-            Ok(vec![ScalarValue::List(Arc::new(SingleRowListArrayBuilder::new(values).build_list_array()))])
-        }
-
-        fn evaluate(&mut self) -> Result<ScalarValue> {
-            if self.values.is_empty() {
-                return Ok(ScalarValue::Int64(None));
-            }
-            // Rank ⌈n/2⌉ (1-based) is index (n - 1) / 2.
-            let k = (self.values.len() - 1) / 2;
-            let (_, v, _) = self.values.select_nth_unstable(k);
-            Ok(ScalarValue::Int64(Some(*v)))
-        }
-
-        fn size(&self) -> usize {
-            std::mem::size_of_val(self) + self.values.capacity() * std::mem::size_of::<i64>()
-        }
-    }
+    Ok(SessionContext::new_with_config_rt(config, runtime))
 }

@@ -36,7 +36,11 @@ pub struct Fingerprinter {
 impl Fingerprinter {
     /// A fingerprinter for rows of the clean table of `kind`.
     pub fn new(kind: Kind) -> Result<Self> {
-        let schema = schema::clean(kind);
+        Self::for_schema(schema::clean(kind))
+    }
+
+    /// A fingerprinter for rows of `schema` (any columns, e.g. a few of a table's).
+    pub fn for_schema(schema: SchemaRef) -> Result<Self> {
         let fields = schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
         Ok(Fingerprinter { converter: RowConverter::new(fields)?, schema })
     }

@@ -264,6 +264,8 @@ async fn day_by_day_runs_give_the_tables_and_answers_of_one_full_run() {
         write_objects(&objects, "pinterest", keep, None);
         let out = run(dir.path(), &format!("day{day}"), false).await;
         assert_eq!(out.summary.mode, "incremental");
+        // The first run computes the aggregates; later ones add their new rows to them.
+        assert_eq!(out.summary.answers_from, if day == 0 { "recomputed" } else { "updated" });
         added.push((out.summary.objects.pin, out.summary.clean_rows.pin, out.summary.duplicates_dropped.pin));
     }
     // Each day read only its new objects; the repeat of post 1 on day 3 was dropped against the table.
@@ -275,6 +277,7 @@ async fn day_by_day_runs_give_the_tables_and_answers_of_one_full_run() {
     // A run with nothing new changes no table and answers the same.
     let out = run(dir.path(), "again", false).await;
     assert_eq!(out.summary.objects.total(), 0);
+    assert_eq!(out.summary.answers_from, "unchanged");
     assert!(out.summary.tables.values().all(|t| !t.committed), "{:?}", out.summary.tables);
     assert_eq!(tables(dir.path()).await, incremental);
     assert_eq!(answers(dir.path(), "again"), golden_answers());
@@ -282,6 +285,7 @@ async fn day_by_day_runs_give_the_tables_and_answers_of_one_full_run() {
     // --full rebuilds from every object: the same rows, in one new version each.
     let out = run(dir.path(), "full", true).await;
     assert_eq!(out.summary.mode, "full");
+    assert_eq!(out.summary.answers_from, "recomputed");
     assert_eq!(out.summary.objects.pin, 6);
     let rebuilt = tables(dir.path()).await;
     assert_eq!(rows_only(&rebuilt), rows_only(&incremental));
@@ -364,23 +368,86 @@ async fn a_low_memory_limit_spills_and_gives_the_same_tables_and_answers() {
     assert_eq!(low.summary.table_rows.pin, 40_000);
 }
 
+#[tokio::test]
+async fn updated_aggregates_answer_as_a_run_over_everything_also_when_records_arrive_late() {
+    use pinpipe_model::Kind;
+    let dir = tempfile::tempdir().unwrap();
+    let objects = dir.path().join("objects");
+    // Run 1: pins of posts 0..3,000, but geo and user records only up to 2,000 (the rest are
+    // late). Run 2: the late records, and posts 3,000..3,500 (repeated users and posters, new
+    // countries' top posters). Run 3: posts 3,500..4,000.
+    write_kinds(&objects, &[Kind::Pin], 0, 3_000);
+    write_kinds(&objects, &[Kind::Geo, Kind::User], 0, 2_000);
+    let first = run(dir.path(), "one", false).await;
+    assert_eq!(first.summary.answers_from, "recomputed");
+    write_kinds(&objects, &[Kind::Pin], 3_000, 3_500);
+    write_kinds(&objects, &[Kind::Geo, Kind::User], 2_000, 3_500);
+    let second = run(dir.path(), "two", false).await;
+    assert_eq!(second.summary.answers_from, "updated");
+    assert_ne!(answers(dir.path(), "two"), answers(dir.path(), "one"));
+    let saved = dir.path().join("warehouse/batch/_pinpipe_aggregates");
+    let after_two = std::fs::read(&saved).unwrap();
+
+    let reference = |to: u64, name: &'static str| async move {
+        let other = tempfile::tempdir().unwrap();
+        write_kinds(&other.path().join("objects"), &Kind::ALL, 0, to);
+        let out = run(other.path(), name, false).await;
+        assert_eq!(out.summary.answers_from, "recomputed");
+        answers(other.path(), name)
+    };
+    assert_eq!(answers(dir.path(), "two"), reference(3_500, "two").await);
+
+    // Run 3 as if run 2 had been killed after its commits, before saving the aggregates: the
+    // aggregates of run 1 get the files of runs 2 and 3 added.
+    let mut older = dir.path().join("older");
+    std::fs::create_dir_all(&older).unwrap();
+    older.push("aggregates");
+    std::fs::copy(&saved, &older).unwrap();
+    write_kinds(&objects, &Kind::ALL, 3_500, 4_000);
+    let before_three = std::fs::read(&saved).unwrap();
+    assert_eq!(before_three, after_two);
+    std::fs::write(&saved, std::fs::read(&older).unwrap()).unwrap();
+    let third = run(dir.path(), "three", false).await;
+    assert_eq!(third.summary.answers_from, "updated");
+    let expected = reference(4_000, "three").await;
+    assert_eq!(answers(dir.path(), "three"), expected);
+
+    // Unreadable aggregates are recomputed, with the same answers.
+    std::fs::write(&saved, b"{\"format\": 1, torn").unwrap();
+    let out = run(dir.path(), "four", false).await;
+    assert_eq!(out.summary.answers_from, "recomputed");
+    assert_eq!(answers(dir.path(), "four"), expected);
+    let out = run(dir.path(), "five", false).await;
+    assert_eq!(out.summary.answers_from, "unchanged");
+    assert_eq!(answers(dir.path(), "five"), expected);
+}
+
+/// Posts `from..to` of the topics of `kinds`, as [`write_many`] writes them.
+fn write_kinds(objects: &Path, kinds: &[pinpipe_model::Kind], from: u64, to: u64) {
+    let g = pinpipe_source::Generator::new(11, 40_000);
+    for &kind in kinds {
+        write_posts(objects, &g, kind, from, to);
+    }
+}
+
 /// Posts `from..to`: post i is source row i·7919 mod 40,000 (so posts 40,000 on repeat earlier
 /// ones), one object per 1,000 posts.
 fn write_many(objects: &Path, from: u64, to: u64) {
-    let g = pinpipe_source::Generator::new(11, 40_000);
-    for kind in pinpipe_model::Kind::ALL {
-        let topic = format!("pinterest.{kind}");
-        let part = objects.join(format!("topics/{topic}/partition=0"));
-        std::fs::create_dir_all(&part).unwrap();
-        for start in (from..to).step_by(1_000) {
-            let mut body = String::new();
-            for i in start..(start + 1_000).min(to) {
-                let row = (i * 7_919 % 40_000) as i64;
-                body.push_str(&g.post(row).json(kind).to_string());
-                body.push('\n');
-            }
-            std::fs::write(part.join(format!("{topic}+0+{start:010}.json")), body).unwrap();
+    write_kinds(objects, &pinpipe_model::Kind::ALL, from, to);
+}
+
+fn write_posts(objects: &Path, g: &pinpipe_source::Generator, kind: pinpipe_model::Kind, from: u64, to: u64) {
+    let topic = format!("pinterest.{kind}");
+    let part = objects.join(format!("topics/{topic}/partition=0"));
+    std::fs::create_dir_all(&part).unwrap();
+    for start in (from..to).step_by(1_000) {
+        let mut body = String::new();
+        for i in start..(start + 1_000).min(to) {
+            let row = (i * 7_919 % 40_000) as i64;
+            body.push_str(&g.post(row).json(kind).to_string());
+            body.push('\n');
         }
+        std::fs::write(part.join(format!("{topic}+0+{start:010}.json")), body).unwrap();
     }
 }
 
