@@ -415,16 +415,18 @@ async fn count_users(
             .collect::<Vec<Field>>(),
     ));
     let fingerprinter = Fingerprinter::for_schema(triple)?;
-    let mut seen: Vec<(u128, i64)> = Vec::new();
+    // Per join year, the fingerprints of its users among the new rows (a user's join year is
+    // part of the user): 16 bytes a row, less than a hash table of the users' strings.
+    let mut seen: BTreeMap<i64, Vec<u128>> = BTreeMap::new();
     let mut stream = ctx.sql(NEW_USERS).await.map_err(err)?.execute_stream().await.map_err(err)?;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(err)?;
         let fps = fingerprinter.fingerprints(&batch)?;
         let years = batch.column(3).as_primitive::<Int64Type>();
-        seen.extend(fps.into_iter().zip(years.values().iter().copied()));
+        for (fp, year) in fps.into_iter().zip(years.values()) {
+            seen.entry(*year).or_default().push(fp);
+        }
     }
-    seen.sort_unstable();
-    seen.dedup_by_key(|(fp, _)| *fp);
     let empty = Vec::new();
     let before = base.map_or(&empty, |b| &b.users);
     let mut per_year: BTreeMap<i64, i64> = BTreeMap::new();
@@ -437,12 +439,18 @@ async fn count_users(
         }
     }
     let mut added = Vec::new();
-    for (fp, year) in seen {
-        if before.binary_search(&fp).is_err() {
-            *per_year.entry(year).or_default() += 1;
-            added.push(fp);
+    for (year, mut fps) in seen {
+        fps.sort_unstable();
+        fps.dedup();
+        let new = fps.into_iter().filter(|fp| before.binary_search(fp).is_err());
+        let before_len = added.len();
+        added.extend(new);
+        let n = i64::try_from(added.len() - before_len).unwrap_or(i64::MAX);
+        if n > 0 {
+            *per_year.entry(year).or_default() += n;
         }
     }
+    added.sort_unstable();
     let users = merge_sorted(before, &added);
     let schema = Arc::new(Schema::new(vec![
         Field::new("join_year", DataType::Int64, false),

@@ -164,11 +164,11 @@ WHERE p.poster_name IS NOT NULL";
 /// Name of q3's aggregate table.
 pub const TOP_POSTERS_TABLE: &str = "top_posters";
 
-/// The users of q6 among the new joined rows: distinct (user_name, age, date_joined) with none
-/// of them null, and their join year, 2015–2020. Whether a user was seen before is decided by
-/// [`crate::aggregates`] from the users' fingerprints.
+/// The users of q6 among the new joined rows: (user_name, age, date_joined) with none of them
+/// null, and their join year, 2015–2020, a row per joined row. [`crate::aggregates`] counts them
+/// by fingerprint: once each, and only if not counted before.
 pub const NEW_USERS: &str = "
-SELECT DISTINCT user_name, age, date_joined, join_year FROM pgu_delta
+SELECT user_name, age, date_joined, join_year FROM pgu_delta
 WHERE join_year BETWEEN 2015 AND 2020 AND user_name IS NOT NULL AND age IS NOT NULL";
 
 /// Name of q6's aggregate table (`join_year`, `n`).
