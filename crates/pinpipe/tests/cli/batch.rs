@@ -194,6 +194,50 @@ async fn batch_reads_raw_objects_from_s3_and_writes_delta_tables_to_s3() {
     assert_eq!(s2["tables"]["pinterest_pin_table"]["version"], 1);
     assert_eq!(s2["objects"]["pin"], 0);
     assert_eq!(s2["table_rows"], s["table_rows"]);
+    assert_eq!((s["answers_from"].as_str(), s2["answers_from"].as_str()), (Some("recomputed"), Some("unchanged")));
+    let aggregates = store.key("batch/_pinpipe_aggregates");
+    assert!(store.inner.head(&aggregates).await.unwrap().size > 0);
+
+    // More posts: the third run updates the aggregates (reading the older Parquet files from the
+    // bucket by ranges), and answers as a rebuild from every object does.
+    let server = Server::start(&w, &[]);
+    w.ok(&[
+        "emulate",
+        "--api-url",
+        &format!("http://{}", server.addr),
+        "--count",
+        "30",
+        "--batch-size",
+        "3",
+        "--seed",
+        "99",
+    ]);
+    drop(server);
+    w.ok(&["sink", "--once", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--flush-size", "7"]);
+    let batch = |run: &str, extra: &[&str]| {
+        let mut args =
+            vec!["batch", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--warehouse", &warehouse, "--quiet"];
+        args.extend_from_slice(&["--run-id", run]);
+        args.extend_from_slice(extra);
+        let r = w.run_with(
+            &args,
+            &[("PINPIPE_WAREHOUSE__S3_ENDPOINT", &bucket.endpoint), ("AWS_EC2_METADATA_DISABLED", "true")],
+        );
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        w.path().join(".pinpipe/results").join(run)
+    };
+    let third = batch("s3-third", &[]);
+    let s3 = read_json(&third.join("summary.json"));
+    assert_eq!(s3["answers_from"], "updated", "{s3}");
+    assert_eq!(s3["raw_records"]["pin"], 30);
+    assert!(s3["clean_rows"]["pin"].as_u64().unwrap() > 0, "{s3}");
+    let rebuilt = batch("s3-full", &["--full"]);
+    assert_eq!(read_json(&rebuilt.join("summary.json"))["answers_from"], "recomputed");
+    for q in ["q1", "q2", "q3", "q3b", "q4", "q5", "q6", "q7", "q8"] {
+        let file = format!("{q}.json");
+        assert_eq!(read_json(&third.join(&file)), read_json(&rebuilt.join(&file)), "{q}");
+    }
+    assert_ne!(read_json(&third.join("q2.json")), read_json(&w.path().join(".pinpipe/results/s3/q2.json")));
 }
 
 /// Writes one day of raw objects: `posts` posts, each a random row (with replacement) of a
