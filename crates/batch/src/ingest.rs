@@ -33,8 +33,9 @@ use crate::read::{self, Busy, Chunk, ReadProgress, RunSets};
 use crate::spill::Buffer;
 use crate::{Error, Result, fingerprints};
 
-/// Parquet bytes per data file (each file gets its own fingerprint file).
-const FILE_BYTES: usize = 128 << 20;
+/// Parquet bytes per data file (each file gets its own fingerprint file). The writer holds a
+/// file's bytes until it is complete, so this is also what a table's writer holds.
+const FILE_BYTES: usize = 64 << 20;
 
 /// What the job gives every table's ingestion.
 pub(crate) struct Context<'a> {

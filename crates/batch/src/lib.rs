@@ -181,6 +181,8 @@ pub struct Summary {
     pub joins_on_disk: bool,
     /// Peak resident memory of the process so far (Linux `VmHWM`), when known.
     pub peak_rss_bytes: Option<u64>,
+    /// The same, measured when ingestion had finished (before the questions).
+    pub peak_rss_ingest_bytes: Option<u64>,
 }
 
 /// A finished run: its summary and the answers.
@@ -231,6 +233,7 @@ pub async fn run(job: &Job) -> Result<Outcome> {
         memory_limit_bytes: job.memory_limit,
         joins_on_disk: false,
         peak_rss_bytes: None,
+        peak_rss_ingest_bytes: None,
     };
 
     // 1. Ingest the three topics, one after another (each uses every core).
@@ -277,6 +280,7 @@ pub async fn run(job: &Job) -> Result<Outcome> {
     s.phases.clean_busy_s = Busy::seconds(&busy.clean_ns);
     s.phases.dedup_busy_s = Busy::seconds(&busy.dedup_ns);
     s.phases.write_busy_s = Busy::seconds(&busy.write_ns);
+    s.peak_rss_ingest_bytes = peak_rss();
 
     // 2. The questions, from their aggregates brought up to date with the tables as committed.
     let t = Instant::now();
