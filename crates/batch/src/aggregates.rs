@@ -302,11 +302,7 @@ pub async fn register_update(
                 batches.push(RecordBatch::try_new(Arc::clone(&schema), cols)?);
             }
         }
-        let name = match kind {
-            Kind::Pin => "pin",
-            Kind::Geo => "geo",
-            Kind::User => "users",
-        };
+        let name = queries::table_name(kind);
         ctx.register_table(name, queries::mem_table(batches, schema)?)
             .map_err(|source| Error::Query { question: name.into(), source })?;
     }

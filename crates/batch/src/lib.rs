@@ -381,11 +381,7 @@ async fn register_table(
     location: &pinpipe_store::TableLocation,
     table: &deltalake::DeltaTable,
 ) -> Result<()> {
-    let name = match kind {
-        Kind::Pin => "pin",
-        Kind::Geo => "geo",
-        Kind::User => "users",
-    };
+    let name = queries::table_name(kind);
     let url = location.url.to_string();
     let err = |e: datafusion::error::DataFusionError| Error::Query { question: name.into(), source: e };
     if table.version().is_none() {

@@ -100,6 +100,15 @@ FROM users u JOIN pg p ON p.ind = u.ind"
     )
 }
 
+/// The name the SQL gives the clean table of `kind`: `pin`, `geo`, `users`.
+pub fn table_name(kind: pinpipe_model::Kind) -> &'static str {
+    match kind {
+        pinpipe_model::Kind::Pin => "pin",
+        pinpipe_model::Kind::Geo => "geo",
+        pinpipe_model::Kind::User => "users",
+    }
+}
+
 /// Bytes per joined row held in memory (both joins), for deciding whether to hold them.
 const JOINED_ROW_BYTES: u64 = 160;
 /// Bytes per row a hash join's build side is charged (measured at 10M posts: about 200, as the

@@ -135,22 +135,20 @@ async fn batch_reads_raw_objects_from_s3_and_writes_delta_tables_to_s3() {
     let raw = bucket.url("raw");
     w.ok(&["sink", "--once", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--flush-size", "7"]);
     let warehouse = bucket.url("warehouse");
-    let r = w.run_with(
-        &[
-            "batch",
-            "--store",
-            &raw,
-            "--s3-endpoint",
-            &bucket.endpoint,
-            "--warehouse",
-            &warehouse,
-            "--run-id",
-            "s3",
-            "--quiet",
-        ],
-        &[("PINPIPE_WAREHOUSE__S3_ENDPOINT", &bucket.endpoint), ("AWS_EC2_METADATA_DISABLED", "true")],
-    );
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // A batch run against the bucket; its run folder.
+    let batch = |run: &str, extra: &[&str]| {
+        let mut args =
+            vec!["batch", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--warehouse", &warehouse, "--quiet"];
+        args.extend_from_slice(&["--run-id", run]);
+        args.extend_from_slice(extra);
+        let r = w.run_with(
+            &args,
+            &[("PINPIPE_WAREHOUSE__S3_ENDPOINT", &bucket.endpoint), ("AWS_EC2_METADATA_DISABLED", "true")],
+        );
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        w.path().join(".pinpipe/results").join(run)
+    };
+    batch("s3", &[]);
     let s = read_json(&w.path().join(".pinpipe/results/s3/summary.json"));
     assert_eq!(s["raw_records"]["pin"], 40);
     assert_eq!(s["objects"]["pin"], 6, "40 records at flush size 7: 6 objects");
@@ -174,22 +172,7 @@ async fn batch_reads_raw_objects_from_s3_and_writes_delta_tables_to_s3() {
     let text = std::str::from_utf8(&text).unwrap();
     assert!(text.contains("\"add\"") && text.contains("pinpipe-batch:pinterest.pin:0"), "{text}");
     // A second run over the same objects finds nothing new and commits nothing.
-    let again = w.run_with(
-        &[
-            "batch",
-            "--store",
-            &raw,
-            "--s3-endpoint",
-            &bucket.endpoint,
-            "--warehouse",
-            &warehouse,
-            "--run-id",
-            "s3-again",
-            "--quiet",
-        ],
-        &[("PINPIPE_WAREHOUSE__S3_ENDPOINT", &bucket.endpoint), ("AWS_EC2_METADATA_DISABLED", "true")],
-    );
-    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    batch("s3-again", &[]);
     let s2 = read_json(&w.path().join(".pinpipe/results/s3-again/summary.json"));
     assert_eq!(s2["tables"]["pinterest_pin_table"]["version"], 1);
     assert_eq!(s2["objects"]["pin"], 0);
@@ -214,18 +197,6 @@ async fn batch_reads_raw_objects_from_s3_and_writes_delta_tables_to_s3() {
     ]);
     drop(server);
     w.ok(&["sink", "--once", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--flush-size", "7"]);
-    let batch = |run: &str, extra: &[&str]| {
-        let mut args =
-            vec!["batch", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--warehouse", &warehouse, "--quiet"];
-        args.extend_from_slice(&["--run-id", run]);
-        args.extend_from_slice(extra);
-        let r = w.run_with(
-            &args,
-            &[("PINPIPE_WAREHOUSE__S3_ENDPOINT", &bucket.endpoint), ("AWS_EC2_METADATA_DISABLED", "true")],
-        );
-        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-        w.path().join(".pinpipe/results").join(run)
-    };
     let third = batch("s3-third", &[]);
     let s3 = read_json(&third.join("summary.json"));
     assert_eq!(s3["answers_from"], "updated", "{s3}");
