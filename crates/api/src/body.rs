@@ -44,28 +44,87 @@ pub enum BodyError {
     Timeout(std::time::Duration),
 }
 
+/// Most bytes of an over-large body read and thrown away before the 413 is sent. A client that
+/// writes its whole body before reading (Python's urllib and requests do) then reads the 413
+/// instead of failing with a broken pipe; past this much the connection is closed.
+pub const MAX_DRAIN_BYTES: usize = 64 << 20;
+
+/// The `Content-Length` of a request, if it has a valid one.
+pub fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+}
+
 /// Reads the whole body within `timeout`, refusing more than `limit` bytes (checked against
-/// `Content-Length` first, then while reading).
+/// `Content-Length` first, then while reading). A refused body is drained (up to
+/// [`MAX_DRAIN_BYTES`], within the same timeout) unless the client sent `Expect: 100-continue`,
+/// which means it waits for the answer before sending the body; the 413 then closes the
+/// connection.
 pub async fn read(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
     timeout: std::time::Duration,
 ) -> Result<Bytes, BodyError> {
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(BodyError::TooLarge(limit));
-    }
-    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await;
-    read.map_err(|_| BodyError::Timeout(timeout))?.map_err(|e| {
-        let inner = e.into_inner();
-        if inner.is::<http_body_util::LengthLimitError>() {
-            BodyError::TooLarge(limit)
-        } else {
-            BodyError::Read(inner.to_string())
+    use http_body_util::BodyExt;
+
+    let deadline = tokio::time::Instant::now() + timeout;
+    let waits_for_answer =
+        headers.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let mut body = body;
+    let too_large = |body: Body| async move {
+        if !waits_for_answer {
+            drain(body, deadline).await;
         }
+        Err(BodyError::TooLarge(limit))
+    };
+    let declared = declared_length(headers);
+    if declared.is_some_and(|n| n > limit) {
+        return too_large(body).await;
+    }
+    // The common case, a body in one frame, is returned without a copy.
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<bytes::BytesMut> = None;
+    let mut total = 0usize;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(BodyError::Timeout(timeout)),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(BodyError::Read(e.to_string())),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        total += data.len();
+        if total > limit {
+            return too_large(body).await;
+        }
+        match (&mut first, &mut rest) {
+            (None, _) => first = Some(data),
+            (Some(f), None) => {
+                let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).max(f.len() + data.len()));
+                buf.extend_from_slice(f);
+                buf.extend_from_slice(&data);
+                rest = Some(buf);
+            }
+            (Some(_), Some(buf)) => buf.extend_from_slice(&data),
+        }
+    }
+    Ok(match (first, rest) {
+        (_, Some(buf)) => buf.freeze(),
+        (Some(f), None) => f,
+        (None, None) => Bytes::new(),
     })
+}
+
+/// Reads and discards what is left of `body`, at most [`MAX_DRAIN_BYTES`] and until `deadline`.
+async fn drain(mut body: Body, deadline: tokio::time::Instant) {
+    use http_body_util::BodyExt;
+    let mut drained = 0usize;
+    while drained < MAX_DRAIN_BYTES {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => drained += frame.data_ref().map_or(0, Bytes::len),
+            _ => return,
+        }
+    }
 }
 
 /// The JSON text of a value inside `body`, without copying when possible. A value with line

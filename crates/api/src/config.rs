@@ -37,6 +37,16 @@ pub struct ApiConfig {
     pub max_connections: usize,
     /// On shutdown, time in-flight requests get to finish before their connections are closed.
     pub shutdown_timeout: String,
+    /// Most bytes of produce requests in flight at once (received, not yet answered because
+    /// the log has not made them durable). Beyond it produces are answered 429 with
+    /// `Retry-After` instead of queueing: the memory they hold stays bounded. At least
+    /// `max_body_bytes`.
+    pub max_inflight_bytes: usize,
+    /// A REST Proxy consumer instance not used for this long is deleted (Confluent's
+    /// `consumer.instance.timeout.ms`, 5 minutes by default).
+    pub consumer_instance_timeout: String,
+    /// Most consumer instances at once (over every group).
+    pub max_consumer_instances: usize,
 }
 
 impl Default for ApiConfig {
@@ -54,6 +64,9 @@ impl Default for ApiConfig {
             body_timeout: "30s".into(),
             max_connections: 1024,
             shutdown_timeout: "10s".into(),
+            max_inflight_bytes: 256 << 20,
+            consumer_instance_timeout: "5m".into(),
+            max_consumer_instances: 1000,
         }
     }
 }
@@ -87,6 +100,15 @@ pub struct Resolved {
     pub max_connections: usize,
     /// See [`ApiConfig`].
     pub shutdown_timeout: Duration,
+    /// See [`ApiConfig`].
+    pub max_inflight_bytes: usize,
+    /// See [`ApiConfig`].
+    pub consumer_instance_timeout: Duration,
+    /// See [`ApiConfig`].
+    pub max_consumer_instances: usize,
+    /// Where committed consumer-group offsets are kept (`<data_dir>/api/consumers`); `None`
+    /// keeps them in memory only (tests). Set by the binary, not configured.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl ApiConfig {
@@ -130,6 +152,27 @@ impl ApiConfig {
         if self.max_connections == 0 {
             return Err(("api.max_connections", "must be at least 1".into()));
         }
+        if self.max_inflight_bytes < self.max_body_bytes {
+            return Err((
+                "api.max_inflight_bytes",
+                format!(
+                    "must be at least api.max_body_bytes ({}), or no body of that size could be taken",
+                    self.max_body_bytes
+                ),
+            ));
+        }
+        let consumer_instance_timeout = humantime::parse_duration(self.consumer_instance_timeout.trim())
+            .ok()
+            .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(7 * 86_400)).contains(d))
+            .ok_or_else(|| {
+                (
+                    "api.consumer_instance_timeout",
+                    format!("{:?} is not a duration between 1s and 7 days, such as 5m", self.consumer_instance_timeout),
+                )
+            })?;
+        if self.max_consumer_instances == 0 {
+            return Err(("api.max_consumer_instances", "must be at least 1".into()));
+        }
         let api_keys = self.api_keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
         Ok(Resolved {
             listen,
@@ -145,6 +188,10 @@ impl ApiConfig {
             body_timeout,
             max_connections: self.max_connections,
             shutdown_timeout,
+            max_inflight_bytes: self.max_inflight_bytes,
+            consumer_instance_timeout,
+            max_consumer_instances: self.max_consumer_instances,
+            state_dir: None,
         })
     }
 }
@@ -165,6 +212,11 @@ mod tests {
             (ApiConfig { base_path: "prod".into(), ..ApiConfig::default() }, "api.base_path"),
             (ApiConfig { base_path: "/a/../b".into(), ..ApiConfig::default() }, "api.base_path"),
             (ApiConfig { max_records: 0, ..ApiConfig::default() }, "api.max_records"),
+            (ApiConfig { max_inflight_bytes: 1 << 20, ..ApiConfig::default() }, "api.max_inflight_bytes"),
+            (
+                ApiConfig { consumer_instance_timeout: "0s".into(), ..ApiConfig::default() },
+                "api.consumer_instance_timeout",
+            ),
         ] {
             assert_eq!(c.validate(1).unwrap_err().0, key);
         }

@@ -6,15 +6,21 @@
 //! * [`error`]: Confluent and Kinesis error bodies; [`body`]: request bodies and their limits.
 //! * [`metrics`]: Prometheus metrics; `GET /healthz`.
 //! * [`server`]: the server: timeouts, a connection cap, a shutdown deadline.
+//! * [`pressure`]: backpressure, a budget of request bytes in flight (429 beyond it).
+//! * [`consumers`]: REST Proxy v2 consumer groups and instances (subscribe, read, commit).
+//! * [`shards`]: Kinesis reads through the API (`GetShardIterator`, `GetRecords`).
 //!
 //! [`app`] builds the router without a socket (tests call it with `oneshot`); [`serve`] runs it.
 //! A produce is answered only after the log has made its records durable.
 
 pub mod body;
 pub mod config;
+pub mod consumers;
 pub mod error;
 pub mod metrics;
+pub mod pressure;
 pub mod server;
+pub mod shards;
 pub mod streams;
 pub mod topics;
 
@@ -50,6 +56,10 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Spreads keyless requests over partitions.
     pub round_robin: RoundRobin,
+    /// Bytes of produce requests in flight.
+    pub budget: pressure::Budget,
+    /// REST Proxy consumer groups and their instances.
+    pub consumers: consumers::Consumers,
 }
 
 impl AppState {
@@ -60,12 +70,16 @@ impl AppState {
 
     /// State with topics in `log` and streams in `streams`.
     pub fn with_streams(log: Arc<dyn Log>, streams: Arc<dyn Log>, config: Resolved) -> Self {
+        let budget = pressure::Budget::new(config.max_inflight_bytes);
+        let consumers = consumers::Consumers::new(&config);
         AppState(Arc::new(Inner {
             log,
             streams,
             config,
             metrics: Metrics::default(),
             round_robin: RoundRobin::default(),
+            budget,
+            consumers,
         }))
     }
 
@@ -120,6 +134,23 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Takes a produce request's share of the in-flight budget: its declared length (a body
+    /// over the limit takes nothing: it is refused with 413 while reading).
+    pub fn admit(&self, headers: &axum::http::HeaderMap) -> Result<pressure::Admission, pressure::Overloaded> {
+        let declared = body::declared_length(headers).filter(|n| *n <= self.config.max_body_bytes).unwrap_or(0);
+        self.budget.admit(declared).inspect_err(|_| {
+            self.metrics.overloaded.inc();
+        })
+    }
+
+    /// Counts a request refused for overload after its body was read; returns `e`.
+    pub fn refused<E>(&self, e: E) -> E {
+        self.metrics.overloaded.inc();
+        e
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
@@ -129,7 +160,7 @@ impl std::ops::Deref for AppState {
 
 /// The whole API as a router.
 pub fn app(state: AppState) -> Router {
-    let mut api = topics::routes().merge(streams::routes());
+    let mut api = topics::routes().merge(streams::routes()).merge(consumers::routes());
     if !state.config.metrics_public {
         api = api.route("/metrics", get(metrics_text));
     }
@@ -178,6 +209,8 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
             }
         }
     }
+    state.metrics.inflight_bytes.set(state.budget.in_use() as i64);
+    state.metrics.consumer_instances.set(state.consumers.instance_count() as i64);
     state.metrics.retention_held.clear();
     for (topic, partition, bytes) in state.log.retention_held() {
         state.metrics.retention_held.get_or_create(&metrics::PartitionLabels { topic, partition }).set(bytes);
@@ -223,7 +256,12 @@ async fn limit_head(State(state): State<AppState>, request: Request, next: Next)
         let message = format!("The request headers are {header_len} bytes; at most {MAX_HEADER_BYTES} are accepted");
         return family().error(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, 431, "ValidationException", message);
     }
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // What is left of an over-large body is not read: the connection cannot be reused.
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Whether `given` is one of `keys`, compared in constant time (every key is compared, each

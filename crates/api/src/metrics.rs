@@ -41,6 +41,16 @@ pub const ROUTES: &[&str] = &[
     "/streams/{stream}",
     "/streams/{stream}/record",
     "/streams/{stream}/records",
+    "/streams/{stream}/sharditerator",
+    "/consumers/{group}",
+    "/consumers/{group}/instances/{instance}",
+    "/consumers/{group}/instances/{instance}/subscription",
+    "/consumers/{group}/instances/{instance}/assignments",
+    "/consumers/{group}/instances/{instance}/positions",
+    "/consumers/{group}/instances/{instance}/positions/beginning",
+    "/consumers/{group}/instances/{instance}/positions/end",
+    "/consumers/{group}/instances/{instance}/records",
+    "/consumers/{group}/instances/{instance}/offsets",
     "/healthz",
     "/metrics",
 ];
@@ -108,6 +118,12 @@ pub struct Metrics {
     pub end_offset: Family<PartitionLabels, Gauge<u64, AtomicU64>>,
     /// Bytes retention keeps because a consumer has not read them yet, per partition.
     pub retention_held: Family<PartitionLabels, Gauge<u64, AtomicU64>>,
+    /// Bytes of produce requests in flight (refreshed at each scrape).
+    pub inflight_bytes: Gauge,
+    /// Produce requests refused because the in-flight budget was used up.
+    pub overloaded: Counter,
+    /// REST Proxy consumer instances (refreshed at each scrape).
+    pub consumer_instances: Gauge,
     topics: RwLock<HashMap<String, Arc<TopicCounters>>>,
 }
 
@@ -130,7 +146,33 @@ impl Default for Metrics {
             "Bytes retention keeps because the sink or the streaming job has not consumed them yet",
             retention_held.clone(),
         );
-        Metrics { registry, requests, latency, records, bytes, end_offset, retention_held, topics: RwLock::default() }
+        let inflight_bytes = Gauge::default();
+        let overloaded = Counter::default();
+        let consumer_instances = Gauge::default();
+        registry.register(
+            "api_inflight_bytes",
+            "Bytes of produce requests received and not yet answered (bounded by api.max_inflight_bytes)",
+            inflight_bytes.clone(),
+        );
+        registry.register(
+            "api_overloaded_requests",
+            "Produce requests answered 429 / ProvisionedThroughputExceededException: the in-flight budget was used up",
+            overloaded.clone(),
+        );
+        registry.register("api_consumer_instances", "REST Proxy consumer instances", consumer_instances.clone());
+        Metrics {
+            registry,
+            requests,
+            latency,
+            records,
+            bytes,
+            end_offset,
+            retention_held,
+            inflight_bytes,
+            overloaded,
+            consumer_instances,
+            topics: RwLock::default(),
+        }
     }
 }
 

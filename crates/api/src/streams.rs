@@ -37,18 +37,19 @@ pub fn routes() -> Router<AppState> {
         .route("/streams", get(list))
         .route("/streams/{stream}", get(describe).post(create).delete(delete))
         .route("/streams/{stream}/record", axum::routing::put(put_record))
-        .route("/streams/{stream}/records", axum::routing::put(put_records))
+        .route("/streams/{stream}/records", axum::routing::put(put_records).get(crate::shards::get_records))
+        .route("/streams/{stream}/sharditerator", get(crate::shards::shard_iterator))
 }
 
 type Result<T, E = KinesisError> = std::result::Result<T, E>;
 
-fn ok_json(v: &Value) -> Response {
+pub(crate) fn ok_json(v: &Value) -> Response {
     let mut r = (StatusCode::OK, v.to_string()).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON));
     r
 }
 
-fn respond(r: Result<Response>) -> Response {
+pub(crate) fn respond(r: Result<Response>) -> Response {
     r.unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -56,7 +57,7 @@ fn arn(stream: &str) -> String {
     format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{stream}")
 }
 
-fn log_error(e: pinpipe_log::Error) -> KinesisError {
+pub(crate) fn log_error(e: pinpipe_log::Error) -> KinesisError {
     match e {
         pinpipe_log::Error::TopicNotFound(s) => KinesisError::not_found(&s),
         pinpipe_log::Error::TopicExists(s) => {
@@ -78,7 +79,7 @@ fn log_error(e: pinpipe_log::Error) -> KinesisError {
     }
 }
 
-fn stream_name(path: Result<Path<String>, PathRejection>) -> Result<String> {
+pub(crate) fn stream_name(path: Result<Path<String>, PathRejection>) -> Result<String> {
     let Path(stream) = path.map_err(|e| KinesisError::validation(e.body_text()))?;
     pinpipe_model::names::validate_stream(&stream).map_err(|e| {
         KinesisError::validation(format!(
@@ -288,7 +289,9 @@ async fn put_record(
     respond(
         async {
             let stream = stream_name(path)?;
+            let mut admission = s.admit(&headers).map_err(KinesisError::overloaded)?;
             let bytes = read_body(&s, &headers, body).await?;
+            admission.grow_to(bytes.len()).map_err(|o| s.refused(KinesisError::overloaded(o)))?;
             let request: PutRecordBody<'_> = parse(&bytes)?;
             let (key, value) = record(&s, &bytes, request.data, request.partition_key, "")?;
             let info = s.ensure_topic(&stream, TopicKind::Stream, None).await.map_err(log_error)?;
@@ -320,7 +323,9 @@ async fn put_records(
 ) -> Response {
     respond(async {
         let stream = stream_name(path)?;
+        let mut admission = s.admit(&headers).map_err(KinesisError::overloaded)?;
         let bytes = read_body(&s, &headers, body).await?;
+        admission.grow_to(bytes.len()).map_err(|o| s.refused(KinesisError::overloaded(o)))?;
         let request: PutRecordsBody<'_> = parse(&bytes)?;
         let n = request.records.len();
         let max = MAX_PUT_RECORDS.min(s.config.max_records);

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::body::{self, BodyError, Embedded};
-use crate::error::{KAFKA_V2_JSON, KafkaError};
+use crate::error::{self, KAFKA_V2_JSON, KafkaError, code};
 
 /// The REST Proxy routes.
 pub fn routes() -> Router<AppState> {
@@ -50,32 +50,19 @@ fn respond(r: Result<Response>) -> Response {
 }
 
 fn log_error(e: pinpipe_log::Error) -> KafkaError {
-    match e {
-        pinpipe_log::Error::TopicNotFound(t) => KafkaError::topic_not_found(&t),
-        pinpipe_log::Error::PartitionNotFound { topic, partition, .. } => {
-            KafkaError::partition_not_found(&topic, partition)
-        }
-        pinpipe_log::Error::InvalidName(e) => KafkaError::new(StatusCode::BAD_REQUEST, 40002, e.to_string()),
-        e @ (pinpipe_log::Error::TooManyPartitions { .. } | pinpipe_log::Error::TooManyTopics { .. }) => {
-            KafkaError::new(StatusCode::BAD_REQUEST, 40002, e.to_string())
-        }
-        e @ pinpipe_log::Error::Remote { .. } => KafkaError::new(StatusCode::SERVICE_UNAVAILABLE, 50302, e.to_string()),
-        other => KafkaError::internal(other.to_string()),
-    }
+    KafkaError::from_log(e)
 }
 
 /// The topic name from the path, validated.
 fn topic_name(path: Result<Path<String>, PathRejection>) -> Result<String> {
-    let Path(topic) = path.map_err(|e| KafkaError::new(StatusCode::BAD_REQUEST, 40002, e.body_text()))?;
-    pinpipe_model::names::validate_topic(&topic)
-        .map_err(|e| KafkaError::new(StatusCode::BAD_REQUEST, 40002, e.to_string()))?;
+    let Path(topic) = path.map_err(|e| KafkaError::kafka_bad_request(e.body_text()))?;
+    pinpipe_model::names::validate_topic(&topic).map_err(|e| KafkaError::kafka_bad_request(e.to_string()))?;
     Ok(topic)
 }
 
 fn topic_and_partition(path: Result<Path<(String, String)>, PathRejection>) -> Result<(String, u32)> {
-    let Path((topic, partition)) = path.map_err(|e| KafkaError::new(StatusCode::BAD_REQUEST, 40002, e.body_text()))?;
-    pinpipe_model::names::validate_topic(&topic)
-        .map_err(|e| KafkaError::new(StatusCode::BAD_REQUEST, 40002, e.to_string()))?;
+    let Path((topic, partition)) = path.map_err(|e| KafkaError::kafka_bad_request(e.body_text()))?;
+    pinpipe_model::names::validate_topic(&topic).map_err(|e| KafkaError::kafka_bad_request(e.to_string()))?;
     let p = partition.parse::<u32>().map_err(|_| KafkaError::partition_not_found(&topic, u32::MAX))?;
     Ok((topic, p))
 }
@@ -189,11 +176,15 @@ struct ProduceRecord<'a> {
     partition: Option<u32>,
 }
 
-/// Parses a produce body; not-JSON and wrong-shape are told apart.
+/// Parses a produce body as Confluent's REST Proxy does: not JSON, or JSON of the wrong shape,
+/// is 400 (code 400); a body without `records` breaks a constraint (422).
 fn parse_body(bytes: &Bytes) -> Result<ProduceBody<'_>> {
     serde_json::from_slice::<ProduceBody<'_>>(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => KafkaError::unprocessable(42202, format!("Invalid produce request: {e}")),
-        _ => KafkaError::unprocessable(42201, format!("The request body is not valid JSON: {e}")),
+        serde_json::error::Category::Data if e.to_string().starts_with("missing field `records`") => {
+            KafkaError::unprocessable(code::UNPROCESSABLE, "records may not be empty")
+        }
+        serde_json::error::Category::Data => KafkaError::bad_request(format!("Invalid produce request: {e}")),
+        _ => KafkaError::bad_request(format!("The request body is not valid JSON: {e}")),
     })
 }
 
@@ -202,12 +193,17 @@ fn embedded_bytes(format: Embedded, body: &Bytes, raw: &RawValue, what: &str, i:
         Embedded::Json => Ok(body::json_value(body, raw)),
         Embedded::Binary => {
             let text: &str = serde_json::from_str(raw.get()).map_err(|_| {
-                KafkaError::unprocessable(42205, format!("records[{i}].{what} must be a base64 string"))
+                KafkaError::unprocessable(
+                    code::JSON_CONVERSION,
+                    format!("Conversion of JSON to Object failed: records[{i}].{what} must be a base64 string"),
+                )
             })?;
-            base64::engine::general_purpose::STANDARD
-                .decode(text)
-                .map(Bytes::from)
-                .map_err(|e| KafkaError::unprocessable(42205, format!("records[{i}].{what} is not valid base64: {e}")))
+            base64::engine::general_purpose::STANDARD.decode(text).map(Bytes::from).map_err(|e| {
+                KafkaError::unprocessable(
+                    code::JSON_CONVERSION,
+                    format!("Conversion of JSON to Object failed: records[{i}].{what} is not valid base64: {e}"),
+                )
+            })
         }
     }
 }
@@ -221,30 +217,18 @@ async fn produce_records(
 ) -> Result<Response> {
     let format =
         body::produce_format(headers).map_err(|m| KafkaError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, 415, m))?;
-    let bytes =
-        body::read(headers, body, s.config.max_body_bytes, s.config.body_timeout).await.map_err(|e| match e {
-            BodyError::TooLarge(limit) => KafkaError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                413,
-                format!("The request body is larger than {limit} bytes"),
-            ),
-            BodyError::Read(m) => {
-                KafkaError::new(StatusCode::BAD_REQUEST, 400, format!("Could not read the request body: {m}"))
-            }
-            BodyError::Timeout(t) => KafkaError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                408,
-                format!("The request body did not arrive within {t:?}"),
-            ),
-        })?;
+    // The request's share of the in-flight budget, held until its answer is ready.
+    let mut admission = s.admit(headers).map_err(KafkaError::overloaded)?;
+    let bytes = read_body(s, headers, body).await?;
+    admission.grow_to(bytes.len()).map_err(|o| s.refused(KafkaError::overloaded(o)))?;
     let request = parse_body(&bytes)?;
     let n = request.records.len();
     if n == 0 {
-        return Err(KafkaError::unprocessable(42203, "The request has no records"));
+        return Err(KafkaError::unprocessable(code::UNPROCESSABLE, "records may not be empty"));
     }
     if n > s.config.max_records {
         return Err(KafkaError::unprocessable(
-            42206,
+            code::UNPROCESSABLE,
             format!("The request has {n} records; at most {} are accepted", s.config.max_records),
         ));
     }
@@ -254,7 +238,7 @@ async fn produce_records(
         let raw_value = r
             .value
             .filter(|v| v.get() != "null")
-            .ok_or_else(|| KafkaError::unprocessable(42204, format!("records[{i}] has no value")))?;
+            .ok_or_else(|| KafkaError::unprocessable(code::UNPROCESSABLE, format!("records[{i}] has no value")))?;
         let value = embedded_bytes(format, &bytes, raw_value, "value", i)?;
         let key = match r.key.filter(|k| k.get() != "null") {
             Some(k) => Some(embedded_bytes(format, &bytes, k, "key", i)?),
@@ -263,7 +247,7 @@ async fn produce_records(
         let size = value.len() + key.as_ref().map_or(0, Bytes::len);
         if size > s.config.max_record_bytes {
             return Err(KafkaError::unprocessable(
-                42206,
+                code::UNPROCESSABLE,
                 format!("records[{i}] is {size} bytes; at most {} are accepted", s.config.max_record_bytes),
             ));
         }
@@ -271,7 +255,7 @@ async fn produce_records(
             && fixed != p
         {
             return Err(KafkaError::unprocessable(
-                42202,
+                code::UNPROCESSABLE,
                 format!("records[{i}] names partition {p} in a request to partition {fixed}"),
             ));
         }
@@ -310,8 +294,7 @@ async fn produce_records(
         let _ = match o {
             Ok(offset) => write!(body, "{{\"partition\":{p},\"offset\":{offset},\"error_code\":null,\"error\":null}}"),
             Err(e) => {
-                let code =
-                    if matches!(**e, pinpipe_log::Error::Io { .. } | pinpipe_log::Error::Closed) { 2 } else { 1 };
+                let code = error::record_error_code(e);
                 write!(
                     body,
                     "{{\"partition\":{p},\"offset\":null,\"error_code\":{code},\"error\":{}}}",
@@ -324,6 +307,23 @@ async fn produce_records(
     let mut r = (StatusCode::OK, body).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(KAFKA_V2_JSON));
     Ok(r)
+}
+
+/// Reads a produce body within the limits, with the REST Proxy's errors.
+pub(crate) async fn read_body(s: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes> {
+    body::read(headers, body, s.config.max_body_bytes, s.config.body_timeout).await.map_err(|e| match e {
+        BodyError::TooLarge(limit) => KafkaError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            413,
+            format!("The request body is larger than {limit} bytes"),
+        ),
+        BodyError::Read(m) => {
+            KafkaError::new(StatusCode::BAD_REQUEST, 400, format!("Could not read the request body: {m}"))
+        }
+        BodyError::Timeout(t) => {
+            KafkaError::new(StatusCode::REQUEST_TIMEOUT, 408, format!("The request body did not arrive within {t:?}"))
+        }
+    })
 }
 
 /// Appends `records` (record i to partition `targets[i]`) to `log`, one batch per partition,

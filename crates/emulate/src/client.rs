@@ -1,6 +1,7 @@
-//! Requests to the API, with retries: connection errors, timeouts, 429 and 5xx are retried with
-//! exponential backoff (100 ms doubling to 5 s, with jitter); other 4xx are final and reported
-//! with the server's message. A 200 can still carry per-record failures (Confluent `error_code`,
+//! Requests to the API, with retries: connection errors, timeouts, 429, Kinesis'
+//! `ProvisionedThroughputExceededException` and 5xx are retried with exponential backoff (100 ms
+//! doubling to 5 s, with jitter), waiting at least what the server's `Retry-After` asks (at most
+//! 30 s); other 4xx are final and reported with the server's message. A 200 can still carry per-record failures (Confluent `error_code`,
 //! Kinesis `FailedRecordCount`); those records count as failed.
 
 use std::time::Duration;
@@ -36,6 +37,25 @@ pub struct Client {
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Longest `Retry-After` honoured.
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(30);
+
+/// The wait a `Retry-After` header asks for (seconds; an HTTP date is not used by pinpipe).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let secs = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(secs).min(RETRY_AFTER_MAX))
+}
+
+/// Whether a failed response says "slow down, then retry": 429, 5xx, or Kinesis' throttling
+/// error (a 400 whose `__type` is `ProvisionedThroughputExceededException`).
+fn retriable(status: reqwest::StatusCode, body: &str) -> bool {
+    status.is_server_error()
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        || (status == reqwest::StatusCode::BAD_REQUEST
+            && serde_json::from_str::<Value>(body).is_ok_and(|v| {
+                v.get("__type").and_then(Value::as_str) == Some("ProvisionedThroughputExceededException")
+            }))
+}
 
 fn message_of(body: &str) -> String {
     let text = serde_json::from_str::<Value>(body)
@@ -98,9 +118,11 @@ impl Client {
                 .body(body.clone())
                 .send()
                 .await;
+            let mut wait_at_least = Duration::ZERO;
             let (retry, key, message) = match sent {
                 Ok(resp) => {
                     let status = resp.status();
+                    wait_at_least = retry_after(resp.headers()).unwrap_or_default();
                     let text = resp.text().await.unwrap_or_default();
                     if status.is_success() {
                         let (failed, message) = failed_inside(&text);
@@ -110,8 +132,7 @@ impl Client {
                             failure: (failed > 0).then(|| ("rejected record".to_owned(), message.unwrap_or_default())),
                         };
                     }
-                    let retry = status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
-                    (retry, format!("HTTP {}", status.as_u16()), message_of(&text))
+                    (retriable(status, &text), format!("HTTP {}", status.as_u16()), message_of(&text))
                 }
                 Err(e) if e.is_timeout() => (true, "timeout".to_owned(), e.to_string()),
                 Err(e) => (true, "connection error".to_owned(), error_chain(&e)),
@@ -126,7 +147,7 @@ impl Client {
             tracing::debug!(url, attempt, "retrying after {key}: {message}");
             tokio::select! {
                 () = stop.cancelled() => return Outcome::all_failed(records, key, message),
-                () = tokio::time::sleep(backoff + jitter) => {}
+                () = tokio::time::sleep((backoff + jitter).max(wait_at_least)) => {}
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
@@ -146,6 +167,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -158,9 +180,26 @@ mod tests {
         assert_eq!(message_of("plain text\n"), "plain text");
         let ok = r#"{"offsets":[{"partition":0,"offset":1,"error_code":null,"error":null}],"key_schema_id":null,"value_schema_id":null}"#;
         assert_eq!(failed_inside(ok), (0, None));
-        let partial = r#"{"offsets":[{"partition":0,"offset":1,"error_code":null,"error":null},{"partition":1,"offset":null,"error_code":2,"error":"disk"}]}"#;
+        let partial = r#"{"offsets":[{"partition":0,"offset":1,"error_code":null,"error":null},{"partition":1,"offset":null,"error_code":50003,"error":"disk"}]}"#;
         assert_eq!(failed_inside(partial), (1, Some("disk".into())));
         let kinesis = r#"{"FailedRecordCount":1,"Records":[{"SequenceNumber":"1"},{"ErrorCode":"InternalFailure","ErrorMessage":"x"}]}"#;
         assert_eq!(failed_inside(kinesis), (1, Some("x".into())));
+    }
+
+    #[test]
+    fn throttling_is_retried_and_retry_after_read() {
+        use reqwest::StatusCode as S;
+        let throttled = r#"{"__type":"ProvisionedThroughputExceededException","message":"slow down"}"#;
+        assert!(retriable(S::BAD_REQUEST, throttled));
+        assert!(retriable(S::TOO_MANY_REQUESTS, "{}"));
+        assert!(retriable(S::SERVICE_UNAVAILABLE, ""));
+        assert!(!retriable(S::BAD_REQUEST, r#"{"__type":"ValidationException","message":"bad"}"#));
+        assert!(!retriable(S::UNPROCESSABLE_ENTITY, r#"{"error_code":422,"message":"no"}"#));
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(reqwest::header::RETRY_AFTER, "2".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert(reqwest::header::RETRY_AFTER, "99999".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(RETRY_AFTER_MAX));
     }
 }

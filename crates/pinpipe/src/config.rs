@@ -127,7 +127,8 @@ impl Config {
         let source =
             self.source.validate(&self.data_dir).map_err(|e| Invalid { key: "source.url", message: e.to_string() })?;
         let log = self.log.validate(&self.data_dir).map_err(|(key, message)| Invalid { key, message })?;
-        let api = self.api.validate(log.default_partitions).map_err(|(key, message)| Invalid { key, message })?;
+        let mut api = self.api.validate(log.default_partitions).map_err(|(key, message)| Invalid { key, message })?;
+        api.state_dir = Some(self.data_dir.join("api"));
         let store = self.store.validate(&self.data_dir).map_err(|e| Invalid {
             key: if matches!(&e, pinpipe_store::Error::InvalidUrl { url, .. } if self.store.s3_endpoint.as_deref() == Some(url.as_str())) {
                 "store.s3_endpoint"

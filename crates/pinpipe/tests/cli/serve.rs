@@ -69,7 +69,7 @@ async fn serve_speaks_the_contract_over_a_socket_and_log_commands_read_it() {
     assert_eq!((r.status, r.json()["error_code"].clone()), (415, json!(415)));
     let r =
         http.send("POST", &server.url("/topics/pinterest.pin"), &[("content-type", JSON_V2)], "{oops").await.unwrap();
-    assert_eq!((r.status, r.json()["error_code"].clone()), (422, json!(42201)));
+    assert_eq!((r.status, r.json()["error_code"].clone()), (400, json!(400)));
     let big = format!(r#"{{"records":[{{"value":"{}"}}]}}"#, "x".repeat(10_000));
     let r = http.send("POST", &server.url("/topics/pinterest.pin"), &[("content-type", JSON_V2)], big).await.unwrap();
     assert_eq!((r.status, r.json()["error_code"].clone()), (413, json!(413)));
@@ -345,4 +345,103 @@ async fn a_damaged_segment_is_refused_by_readers_until_repaired_and_offsets_are_
     let server = Server::start(&w, &[]);
     let r = http.send("POST", &server.url("/topics/pinterest.pin"), &ct, body).await.unwrap();
     assert_eq!(r.json()["offsets"][0]["offset"], 50, "{}", r.body);
+}
+
+/// A client that writes its whole body before reading (Python's urllib) gets the 413 and its
+/// error body, not a broken pipe: with `Content-Length` and chunked, on both route families.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_20_mb_body_from_python_urllib_gets_the_413_response() {
+    let w = Workdir::new();
+    let server = Server::start(&w, &[]);
+    let script = r#"
+import sys, urllib.request, urllib.error
+url, how = sys.argv[1], sys.argv[2]
+payload = b'{"records":[{"value":"' + b'x' * 20_000_000 + b'"}]}'
+headers = {"Content-Type": "application/vnd.kafka.json.v2+json"}
+data = payload if how == "length" else iter([payload[i:i + 65536] for i in range(0, len(payload), 65536)])
+req = urllib.request.Request(url, data=data, method="POST" if "/topics/" in url else "PUT", headers=headers)
+try:
+    urllib.request.urlopen(req, timeout=120)
+    print("no error")
+except urllib.error.HTTPError as e:
+    print(e.code, e.headers.get("Connection"), e.read().decode())
+"#;
+    for (path, how) in [("/topics/big", "length"), ("/topics/big", "chunked"), ("/streams/big-stream/record", "length")]
+    {
+        let out = std::process::Command::new("python3").args(["-c", script, &server.url(path), how]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{path} {how}: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+        let (status, rest) = stdout.trim().split_once(' ').unwrap();
+        assert_eq!(status, "413", "{path} {how}: {stdout}");
+        let (connection, body) = rest.split_once(' ').unwrap();
+        assert_eq!(connection, "close");
+        let body: Value = serde_json::from_str(body).unwrap();
+        if path.starts_with("/topics/") {
+            assert_eq!(body["error_code"], 413, "{body}");
+        } else {
+            assert_eq!(body["__type"], "ValidationException", "{body}");
+        }
+    }
+    // The server is unharmed and stored nothing.
+    let http = HttpClient::default();
+    let r = http.send("GET", &server.url("/topics"), &[], "").await.unwrap();
+    assert_eq!((r.status, r.json()), (200, json!([])));
+    let r = http.send("GET", &server.url("/healthz"), &[], "").await.unwrap();
+    assert_eq!(r.status, 200);
+}
+
+/// A REST Proxy consumer over a socket: create, subscribe, read, commit, restart the server,
+/// resume from the committed offset in `<data_dir>/api/consumers`, delete.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rest_proxy_consumer_resumes_from_its_committed_offset_after_a_server_restart() {
+    const V2: &str = "application/vnd.kafka.v2+json";
+    let w = Workdir::new();
+    let http = HttpClient::default();
+    let server = Server::start(&w, &[]);
+    let records: Vec<Value> = (0..4).map(|i| json!({"value": {"n": i}})).collect();
+    let r = http
+        .send(
+            "POST",
+            &server.url("/topics/events"),
+            &[("content-type", JSON_V2)],
+            json!({ "records": records }).to_string(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let post = |url: String, body: Value| {
+        let http = &http;
+        async move { http.send("POST", &url, &[("content-type", V2)], body.to_string()).await.unwrap() }
+    };
+    let base = "/consumers/readers/instances/one";
+    let r = post(
+        server.url("/consumers/readers"),
+        json!({"name":"one","format":"json","auto.offset.reset":"earliest","auto.commit.enable":"false"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["base_uri"], server.url(base));
+    assert_eq!(post(server.url(&format!("{base}/subscription")), json!({"topics":["events"]})).await.status, 204);
+    let accept = [("accept", "application/vnd.kafka.json.v2+json")];
+    let r = http.send("GET", &server.url(&format!("{base}/records?timeout=2000")), &accept, "").await.unwrap();
+    let got: Vec<Value> = r.json().as_array().unwrap().iter().map(|r| r["value"].clone()).collect();
+    assert_eq!(got, (0..4).map(|i| json!({"n": i})).collect::<Vec<_>>());
+    let commit = json!({"offsets":[{"topic":"events","partition":0,"offset":1}]});
+    assert_eq!(post(server.url(&format!("{base}/offsets")), commit).await.status, 200);
+    let (code, _) = server.terminate();
+    assert_eq!(code, 0);
+    assert!(w.path().join(".pinpipe/api/consumers/readers.json").is_file());
+
+    let server = Server::start(&w, &[]);
+    let r = http.send("GET", &server.url(&format!("{base}/records")), &accept, "").await.unwrap();
+    assert_eq!((r.status, r.json()["error_code"].clone()), (404, json!(40403)), "instances do not survive a restart");
+    let r = post(server.url("/consumers/readers"), json!({"name":"two","format":"json"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let two = "/consumers/readers/instances/two";
+    post(server.url(&format!("{two}/subscription")), json!({"topics":["events"]})).await;
+    let r = http.send("GET", &server.url(&format!("{two}/records?timeout=2000")), &accept, "").await.unwrap();
+    let offsets: Vec<u64> = r.json().as_array().unwrap().iter().map(|r| r["offset"].as_u64().unwrap()).collect();
+    assert_eq!(offsets, [2, 3], "resumed after the committed record");
+    let r = http.send("DELETE", &server.url(two), &[], "").await.unwrap();
+    assert_eq!(r.status, 204);
 }

@@ -15,29 +15,53 @@ use tower::ServiceExt;
 
 use crate::{ApiConfig, AppState, app};
 
-struct Api {
+mod consumers;
+mod overload;
+mod shards;
+
+pub(crate) struct Api {
     _dir: tempfile::TempDir,
     log: Arc<dyn Log>,
     router: axum::Router,
+    state: AppState,
 }
 
-const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
-const BINARY_V2: &str = "application/vnd.kafka.binary.v2+json";
+pub(crate) const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
+pub(crate) const BINARY_V2: &str = "application/vnd.kafka.binary.v2+json";
 
 impl Api {
     fn with(config: ApiConfig) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::in_dir(tempfile::tempdir().unwrap(), config)
+    }
+
+    /// An API over the log (and consumer offsets) in `dir`: a second `in_dir` on the same
+    /// directory after the first is dropped is a restart.
+    pub(crate) fn in_dir(dir: tempfile::TempDir, config: ApiConfig) -> Self {
         let log: Arc<dyn Log> =
             Arc::new(EmbeddedLog::open(&LogConfig::default().validate(dir.path()).unwrap()).unwrap());
-        let state = AppState::new(Arc::clone(&log), config.validate(1).unwrap());
-        Api { _dir: dir, log, router: app(state) }
+        Self::over(dir, log, config)
+    }
+
+    /// An API over `log`, keeping its state in `dir`.
+    pub(crate) fn over(dir: tempfile::TempDir, log: Arc<dyn Log>, config: ApiConfig) -> Self {
+        let mut resolved = config.validate(1).unwrap();
+        resolved.state_dir = Some(dir.path().join("api"));
+        let state = AppState::new(Arc::clone(&log), resolved);
+        Api { _dir: dir, log, router: app(state.clone()), state }
+    }
+
+    /// Stops this API and hands back its directory.
+    pub(crate) fn stop(self) -> tempfile::TempDir {
+        let Api { _dir, log, router, state } = self;
+        drop((router, state, log));
+        _dir
     }
 
     fn new() -> Self {
         Self::with(ApiConfig::default())
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         uri: &str,
@@ -57,12 +81,12 @@ impl Api {
         (status, ct, value)
     }
 
-    async fn produce(&self, topic: &str, ct: &str, body: &str) -> (StatusCode, Value) {
+    pub(crate) async fn produce(&self, topic: &str, ct: &str, body: &str) -> (StatusCode, Value) {
         let (s, _, v) = self.call("POST", &format!("/topics/{topic}"), &[("content-type", ct)], body.to_owned()).await;
         (s, v)
     }
 
-    async fn values(&self, topic: &str, partition: u32) -> Vec<String> {
+    pub(crate) async fn values(&self, topic: &str, partition: u32) -> Vec<String> {
         self.log
             .read(topic, partition, 0, ReadLimits::default())
             .await
@@ -77,14 +101,14 @@ impl Api {
     }
 }
 
-fn assert_kafka_error(got: (StatusCode, Value), status: u16, code: u64) {
+pub(crate) fn assert_kafka_error(got: (StatusCode, Value), status: u16, code: u64) {
     assert_eq!(got.0.as_u16(), status, "{}", got.1);
     assert_eq!(got.1["error_code"], code, "{}", got.1);
     assert!(got.1["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", got.1);
     assert_eq!(got.1.as_object().unwrap().len(), 2, "exactly error_code and message: {}", got.1);
 }
 
-fn assert_kinesis_error(got: (StatusCode, String, Value), status: u16, kind: &str) {
+pub(crate) fn assert_kinesis_error(got: (StatusCode, String, Value), status: u16, kind: &str) {
     assert_eq!(got.0.as_u16(), status, "{}", got.2);
     assert_eq!(got.2["__type"], kind, "{}", got.2);
     assert!(got.2["message"].as_str().is_some_and(|m| !m.is_empty()));
@@ -144,12 +168,12 @@ async fn produce_binary_decodes_base64_keys_and_values() {
     let stored = api.log.read("bin", 0, 0, ReadLimits::default()).await.unwrap();
     assert_eq!(&stored[0].value[..], &[0, 255, 10, 13]);
     assert_eq!(stored[0].key.as_deref(), Some(&b"k1"[..]));
-    assert_kafka_error(api.produce("bin", BINARY_V2, r#"{"records":[{"value":"not base64!"}]}"#).await, 422, 42205);
-    assert_kafka_error(api.produce("bin", BINARY_V2, r#"{"records":[{"value":{"an":"object"}}]}"#).await, 422, 42205);
+    assert_kafka_error(api.produce("bin", BINARY_V2, r#"{"records":[{"value":"not base64!"}]}"#).await, 422, 42203);
+    assert_kafka_error(api.produce("bin", BINARY_V2, r#"{"records":[{"value":{"an":"object"}}]}"#).await, 422, 42203);
     assert_kafka_error(
         api.produce("bin", BINARY_V2, r#"{"records":[{"key":"%%%","value":"aGk="}]}"#).await,
         422,
-        42205,
+        42203,
     );
     assert_eq!(api.log.offsets("bin").await.unwrap()[0].end, 1, "failed requests wrote nothing");
 }
@@ -159,18 +183,21 @@ async fn malformed_produce_requests_get_their_error_and_write_nothing() {
     let api =
         Api::with(ApiConfig { max_records: 3, max_record_bytes: 100, max_body_bytes: 2048, ..ApiConfig::default() });
     let cases: &[(&str, &str, u16, u64)] = &[
-        (JSON_V2, "this is not json", 422, 42201),
-        (JSON_V2, r#"{"records":[{"value":1}"#, 422, 42201),
-        (JSON_V2, "", 422, 42201),
-        (JSON_V2, r#"{"foo":1}"#, 422, 42202),
-        (JSON_V2, r#"{"records":{"value":1}}"#, 422, 42202),
-        (JSON_V2, r#"{"records":[{"value":1,"colour":"red"}]}"#, 422, 42202),
-        (JSON_V2, r#"{"records":[{"value":1,"partition":-1}]}"#, 422, 42202),
-        (JSON_V2, r#"[1,2]"#, 422, 42202),
-        (JSON_V2, r#"{"records":[]}"#, 422, 42203),
-        (JSON_V2, r#"{"records":[{"key":"k"}]}"#, 422, 42204),
-        (JSON_V2, r#"{"records":[{"value":1},{"value":null}]}"#, 422, 42204),
-        (JSON_V2, r#"{"records":[{"value":1},{"value":2},{"value":3},{"value":4}]}"#, 422, 42206),
+        // Confluent's codes: not JSON or the wrong shape is 400/400 (rest-utils' Jackson
+        // mappers), a broken constraint 422/422.
+        (JSON_V2, "this is not json", 400, 400),
+        (JSON_V2, r#"{"records":[{"value":1}"#, 400, 400),
+        (JSON_V2, "", 400, 400),
+        (JSON_V2, r#"{"foo":1}"#, 400, 400),
+        (JSON_V2, r#"{"records":{"value":1}}"#, 400, 400),
+        (JSON_V2, r#"{"records":[{"value":1,"colour":"red"}]}"#, 400, 400),
+        (JSON_V2, r#"{"records":[{"value":1,"partition":-1}]}"#, 400, 400),
+        (JSON_V2, r#"[1,2]"#, 400, 400),
+        (JSON_V2, r#"{}"#, 422, 422),
+        (JSON_V2, r#"{"records":[]}"#, 422, 422),
+        (JSON_V2, r#"{"records":[{"key":"k"}]}"#, 422, 422),
+        (JSON_V2, r#"{"records":[{"value":1},{"value":null}]}"#, 422, 422),
+        (JSON_V2, r#"{"records":[{"value":1},{"value":2},{"value":3},{"value":4}]}"#, 422, 422),
         ("text/plain", r#"{"records":[{"value":1}]}"#, 415, 415),
         ("application/vnd.kafka.avro.v2+json", r#"{"records":[{"value":1}]}"#, 415, 415),
     ];
@@ -180,7 +207,7 @@ async fn malformed_produce_requests_get_their_error_and_write_nothing() {
         assert_kafka_error(got, *status, *code);
     }
     let big_value = format!(r#"{{"records":[{{"value":"{}"}}]}}"#, "x".repeat(200));
-    assert_kafka_error(api.produce("t", JSON_V2, &big_value).await, 422, 42206);
+    assert_kafka_error(api.produce("t", JSON_V2, &big_value).await, 422, 422);
     let huge = format!(r#"{{"records":[{{"value":"{}"}}]}}"#, "x".repeat(5000));
     assert_kafka_error(api.produce("t", JSON_V2, &huge).await, 413, 413);
     // Without a content type.
