@@ -138,6 +138,18 @@ async fn json_body<T: for<'a> Deserialize<'a>>(s: &AppState, headers: &HeaderMap
     serde_json::from_slice(&bytes).map(Some).map_err(|e| KafkaError::bad_request(format!("Invalid request: {e}")))
 }
 
+/// Like [`json_body`], for requests whose body is required (`what may not be null`, 422).
+async fn required_body<T: for<'a> Deserialize<'a>>(
+    s: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    what: &str,
+) -> Result<T> {
+    json_body(s, headers, body)
+        .await?
+        .ok_or_else(|| KafkaError::unprocessable(code::UNPROCESSABLE, format!("{what} may not be null")))
+}
+
 fn log_error(e: pinpipe_log::Error) -> KafkaError {
     KafkaError::from_log(e)
 }
@@ -299,9 +311,7 @@ async fn subscribe(
     respond(
         async {
             let i = instance(&s, path)?;
-            let req: SubscribeBody = json_body(&s, &headers, body)
-                .await?
-                .ok_or_else(|| KafkaError::unprocessable(code::UNPROCESSABLE, "subscription may not be null"))?;
+            let req: SubscribeBody = required_body(&s, &headers, body, "subscription").await?;
             let interest = match (req.topics, req.topic_pattern) {
                 (Some(topics), None) if !topics.is_empty() => {
                     for t in &topics {
@@ -412,9 +422,7 @@ async fn assign(
     respond(
         async {
             let i = instance(&s, path)?;
-            let req: PartitionsBody = json_body(&s, &headers, body)
-                .await?
-                .ok_or_else(|| KafkaError::unprocessable(code::UNPROCESSABLE, "partitions may not be null"))?;
+            let req: PartitionsBody = required_body(&s, &headers, body, "partitions").await?;
             let parts = partition_list(req.partitions)?;
             if matches!(i.interest(), Interest::Topics(_) | Interest::Pattern(..)) {
                 return Err(already_subscribed());
@@ -564,9 +572,7 @@ async fn seek(
     respond(
         async {
             let i = instance(&s, path)?;
-            let req: OffsetsBody = json_body(&s, &headers, body)
-                .await?
-                .ok_or_else(|| KafkaError::unprocessable(code::UNPROCESSABLE, "offsets may not be null"))?;
+            let req: OffsetsBody = required_body(&s, &headers, body, "offsets").await?;
             let list = req
                 .offsets
                 .unwrap_or_default()
@@ -590,9 +596,7 @@ async fn seek_partitions(
     end: bool,
 ) -> Result<Response> {
     let i = instance(s, path)?;
-    let req: PartitionsBody = json_body(s, headers, body)
-        .await?
-        .ok_or_else(|| KafkaError::unprocessable(code::UNPROCESSABLE, "partitions may not be null"))?;
+    let req: PartitionsBody = required_body(s, headers, body, "partitions").await?;
     let list = partition_list(req.partitions)?;
     seek_to(s, &i, if end { Seek::End(list) } else { Seek::Beginning(list) }).await
 }
