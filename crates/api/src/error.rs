@@ -202,6 +202,42 @@ impl KinesisError {
         self.status = status;
         self
     }
+    /// The error for a failure of the log, by its kind, as Kinesis names it.
+    pub fn from_log(e: pinpipe_log::Error) -> Self {
+        use pinpipe_log::Error as E;
+        match e {
+            E::TopicNotFound(s) => Self::not_found(&s),
+            E::TopicExists(s) => {
+                Self::new("ResourceInUseException", format!("Stream {s} under account {ACCOUNT} already exists."))
+            }
+            E::InvalidName(e) => Self::validation(e.to_string()),
+            E::InvalidPartitionCount(n) => Self::new(
+                "LimitExceededException",
+                format!("ShardCount {n} is outside 1..={}", pinpipe_log::port::MAX_PARTITIONS),
+            ),
+            e @ (E::TooManyPartitions { .. } | E::TooManyTopics { .. }) => {
+                Self::new("LimitExceededException", e.to_string())
+            }
+            e @ E::Unsupported { .. } => Self::new("InvalidArgumentException", e.to_string()),
+            // The stream lives on Kinesis and Kinesis failed: the client may retry.
+            e @ E::Remote { .. } => {
+                Self::new("ServiceUnavailable", e.to_string()).with_status(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            other => Self::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<pinpipe_log::Error> for KinesisError {
+    fn from(e: pinpipe_log::Error) -> Self {
+        Self::from_log(e)
+    }
+}
+
+impl From<pinpipe_log::Error> for KafkaError {
+    fn from(e: pinpipe_log::Error) -> Self {
+        Self::from_log(e)
+    }
 }
 
 impl IntoResponse for KinesisError {

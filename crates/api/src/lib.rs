@@ -3,20 +3,24 @@
 //!
 //! * [`topics`]: Confluent REST Proxy v2 (`POST /topics/{topic}`, `GET /topics`, ...).
 //! * [`streams`]: the classic API Gateway → Kinesis routes (`PUT /streams/{stream}/record`, ...).
-//! * [`error`]: Confluent and Kinesis error bodies; [`body`]: request bodies and their limits.
+//! * [`error`]: Confluent and Kinesis error bodies; [`body`]: request bodies and their limits;
+//!   [`extract`]: validated path and query parameters, rejected with the family's error body.
 //! * [`metrics`]: Prometheus metrics; `GET /healthz`.
 //! * [`server`]: the server: timeouts, a connection cap, a shutdown deadline.
 //! * [`pressure`]: backpressure, a budget of request bytes in flight (429 beyond it).
 //! * [`consumers`]: REST Proxy v2 consumer groups and instances (subscribe, read, commit).
 //! * [`shards`]: Kinesis reads through the API (`GetShardIterator`, `GetRecords`).
+//! * [`append`]: a request's records appended to the log, grouped by partition (both APIs).
 //!
 //! [`app`] builds the router without a socket (tests call it with `oneshot`); [`serve`] runs it.
 //! A produce is answered only after the log has made its records durable.
 
+pub mod append;
 pub mod body;
 pub mod config;
 pub mod consumers;
 pub mod error;
+pub mod extract;
 pub mod metrics;
 pub mod pressure;
 pub mod server;
@@ -34,7 +38,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use pinpipe_log::partitioner::RoundRobin;
-use pinpipe_log::{Log, TopicInfo, TopicKind};
+use pinpipe_log::{Log, OffsetLog, TopicInfo, TopicKind};
 
 pub use config::{ApiConfig, Resolved};
 use error::Family;
@@ -46,8 +50,8 @@ pub struct AppState(Arc<Inner>);
 
 /// The shared parts.
 pub struct Inner {
-    /// The log topics live in.
-    pub log: Arc<dyn Log>,
+    /// The log topics live in (one with dense offsets: the embedded log or Kafka).
+    pub log: Arc<dyn OffsetLog>,
     /// The log streams live in: the same as `log`, or Kinesis (`log.streams = "kinesis"`).
     pub streams: Arc<dyn Log>,
     /// The validated `[api]` section.
@@ -64,12 +68,13 @@ pub struct Inner {
 
 impl AppState {
     /// State over `log` (topics and streams) with `config`.
-    pub fn new(log: Arc<dyn Log>, config: Resolved) -> Self {
-        Self::with_streams(Arc::clone(&log), log, config)
+    pub fn new(log: Arc<dyn OffsetLog>, config: Resolved) -> Self {
+        let streams: Arc<dyn Log> = log.clone();
+        Self::with_streams(log, streams, config)
     }
 
     /// State with topics in `log` and streams in `streams`.
-    pub fn with_streams(log: Arc<dyn Log>, streams: Arc<dyn Log>, config: Resolved) -> Self {
+    pub fn with_streams(log: Arc<dyn OffsetLog>, streams: Arc<dyn Log>, config: Resolved) -> Self {
         let budget = pressure::Budget::new(config.max_inflight_bytes);
         let consumers = consumers::Consumers::new(&config);
         AppState(Arc::new(Inner {
@@ -84,10 +89,10 @@ impl AppState {
     }
 
     /// The log that holds names of `kind`.
-    pub fn log_for(&self, kind: TopicKind) -> &Arc<dyn Log> {
+    pub fn log_for(&self, kind: TopicKind) -> &dyn Log {
         match kind {
-            TopicKind::Topic => &self.0.log,
-            TopicKind::Stream => &self.0.streams,
+            TopicKind::Topic => &*self.0.log,
+            TopicKind::Stream => &*self.0.streams,
         }
     }
 
@@ -184,7 +189,7 @@ pub use server::serve;
 /// damaged or whose writes fail (the server still serves the others).
 async fn healthz(State(state): State<AppState>) -> Response {
     let mut problems = state.log.problems();
-    if !Arc::ptr_eq(&state.log, &state.streams) {
+    if !std::ptr::addr_eq(Arc::as_ptr(&state.log), Arc::as_ptr(&state.streams)) {
         problems.extend(state.streams.problems());
     }
     let body = if problems.is_empty() {

@@ -113,8 +113,8 @@ mod tests {
 
     use std::time::{Duration, Instant};
 
+    use pinpipe_log::LogConfig;
     use pinpipe_log::embedded::EmbeddedLog;
-    use pinpipe_log::{Log, LogConfig};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 
@@ -129,7 +129,7 @@ mod tests {
 
     async fn start(config: ApiConfig) -> Running {
         let dir = tempfile::tempdir().unwrap();
-        let log: std::sync::Arc<dyn Log> =
+        let log: std::sync::Arc<dyn pinpipe_log::OffsetLog> =
             std::sync::Arc::new(EmbeddedLog::open(&LogConfig::default().validate(dir.path()).unwrap()).unwrap());
         let state = AppState::new(log, config.validate(1).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

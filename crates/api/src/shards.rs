@@ -14,8 +14,7 @@
 
 use std::time::Duration;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine;
@@ -26,7 +25,8 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::{ACCOUNT, KinesisError};
-use crate::streams::{log_error, ok_json, respond, stream_name};
+use crate::extract::{KinesisQuery, StreamName};
+use crate::streams::ok_json;
 
 type Result<T, E = KinesisError> = std::result::Result<T, E>;
 
@@ -91,42 +91,32 @@ pub struct RecordsQuery {
     limit: Option<String>,
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T> {
-    q.map(|Query(q)| q).map_err(|e| KinesisError::validation(e.body_text()))
-}
-
 /// `GetShardIterator`.
 pub async fn shard_iterator(
     State(s): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    q: Result<Query<IteratorQuery>, QueryRejection>,
-) -> Response {
-    respond(
-        async {
-            let stream = stream_name(path)?;
-            let q = query(q)?;
-            let info = s.lookup(&stream, TopicKind::Stream).await.map_err(log_error)?;
-            let id = q.shard_id.ok_or_else(|| {
-                KinesisError::validation(
-                    "1 validation error detected: Value null at 'shardId' failed to satisfy constraint: Member must not be null",
-                )
-            })?;
-            let shard = parse_shard_id(&id).filter(|p| *p < info.partitions).ok_or_else(|| {
-                KinesisError::new(
-                    "ResourceNotFoundException",
-                    format!("Shard {id} in stream {stream} under account {ACCOUNT} does not exist"),
-                )
-            })?;
-            let cursor = cursor_for(&s, &stream, shard, q.kind.as_deref(), q.starting_sequence_number.as_deref()).await?;
-            Ok(ok_json(&json!({ "ShardIterator": Iterator::new(&stream, shard, cursor).encode() })))
-        }
-        .await,
-    )
+    StreamName(stream): StreamName,
+    KinesisQuery(q): KinesisQuery<IteratorQuery>,
+) -> Result<Response> {
+    let info = s.lookup(&stream, TopicKind::Stream).await?;
+    let id = q.shard_id.ok_or_else(|| {
+        KinesisError::validation(
+            "1 validation error detected: Value null at 'shardId' failed to satisfy constraint: Member must not be null",
+        )
+    })?;
+    let shard = parse_shard_id(&id).filter(|p| *p < info.partitions).ok_or_else(|| {
+        KinesisError::new(
+            "ResourceNotFoundException",
+            format!("Shard {id} in stream {stream} under account {ACCOUNT} does not exist"),
+        )
+    })?;
+    let cursor = cursor_for(&s, &stream, shard, q.kind.as_deref(), q.starting_sequence_number.as_deref()).await?;
+    Ok(ok_json(&json!({ "ShardIterator": Iterator::new(&stream, shard, cursor).encode() })))
 }
 
 /// The cursor an iterator of `kind` starts at.
 async fn cursor_for(s: &AppState, stream: &str, shard: u32, kind: Option<&str>, seq: Option<&str>) -> Result<Cursor> {
-    let dense = s.streams.capabilities().dense_offsets;
+    let offsets_log = s.streams.as_offsets();
+    let dense = offsets_log.is_some();
     let at_sequence = |seq: Option<&str>| -> Result<Position> {
         let seq = seq.ok_or_else(|| {
             KinesisError::new(
@@ -156,8 +146,8 @@ async fn cursor_for(s: &AppState, stream: &str, shard: u32, kind: Option<&str>, 
         "TRIM_HORIZON" => Ok(Cursor::Start),
         "AT_SEQUENCE_NUMBER" => Ok(Cursor::At(at_sequence(seq)?)),
         "AFTER_SEQUENCE_NUMBER" => Ok(Cursor::After(at_sequence(seq)?)),
-        "LATEST" if dense => {
-            let offsets = s.streams.offsets(stream).await.map_err(log_error)?;
+        "LATEST" if let Some(log) = offsets_log => {
+            let offsets = log.offsets(stream).await?;
             let end = offsets.iter().find(|o| o.partition == shard).map_or(0, |o| o.end);
             Ok(Cursor::At(Position::Offset(end)))
         }
@@ -176,84 +166,77 @@ async fn cursor_for(s: &AppState, stream: &str, shard: u32, kind: Option<&str>, 
 /// `GetRecords`.
 pub async fn get_records(
     State(s): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    q: Result<Query<RecordsQuery>, QueryRejection>,
+    StreamName(stream): StreamName,
+    KinesisQuery(q): KinesisQuery<RecordsQuery>,
     headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let stream = stream_name(path)?;
-            let q = query(q)?;
-            let limit = match q.limit.as_deref() {
-                None => MAX_GET_RECORDS,
-                Some(l) => l.parse::<usize>().ok().filter(|n| (1..=MAX_GET_RECORDS).contains(n)).ok_or_else(|| {
-                    KinesisError::validation(format!(
-                        "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must \
-                         have value between 1 and {MAX_GET_RECORDS}"
-                    ))
-                })?,
-            };
-            let text = headers.get("shard-iterator").and_then(|v| v.to_str().ok()).ok_or_else(|| {
-                KinesisError::validation(
-                    "1 validation error detected: Value null at 'shardIterator' failed to satisfy constraint: Member \
-                     must not be null",
-                )
-            })?;
-            let it = Iterator::decode(text)?;
-            if it.s != stream {
-                return Err(KinesisError::new(
-                    "InvalidArgumentException",
-                    format!("The shard iterator is for stream {}, not {stream}", it.s),
-                ));
-            }
-            let now = now_ms();
-            if now > it.x {
-                return Err(KinesisError::new(
-                    "ExpiredIteratorException",
-                    format!(
-                        "Iterator expired. The iterator was created at time {} while right now it is {now} which is \
-                         further in the future than the tolerated delay of {} milliseconds.",
-                        it.x - ITERATOR_TTL.as_millis() as i64,
-                        ITERATOR_TTL.as_millis()
-                    ),
-                ));
-            }
-            s.lookup(&stream, TopicKind::Stream).await.map_err(log_error)?;
-            let limits = ReadLimits { max_records: limit, max_bytes: MAX_GET_BYTES };
-            let chunk = match s.streams.read_from(&stream, it.p, &it.c, limits).await {
-                // Records retention removed: continue from the oldest held, as Kinesis' trim horizon.
-                Err(pinpipe_log::Error::OffsetOutOfRange { offset, start, .. }) if offset < start => {
-                    s.streams.read_from(&stream, it.p, &Cursor::Start, limits).await.map_err(log_error)?
-                }
-                other => other.map_err(log_error)?,
-            };
-            let behind = match chunk.records.last() {
-                _ if chunk.at_end => 0,
-                Some(r) => (now - r.timestamp_ms).max(0),
-                None => 0,
-            };
-            let b64 = base64::engine::general_purpose::STANDARD;
-            let records: Vec<Value> = chunk
-                .records
-                .iter()
-                .map(|r| {
-                    json!({
-                        "SequenceNumber": sequence_of(it.p, &r.position),
-                        "ApproximateArrivalTimestamp": r.timestamp_ms as f64 / 1000.0,
-                        "Data": b64.encode(&r.value),
-                        "PartitionKey": r.key.as_deref().map(String::from_utf8_lossy).unwrap_or_default(),
-                    })
-                })
-                .collect();
-            let next = Iterator::new(&stream, it.p, chunk.next);
-            Ok(ok_json(&json!({
-                "Records": records,
-                "NextShardIterator": next.encode(),
-                "MillisBehindLatest": behind,
-            })))
+) -> Result<Response> {
+    let limit = match q.limit.as_deref() {
+        None => MAX_GET_RECORDS,
+        Some(l) => l.parse::<usize>().ok().filter(|n| (1..=MAX_GET_RECORDS).contains(n)).ok_or_else(|| {
+            KinesisError::validation(format!(
+                "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must \
+                 have value between 1 and {MAX_GET_RECORDS}"
+            ))
+        })?,
+    };
+    let text = headers.get("shard-iterator").and_then(|v| v.to_str().ok()).ok_or_else(|| {
+        KinesisError::validation(
+            "1 validation error detected: Value null at 'shardIterator' failed to satisfy constraint: Member \
+             must not be null",
+        )
+    })?;
+    let it = Iterator::decode(text)?;
+    if it.s != stream {
+        return Err(KinesisError::new(
+            "InvalidArgumentException",
+            format!("The shard iterator is for stream {}, not {stream}", it.s),
+        ));
+    }
+    let now = now_ms();
+    if now > it.x {
+        return Err(KinesisError::new(
+            "ExpiredIteratorException",
+            format!(
+                "Iterator expired. The iterator was created at time {} while right now it is {now} which is \
+                 further in the future than the tolerated delay of {} milliseconds.",
+                it.x - ITERATOR_TTL.as_millis() as i64,
+                ITERATOR_TTL.as_millis()
+            ),
+        ));
+    }
+    s.lookup(&stream, TopicKind::Stream).await?;
+    let limits = ReadLimits { max_records: limit, max_bytes: MAX_GET_BYTES };
+    let chunk = match s.streams.read_from(&stream, it.p, &it.c, limits).await {
+        // Records retention removed: continue from the oldest held, as Kinesis' trim horizon.
+        Err(pinpipe_log::Error::OffsetOutOfRange { offset, start, .. }) if offset < start => {
+            s.streams.read_from(&stream, it.p, &Cursor::Start, limits).await?
         }
-        .await,
-    )
+        other => other?,
+    };
+    let behind = match chunk.records.last() {
+        _ if chunk.at_end => 0,
+        Some(r) => (now - r.timestamp_ms).max(0),
+        None => 0,
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let records: Vec<Value> = chunk
+        .records
+        .iter()
+        .map(|r| {
+            json!({
+                "SequenceNumber": sequence_of(it.p, &r.position),
+                "ApproximateArrivalTimestamp": r.timestamp_ms as f64 / 1000.0,
+                "Data": b64.encode(&r.value),
+                "PartitionKey": r.key.as_deref().map(String::from_utf8_lossy).unwrap_or_default(),
+            })
+        })
+        .collect();
+    let next = Iterator::new(&stream, it.p, chunk.next);
+    Ok(ok_json(&json!({
+        "Records": records,
+        "NextShardIterator": next.encode(),
+        "MillisBehindLatest": behind,
+    })))
 }
 
 /// An iterator of `stream`'s `shard` that expired a minute ago.

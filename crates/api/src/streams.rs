@@ -9,14 +9,12 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use pinpipe_log::partitioner::{self, sequence_number, sequence_of, shard_end, shard_id, shard_start};
-use pinpipe_log::port::MAX_PARTITIONS;
 use pinpipe_log::{Record, TopicKind};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -25,6 +23,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::body::{self, BodyError};
 use crate::error::{ACCOUNT, AMZ_JSON, KinesisError, REGION};
+use crate::extract::StreamName;
 
 /// Most records in one `PutRecords` (Kinesis' limit).
 pub const MAX_PUT_RECORDS: usize = 500;
@@ -49,44 +48,8 @@ pub(crate) fn ok_json(v: &Value) -> Response {
     r
 }
 
-pub(crate) fn respond(r: Result<Response>) -> Response {
-    r.unwrap_or_else(IntoResponse::into_response)
-}
-
 fn arn(stream: &str) -> String {
     format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{stream}")
-}
-
-pub(crate) fn log_error(e: pinpipe_log::Error) -> KinesisError {
-    match e {
-        pinpipe_log::Error::TopicNotFound(s) => KinesisError::not_found(&s),
-        pinpipe_log::Error::TopicExists(s) => {
-            KinesisError::new("ResourceInUseException", format!("Stream {s} under account {ACCOUNT} already exists."))
-        }
-        pinpipe_log::Error::InvalidName(e) => KinesisError::validation(e.to_string()),
-        pinpipe_log::Error::InvalidPartitionCount(n) => {
-            KinesisError::new("LimitExceededException", format!("ShardCount {n} is outside 1..={MAX_PARTITIONS}"))
-        }
-        e @ (pinpipe_log::Error::TooManyPartitions { .. } | pinpipe_log::Error::TooManyTopics { .. }) => {
-            KinesisError::new("LimitExceededException", e.to_string())
-        }
-        e @ pinpipe_log::Error::Unsupported { .. } => KinesisError::new("InvalidArgumentException", e.to_string()),
-        // The stream lives on Kinesis and Kinesis failed: the client may retry.
-        e @ pinpipe_log::Error::Remote { .. } => {
-            KinesisError::new("ServiceUnavailable", e.to_string()).with_status(StatusCode::SERVICE_UNAVAILABLE)
-        }
-        other => KinesisError::internal(other.to_string()),
-    }
-}
-
-pub(crate) fn stream_name(path: Result<Path<String>, PathRejection>) -> Result<String> {
-    let Path(stream) = path.map_err(|e| KinesisError::validation(e.body_text()))?;
-    pinpipe_model::names::validate_stream(&stream).map_err(|e| {
-        KinesisError::validation(format!(
-            "1 validation error detected: Value at 'streamName' failed to satisfy constraint: {e}"
-        ))
-    })?;
-    Ok(stream)
 }
 
 async fn read_body(s: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes> {
@@ -112,73 +75,62 @@ fn parse<'a, T: Deserialize<'a>>(bytes: &'a Bytes) -> Result<T> {
     })
 }
 
-async fn list(State(s): State<AppState>) -> Response {
-    respond(
-        async {
-            let topics = s.streams.topics().await.map_err(log_error)?;
-            let streams: Vec<_> = topics.into_iter().filter(|t| t.kind == TopicKind::Stream).collect();
-            let names: Vec<&str> = streams.iter().map(|t| t.name.as_str()).collect();
-            let summaries: Vec<Value> = streams
-                .iter()
-                .map(|t| {
-                    json!({
-                        "StreamName": t.name,
-                        "StreamARN": arn(&t.name),
-                        "StreamStatus": "ACTIVE",
-                        "StreamModeDetails": { "StreamMode": "PROVISIONED" },
-                        "StreamCreationTimestamp": t.created_ms as f64 / 1000.0,
-                    })
-                })
-                .collect();
-            Ok(ok_json(&json!({ "StreamNames": names, "HasMoreStreams": false, "StreamSummaries": summaries })))
-        }
-        .await,
-    )
+async fn list(State(s): State<AppState>) -> Result<Response> {
+    let topics = s.streams.topics().await?;
+    let streams: Vec<_> = topics.into_iter().filter(|t| t.kind == TopicKind::Stream).collect();
+    let names: Vec<&str> = streams.iter().map(|t| t.name.as_str()).collect();
+    let summaries: Vec<Value> = streams
+        .iter()
+        .map(|t| {
+            json!({
+                "StreamName": t.name,
+                "StreamARN": arn(&t.name),
+                "StreamStatus": "ACTIVE",
+                "StreamModeDetails": { "StreamMode": "PROVISIONED" },
+                "StreamCreationTimestamp": t.created_ms as f64 / 1000.0,
+            })
+        })
+        .collect();
+    Ok(ok_json(&json!({ "StreamNames": names, "HasMoreStreams": false, "StreamSummaries": summaries })))
 }
 
-async fn describe(State(s): State<AppState>, path: Result<Path<String>, PathRejection>) -> Response {
-    respond(
-        async {
-            let stream = stream_name(path)?;
-            let info = s.lookup(&stream, TopicKind::Stream).await.map_err(log_error)?;
-            // The first sequence number still held, where the log has offsets.
-            let starts: Vec<String> = if s.streams.capabilities().dense_offsets {
-                let offsets = s.streams.offsets(&stream).await.map_err(log_error)?;
-                offsets.iter().map(|o| sequence_number(o.partition, o.start)).collect()
-            } else {
-                vec!["0".to_owned(); info.partitions as usize]
-            };
-            let shards: Vec<Value> = starts
-                .iter()
-                .zip(0..)
-                .map(|(start, p)| {
-                    json!({
-                        "ShardId": shard_id(p),
-                        "HashKeyRange": {
-                            "StartingHashKey": shard_start(p, info.partitions).to_string(),
-                            "EndingHashKey": shard_end(p, info.partitions).to_string(),
-                        },
-                        "SequenceNumberRange": { "StartingSequenceNumber": start },
-                    })
-                })
-                .collect();
-            Ok(ok_json(&json!({
-                "StreamDescription": {
-                    "StreamName": info.name,
-                    "StreamARN": arn(&info.name),
-                    "StreamStatus": "ACTIVE",
-                    "StreamModeDetails": { "StreamMode": "PROVISIONED" },
-                    "Shards": shards,
-                    "HasMoreShards": false,
-                    "RetentionPeriodHours": 24,
-                    "StreamCreationTimestamp": info.created_ms as f64 / 1000.0,
-                    "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
-                    "EncryptionType": "NONE",
-                }
-            })))
+async fn describe(State(s): State<AppState>, StreamName(stream): StreamName) -> Result<Response> {
+    let info = s.lookup(&stream, TopicKind::Stream).await?;
+    // The first sequence number still held, where the log has offsets.
+    let starts: Vec<String> = if let Some(log) = s.streams.as_offsets() {
+        let offsets = log.offsets(&stream).await?;
+        offsets.iter().map(|o| sequence_number(o.partition, o.start)).collect()
+    } else {
+        vec!["0".to_owned(); info.partitions as usize]
+    };
+    let shards: Vec<Value> = starts
+        .iter()
+        .zip(0..)
+        .map(|(start, p)| {
+            json!({
+                "ShardId": shard_id(p),
+                "HashKeyRange": {
+                    "StartingHashKey": shard_start(p, info.partitions).to_string(),
+                    "EndingHashKey": shard_end(p, info.partitions).to_string(),
+                },
+                "SequenceNumberRange": { "StartingSequenceNumber": start },
+            })
+        })
+        .collect();
+    Ok(ok_json(&json!({
+        "StreamDescription": {
+            "StreamName": info.name,
+            "StreamARN": arn(&info.name),
+            "StreamStatus": "ACTIVE",
+            "StreamModeDetails": { "StreamMode": "PROVISIONED" },
+            "Shards": shards,
+            "HasMoreShards": false,
+            "RetentionPeriodHours": 24,
+            "StreamCreationTimestamp": info.created_ms as f64 / 1000.0,
+            "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
+            "EncryptionType": "NONE",
         }
-        .await,
-    )
+    })))
 }
 
 #[derive(Deserialize, Default)]
@@ -189,39 +141,30 @@ struct CreateBody {
 
 async fn create(
     State(s): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    StreamName(stream): StreamName,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(async {
-        let stream = stream_name(path)?;
-        let bytes = read_body(&s, &headers, body).await?;
-        let request: CreateBody = if bytes.iter().all(u8::is_ascii_whitespace) { CreateBody::default() } else { parse(&bytes)? };
-        let shards = match request.shard_count {
-            None => s.config.default_partitions,
-            Some(n) if n < 1 => {
-                return Err(KinesisError::validation(format!(
-                    "1 validation error detected: Value '{n}' at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1"
-                )));
-            }
-            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
-        };
-        s.streams.create_topic(&stream, TopicKind::Stream, shards).await.map_err(log_error)?;
-        Ok(ok_json(&json!({})))
-    }
-    .await)
+) -> Result<Response> {
+    let bytes = read_body(&s, &headers, body).await?;
+    let request: CreateBody =
+        if bytes.iter().all(u8::is_ascii_whitespace) { CreateBody::default() } else { parse(&bytes)? };
+    let shards = match request.shard_count {
+        None => s.config.default_partitions,
+        Some(n) if n < 1 => {
+            return Err(KinesisError::validation(format!(
+                "1 validation error detected: Value '{n}' at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1"
+            )));
+        }
+        Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+    };
+    s.streams.create_topic(&stream, TopicKind::Stream, shards).await?;
+    Ok(ok_json(&json!({})))
 }
 
-async fn delete(State(s): State<AppState>, path: Result<Path<String>, PathRejection>) -> Response {
-    respond(
-        async {
-            let stream = stream_name(path)?;
-            s.lookup(&stream, TopicKind::Stream).await.map_err(log_error)?;
-            s.streams.delete_topic(&stream).await.map_err(log_error)?;
-            Ok(ok_json(&json!({})))
-        }
-        .await,
-    )
+async fn delete(State(s): State<AppState>, StreamName(stream): StreamName) -> Result<Response> {
+    s.lookup(&stream, TopicKind::Stream).await?;
+    s.streams.delete_topic(&stream).await?;
+    Ok(ok_json(&json!({})))
 }
 
 /// `PutRecord` body (the integration's request shape; `StreamName` in the body is ignored, the
@@ -282,85 +225,74 @@ fn record(
 
 async fn put_record(
     State(s): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    StreamName(stream): StreamName,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let stream = stream_name(path)?;
-            let mut admission = s.admit(&headers).map_err(KinesisError::overloaded)?;
-            let bytes = read_body(&s, &headers, body).await?;
-            admission.grow_to(bytes.len()).map_err(|o| s.refused(KinesisError::overloaded(o)))?;
-            let request: PutRecordBody<'_> = parse(&bytes)?;
-            let (key, value) = record(&s, &bytes, request.data, request.partition_key, "")?;
-            let info = s.ensure_topic(&stream, TopicKind::Stream, None).await.map_err(log_error)?;
-            let shard = partitioner::kinesis_shard(&key, info.partitions);
-            let size = (key.len() + value.len()) as u64;
-            let record = Record { timestamp_ms: None, key: Some(Bytes::from(key)), value };
-            let positions = s.streams.append_positioned(&stream, shard, vec![record]).await.map_err(log_error)?;
-            let position =
-                positions.first().ok_or_else(|| KinesisError::internal("the log returned no sequence number"))?;
-            s.metrics.appended(&stream, 1, size);
-            let body = format!(
-                "{{\"SequenceNumber\":\"{}\",\"ShardId\":\"{}\",\"EncryptionType\":\"NONE\"}}",
-                sequence_of(shard, position),
-                shard_id(shard)
-            );
-            let mut r = (StatusCode::OK, body).into_response();
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON));
-            Ok(r)
-        }
-        .await,
-    )
+) -> Result<Response> {
+    let mut admission = s.admit(&headers).map_err(KinesisError::overloaded)?;
+    let bytes = read_body(&s, &headers, body).await?;
+    admission.grow_to(bytes.len()).map_err(|o| s.refused(KinesisError::overloaded(o)))?;
+    let request: PutRecordBody<'_> = parse(&bytes)?;
+    let (key, value) = record(&s, &bytes, request.data, request.partition_key, "")?;
+    let info = s.ensure_topic(&stream, TopicKind::Stream, None).await?;
+    let shard = partitioner::kinesis_shard(&key, info.partitions);
+    let size = (key.len() + value.len()) as u64;
+    let record = Record { timestamp_ms: None, key: Some(Bytes::from(key)), value };
+    let positions = s.streams.append_positioned(&stream, shard, vec![record]).await?;
+    let position = positions.first().ok_or_else(|| KinesisError::internal("the log returned no sequence number"))?;
+    s.metrics.appended(&stream, 1, size);
+    let body = format!(
+        "{{\"SequenceNumber\":\"{}\",\"ShardId\":\"{}\",\"EncryptionType\":\"NONE\"}}",
+        sequence_of(shard, position),
+        shard_id(shard)
+    );
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON));
+    Ok(r)
 }
 
 async fn put_records(
     State(s): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    StreamName(stream): StreamName,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(async {
-        let stream = stream_name(path)?;
-        let mut admission = s.admit(&headers).map_err(KinesisError::overloaded)?;
-        let bytes = read_body(&s, &headers, body).await?;
-        admission.grow_to(bytes.len()).map_err(|o| s.refused(KinesisError::overloaded(o)))?;
-        let request: PutRecordsBody<'_> = parse(&bytes)?;
-        let n = request.records.len();
-        let max = MAX_PUT_RECORDS.min(s.config.max_records);
-        if n == 0 || n > max {
-            return Err(KinesisError::validation(format!(
-                "1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length between 1 and {max} (it has {n})"
-            )));
-        }
-        let mut checked = Vec::with_capacity(n);
-        for (i, r) in request.records.iter().enumerate() {
-            checked.push(record(&s, &bytes, r.data, r.partition_key.clone(), &format!("records.{}.member.", i + 1))?);
-        }
-        drop(request);
-        let info = s.ensure_topic(&stream, TopicKind::Stream, None).await.map_err(log_error)?;
-        let mut targets = Vec::with_capacity(n);
-        let mut records = Vec::with_capacity(n);
-        for (key, value) in checked {
-            targets.push(partitioner::kinesis_shard(&key, info.partitions));
-            records.push(Record { timestamp_ms: None, key: Some(Bytes::from(key)), value });
-        }
-        let outcomes = crate::topics::append_grouped(&s, s.streams.as_ref(), &stream, &targets, records).await;
-        let failed = outcomes.iter().filter(|o| o.is_err()).count();
-        if failed == n {
-            let reason = outcomes.iter().find_map(|o| o.as_ref().err().map(ToString::to_string)).unwrap_or_default();
-            return Err(KinesisError::internal(format!("No record was stored: {reason}")));
-        }
-        let out: Vec<Value> = targets
-            .iter()
-            .zip(&outcomes)
-            .map(|(shard, o)| match o {
-                Ok(position) => json!({ "SequenceNumber": sequence_of(*shard, position), "ShardId": shard_id(*shard) }),
-                Err(e) => json!({ "ErrorCode": "InternalFailure", "ErrorMessage": e.to_string() }),
-            })
-            .collect();
-        Ok(ok_json(&json!({ "FailedRecordCount": failed, "Records": out, "EncryptionType": "NONE" })))
+) -> Result<Response> {
+    let mut admission = s.admit(&headers).map_err(KinesisError::overloaded)?;
+    let bytes = read_body(&s, &headers, body).await?;
+    admission.grow_to(bytes.len()).map_err(|o| s.refused(KinesisError::overloaded(o)))?;
+    let request: PutRecordsBody<'_> = parse(&bytes)?;
+    let n = request.records.len();
+    let max = MAX_PUT_RECORDS.min(s.config.max_records);
+    if n == 0 || n > max {
+        return Err(KinesisError::validation(format!(
+            "1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length between 1 and {max} (it has {n})"
+        )));
     }
-    .await)
+    let mut checked = Vec::with_capacity(n);
+    for (i, r) in request.records.iter().enumerate() {
+        checked.push(record(&s, &bytes, r.data, r.partition_key.clone(), &format!("records.{}.member.", i + 1))?);
+    }
+    drop(request);
+    let info = s.ensure_topic(&stream, TopicKind::Stream, None).await?;
+    let mut targets = Vec::with_capacity(n);
+    let mut records = Vec::with_capacity(n);
+    for (key, value) in checked {
+        targets.push(partitioner::kinesis_shard(&key, info.partitions));
+        records.push(Record { timestamp_ms: None, key: Some(Bytes::from(key)), value });
+    }
+    let outcomes = crate::append::grouped(&s, s.streams.as_ref(), &stream, &targets, records).await;
+    let failed = outcomes.iter().filter(|o| o.is_err()).count();
+    if failed == n {
+        let reason = outcomes.iter().find_map(|o| o.as_ref().err().map(ToString::to_string)).unwrap_or_default();
+        return Err(KinesisError::internal(format!("No record was stored: {reason}")));
+    }
+    let out: Vec<Value> = targets
+        .iter()
+        .zip(&outcomes)
+        .map(|(shard, o)| match o {
+            Ok(position) => json!({ "SequenceNumber": sequence_of(*shard, position), "ShardId": shard_id(*shard) }),
+            Err(e) => json!({ "ErrorCode": "InternalFailure", "ErrorMessage": e.to_string() }),
+        })
+        .collect();
+    Ok(ok_json(&json!({ "FailedRecordCount": failed, "Records": out, "EncryptionType": "NONE" })))
 }

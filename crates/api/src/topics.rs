@@ -6,13 +6,11 @@
 //! are then grouped by partition and each group is appended as one unit; the response is sent
 //! after the log made them durable, with one `offsets` entry per record in request order.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -26,6 +24,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::body::{self, BodyError, Embedded};
 use crate::error::{self, KAFKA_V2_JSON, KafkaError, code};
+use crate::extract::{TopicName, TopicPartition};
 
 /// The REST Proxy routes.
 pub fn routes() -> Router<AppState> {
@@ -45,116 +44,58 @@ fn ok_json(v: &Value) -> Response {
     r
 }
 
-fn respond(r: Result<Response>) -> Response {
-    r.unwrap_or_else(IntoResponse::into_response)
-}
-
-fn log_error(e: pinpipe_log::Error) -> KafkaError {
-    KafkaError::from_log(e)
-}
-
-/// The topic name from the path, validated.
-fn topic_name(path: Result<Path<String>, PathRejection>) -> Result<String> {
-    let Path(topic) = path.map_err(|e| KafkaError::kafka_bad_request(e.body_text()))?;
-    pinpipe_model::names::validate_topic(&topic).map_err(|e| KafkaError::kafka_bad_request(e.to_string()))?;
-    Ok(topic)
-}
-
-fn topic_and_partition(path: Result<Path<(String, String)>, PathRejection>) -> Result<(String, u32)> {
-    let Path((topic, partition)) = path.map_err(|e| KafkaError::kafka_bad_request(e.body_text()))?;
-    pinpipe_model::names::validate_topic(&topic).map_err(|e| KafkaError::kafka_bad_request(e.to_string()))?;
-    let p = partition.parse::<u32>().map_err(|_| KafkaError::partition_not_found(&topic, u32::MAX))?;
-    Ok((topic, p))
-}
-
 fn partition_json(p: u32) -> Value {
     json!({ "partition": p, "leader": 0, "replicas": [{ "broker": 0, "leader": true, "in_sync": true }] })
 }
 
-async fn list(State(s): State<AppState>) -> Response {
-    respond(
-        async {
-            let topics = s.log.topics().await.map_err(log_error)?;
-            let names: Vec<&str> =
-                topics.iter().filter(|t| t.kind == TopicKind::Topic).map(|t| t.name.as_str()).collect();
-            Ok(ok_json(&json!(names)))
-        }
-        .await,
-    )
+async fn list(State(s): State<AppState>) -> Result<Response> {
+    let topics = s.log.topics().await?;
+    let names: Vec<&str> = topics.iter().filter(|t| t.kind == TopicKind::Topic).map(|t| t.name.as_str()).collect();
+    Ok(ok_json(&json!(names)))
 }
 
-async fn describe(State(s): State<AppState>, path: Result<Path<String>, PathRejection>) -> Response {
-    respond(
-        async {
-            let topic = topic_name(path)?;
-            let info = s.lookup(&topic, TopicKind::Topic).await.map_err(log_error)?;
-            let parts: Vec<Value> = (0..info.partitions).map(partition_json).collect();
-            Ok(ok_json(&json!({ "name": info.name, "configs": {}, "partitions": parts })))
-        }
-        .await,
-    )
+async fn describe(State(s): State<AppState>, TopicName(topic): TopicName) -> Result<Response> {
+    let info = s.lookup(&topic, TopicKind::Topic).await?;
+    let parts: Vec<Value> = (0..info.partitions).map(partition_json).collect();
+    Ok(ok_json(&json!({ "name": info.name, "configs": {}, "partitions": parts })))
 }
 
-async fn partitions(State(s): State<AppState>, path: Result<Path<String>, PathRejection>) -> Response {
-    respond(
-        async {
-            let topic = topic_name(path)?;
-            let info = s.lookup(&topic, TopicKind::Topic).await.map_err(log_error)?;
-            Ok(ok_json(&Value::Array((0..info.partitions).map(partition_json).collect())))
-        }
-        .await,
-    )
+async fn partitions(State(s): State<AppState>, TopicName(topic): TopicName) -> Result<Response> {
+    let info = s.lookup(&topic, TopicKind::Topic).await?;
+    Ok(ok_json(&Value::Array((0..info.partitions).map(partition_json).collect())))
 }
 
-async fn partition(State(s): State<AppState>, path: Result<Path<(String, String)>, PathRejection>) -> Response {
-    respond(
-        async {
-            let (topic, p) = topic_and_partition(path)?;
-            let info = s.lookup(&topic, TopicKind::Topic).await.map_err(log_error)?;
-            if p >= info.partitions {
-                return Err(KafkaError::partition_not_found(&topic, p));
-            }
-            Ok(ok_json(&partition_json(p)))
-        }
-        .await,
-    )
+async fn partition(State(s): State<AppState>, TopicPartition(topic, p): TopicPartition) -> Result<Response> {
+    let info = s.lookup(&topic, TopicKind::Topic).await?;
+    if p >= info.partitions {
+        return Err(KafkaError::partition_not_found(&topic, p));
+    }
+    Ok(ok_json(&partition_json(p)))
 }
 
-async fn offsets(State(s): State<AppState>, path: Result<Path<(String, String)>, PathRejection>) -> Response {
-    respond(
-        async {
-            let (topic, p) = topic_and_partition(path)?;
-            s.lookup(&topic, TopicKind::Topic).await.map_err(log_error)?;
-            let all = s.log.offsets(&topic).await.map_err(log_error)?;
-            let o = all.iter().find(|o| o.partition == p).ok_or_else(|| KafkaError::partition_not_found(&topic, p))?;
-            Ok(ok_json(&json!({ "beginning_offset": o.start, "end_offset": o.end })))
-        }
-        .await,
-    )
+async fn offsets(State(s): State<AppState>, TopicPartition(topic, p): TopicPartition) -> Result<Response> {
+    s.lookup(&topic, TopicKind::Topic).await?;
+    let all = s.log.offsets(&topic).await?;
+    let o = all.iter().find(|o| o.partition == p).ok_or_else(|| KafkaError::partition_not_found(&topic, p))?;
+    Ok(ok_json(&json!({ "beginning_offset": o.start, "end_offset": o.end })))
 }
 
 async fn produce(
     State(s): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    TopicName(topic): TopicName,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(async { produce_records(&s, topic_name(path)?, None, &headers, body).await }.await)
+) -> Result<Response> {
+    produce_records(&s, topic, None, &headers, body).await
 }
 
 async fn produce_to_partition(
     State(s): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    TopicPartition(topic, p): TopicPartition,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let (topic, p) = topic_and_partition(path)?;
-            produce_records(&s, topic, Some(p), &headers, body).await
-        }
-        .await,
-    )
+) -> Result<Response> {
+    produce_records(&s, topic, Some(p), &headers, body).await
 }
 
 /// The produce request body.
@@ -232,16 +173,59 @@ async fn produce_records(
             format!("The request has {n} records; at most {} are accepted", s.config.max_records),
         ));
     }
-    // Decode and check every record before writing anything.
-    let mut decoded = Vec::with_capacity(n);
+    let decoded = decode(s, format, &bytes, &request, fixed_partition)?;
+    drop(request);
+
+    let needs = decoded.iter().filter_map(|d| d.0).max();
+    let info = s.ensure_topic(&topic, TopicKind::Topic, needs).await?;
+    let keyless = s.round_robin.next(info.partitions);
+    let mut targets = Vec::with_capacity(n);
+    let mut records = Vec::with_capacity(n);
+    for (explicit, key, value) in decoded {
+        let p = match (explicit, &key) {
+            (Some(p), _) if p >= info.partitions => return Err(KafkaError::partition_not_found(&topic, p)),
+            (Some(p), _) => p,
+            (None, Some(k)) => partitioner::kafka_partition(k, info.partitions),
+            (None, None) => keyless,
+        };
+        targets.push(p);
+        records.push(Record { timestamp_ms: None, key, value });
+    }
+    let outcomes = crate::append::grouped(s, s.log.as_ref(), &topic, &targets, records).await;
+    let failed = outcomes.iter().filter(|o| o.is_err()).count();
+    if failed == n {
+        // Nothing was stored: say so with an error status, not only inside a 200.
+        let reason = outcomes.iter().find_map(|o| o.as_ref().err().map(ToString::to_string)).unwrap_or_default();
+        return Err(KafkaError::internal(format!("No record was stored: {reason}")));
+    }
+    let body = offsets_body(&targets, &outcomes);
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(KAFKA_V2_JSON));
+    Ok(r)
+}
+
+/// A record of a produce request, checked and decoded: its partition if it names one, key and
+/// value.
+type Decoded = (Option<u32>, Option<Bytes>, Bytes);
+
+/// Decodes and checks every record of `request` before anything is written: a value, keys and
+/// values in the embedded format, sizes, and a partition that agrees with `fixed_partition`.
+fn decode(
+    s: &AppState,
+    format: Embedded,
+    bytes: &Bytes,
+    request: &ProduceBody<'_>,
+    fixed_partition: Option<u32>,
+) -> Result<Vec<Decoded>> {
+    let mut decoded = Vec::with_capacity(request.records.len());
     for (i, r) in request.records.iter().enumerate() {
         let raw_value = r
             .value
             .filter(|v| v.get() != "null")
             .ok_or_else(|| KafkaError::unprocessable(code::UNPROCESSABLE, format!("records[{i}] has no value")))?;
-        let value = embedded_bytes(format, &bytes, raw_value, "value", i)?;
+        let value = embedded_bytes(format, bytes, raw_value, "value", i)?;
         let key = match r.key.filter(|k| k.get() != "null") {
-            Some(k) => Some(embedded_bytes(format, &bytes, k, "key", i)?),
+            Some(k) => Some(embedded_bytes(format, bytes, k, "key", i)?),
             None => None,
         };
         let size = value.len() + key.as_ref().map_or(0, Bytes::len);
@@ -261,33 +245,17 @@ async fn produce_records(
         }
         decoded.push((r.partition.or(fixed_partition), key, value));
     }
-    drop(request);
+    Ok(decoded)
+}
 
-    let needs = decoded.iter().filter_map(|d| d.0).max();
-    let info = s.ensure_topic(&topic, TopicKind::Topic, needs).await.map_err(log_error)?;
-    let keyless = s.round_robin.next(info.partitions);
-    let mut targets = Vec::with_capacity(n);
-    let mut records = Vec::with_capacity(n);
-    for (explicit, key, value) in decoded {
-        let p = match (explicit, &key) {
-            (Some(p), _) if p >= info.partitions => return Err(KafkaError::partition_not_found(&topic, p)),
-            (Some(p), _) => p,
-            (None, Some(k)) => partitioner::kafka_partition(k, info.partitions),
-            (None, None) => keyless,
-        };
-        targets.push(p);
-        records.push(Record { timestamp_ms: None, key, value });
-    }
-    let outcomes = append_grouped(s, s.log.as_ref(), &topic, &targets, records).await;
-    let failed = outcomes.iter().filter(|o| o.is_err()).count();
-    if failed == n {
-        // Nothing was stored: say so with an error status, not only inside a 200.
-        let reason = outcomes.iter().find_map(|o| o.as_ref().err().map(ToString::to_string)).unwrap_or_default();
-        return Err(KafkaError::internal(format!("No record was stored: {reason}")));
-    }
-    let mut body = String::with_capacity(64 + 72 * n);
+/// The produce response body: one `offsets` entry per record, in request order.
+fn offsets_body(
+    targets: &[u32],
+    outcomes: &[std::result::Result<Position, std::sync::Arc<pinpipe_log::Error>>],
+) -> String {
+    let mut body = String::with_capacity(64 + 72 * targets.len());
     body.push_str("{\"offsets\":[");
-    for (i, (p, o)) in targets.iter().zip(&outcomes).enumerate() {
+    for (i, (p, o)) in targets.iter().zip(outcomes).enumerate() {
         if i > 0 {
             body.push(',');
         }
@@ -304,9 +272,7 @@ async fn produce_records(
         };
     }
     body.push_str("],\"key_schema_id\":null,\"value_schema_id\":null}");
-    let mut r = (StatusCode::OK, body).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(KAFKA_V2_JSON));
-    Ok(r)
+    body
 }
 
 /// Reads a produce body within the limits, with the REST Proxy's errors.
@@ -324,51 +290,4 @@ pub(crate) async fn read_body(s: &AppState, headers: &HeaderMap, body: Body) -> 
             KafkaError::new(StatusCode::REQUEST_TIMEOUT, 408, format!("The request body did not arrive within {t:?}"))
         }
     })
-}
-
-/// Appends `records` (record i to partition `targets[i]`) to `log`, one batch per partition,
-/// and returns each record's position or its partition's error, in request order. Shared by
-/// both APIs.
-pub(crate) async fn append_grouped(
-    s: &AppState,
-    log: &dyn pinpipe_log::Log,
-    topic: &str,
-    targets: &[u32],
-    records: Vec<Record>,
-) -> Vec<Result<Position, std::sync::Arc<pinpipe_log::Error>>> {
-    let size =
-        |r: &[Record]| r.iter().map(|r| (r.value.len() + r.key.as_ref().map_or(0, Bytes::len)) as u64).sum::<u64>();
-    let mut groups: BTreeMap<u32, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
-    for (i, (p, r)) in targets.iter().zip(records).enumerate() {
-        let g = groups.entry(*p).or_default();
-        g.0.push(i);
-        g.1.push(r);
-    }
-    // One append per partition (the common case: one partition), concurrently.
-    let appends = groups.into_values().map(|(indexes, records)| async move {
-        let (count, bytes) = (records.len() as u64, size(&records));
-        let outcome = log.append_positioned(topic, targets[indexes[0]], records).await;
-        if outcome.is_ok() {
-            s.metrics.appended(topic, count, bytes);
-        }
-        (indexes, outcome)
-    });
-    let mut out: Vec<Result<Position, std::sync::Arc<pinpipe_log::Error>>> = Vec::with_capacity(targets.len());
-    out.resize_with(targets.len(), || Ok(Position::Offset(0)));
-    for (indexes, outcome) in futures_util::future::join_all(appends).await {
-        match outcome {
-            Ok(positions) => {
-                for (i, p) in indexes.into_iter().zip(positions) {
-                    out[i] = Ok(p);
-                }
-            }
-            Err(e) => {
-                let e = std::sync::Arc::new(e);
-                for i in indexes {
-                    out[i] = Err(std::sync::Arc::clone(&e));
-                }
-            }
-        }
-    }
-    out
 }

@@ -12,79 +12,22 @@
 //! `--full` commits `remove` actions for every file the table held in the same commit, so readers
 //! see the old rows until the new ones are there (and time travel keeps both).
 //!
-//! `s3://` tables go through pinpipe's own object store (the same endpoint, region and
-//! credentials as every other store), not through a second AWS client inside delta-rs. Commits
-//! use S3 conditional writes (`If-None-Match`), so a lost race is detected, never overwritten.
+//! Opening tables and the Parquet settings are the warehouse's ([`pinpipe_store::delta`]).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, Transaction};
-use deltalake::logstore::{LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError};
+use deltalake::{DeltaTable, DeltaTableError};
 use pinpipe_model::{Kind, schema};
 use pinpipe_store::TableLocation;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// The default (conditional-put) Delta log store, for `s3://` tables whose store pinpipe builds.
-struct ConditionalPutLogStore;
-
-impl LogStoreFactory for ConditionalPutLogStore {
-    fn with_options(
-        &self,
-        prefixed_store: ObjectStoreRef,
-        root_store: ObjectStoreRef,
-        location: &url::Url,
-        options: &StorageConfig,
-    ) -> DeltaResult<Arc<dyn LogStore>> {
-        Ok(default_logstore(prefixed_store, root_store, location, options))
-    }
-}
-
-/// Makes `s3://` table URLs known to delta-rs (idempotent).
-pub fn register_handlers() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if let Ok(s3) = url::Url::parse("s3://") {
-            deltalake::logstore::logstore_factories().insert(s3, Arc::new(ConditionalPutLogStore));
-        }
-    });
-}
-
-/// Opens the table at `location` (an uninitialised location is fine: the first write creates it).
-pub async fn open(location: &TableLocation) -> DeltaResult<DeltaTable> {
-    register_handlers();
-    let mut builder = DeltaTableBuilder::from_url(location.url.clone())?;
-    if let Some(root) = &location.root {
-        builder = builder.with_storage_backend(root.clone(), location.url.clone());
-    }
-    let mut table = builder.build()?;
-    match table.load().await {
-        Ok(()) | Err(DeltaTableError::NotATable(_)) => Ok(table),
-        Err(e) => Err(e),
-    }
-}
-
-/// Parquet settings of the files pinpipe writes: Snappy (cheaper to write than the zstd
-/// default, still compressed); dictionary encoding only for the low-cardinality columns (on free
-/// text such as titles it is built and then abandoned, at a cost); row groups of 128Ki rows, so
-/// a writer buffers one modest row group instead of a million rows.
-pub fn writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
-    use deltalake::parquet::schema::types::ColumnPath;
-    let mut b = deltalake::parquet::file::properties::WriterProperties::builder()
-        .set_compression(deltalake::parquet::basic::Compression::SNAPPY)
-        .set_dictionary_enabled(false)
-        .set_max_row_group_row_count(Some(128 * 1024));
-    for column in ["category", "country", "is_image_or_video", "save_location", "age"] {
-        b = b.set_column_dictionary_enabled(ColumnPath::from(column), true);
-    }
-    b.build()
-}
+use pinpipe_store::delta::open;
 
 /// Prefix of the app ids the batch job writes.
 pub const APP_ID_PREFIX: &str = "pinpipe-batch";

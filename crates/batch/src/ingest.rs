@@ -92,21 +92,10 @@ pub(crate) async fn ingest(
     dead: &mut (dyn FnMut(&[DeadLetter]) -> Result<()> + Send),
 ) -> Result<Ingested> {
     let url = location.url.to_string();
-    let table = delta::open(location).await.map_err(Error::delta(&url))?;
+    let table = pinpipe_store::delta::open(location).await.map_err(Error::delta(&url))?;
     let partitions = pinpipe_store::layout::list_partitions(cx.input, topic).await?;
     let state = delta::state(&table, kind, topic, &partitions).await?;
-    let mut full = cx.full;
-    if !full && state.ingested.is_empty() && !state.files.is_empty() {
-        if !delta::created_by_batch_job(&table) {
-            return Err(Error::NotOurs {
-                table: url,
-                reason: "it holds rows but no record of the raw objects they came from".into(),
-            });
-        }
-        // An older pinpipe replaced these tables on every run and kept no positions: rebuild.
-        tracing::info!(table = %url, "the table has no ingested positions (older pinpipe): rebuilding it from all objects");
-        full = true;
-    }
+    let full = cx.full || rebuild_needed(&table, &state, &url)?;
     let from = if full { BTreeMap::new() } else { state.ingested.clone() };
     let plan = read::plan(cx.input, topic, &from).await?;
     let mut out = Ingested {
@@ -123,14 +112,72 @@ pub(crate) async fn ingest(
     let table = delta::ensure_table(table, location, name, kind).await?;
     let sets = Arc::new(RunSets::new(cx.raw_cache));
     let mut writer = TableWriter::new(&table, &url, cx.busy)?;
-    let mut per_partition: BTreeMap<u32, PartitionIngest> = BTreeMap::new();
-    let mut take = |c: &mut Chunk, out: &mut Ingested| -> Result<()> {
+    let mut read = ReadTally::default();
+    let mut chunks =
+        std::pin::pin!(read::chunks(cx.input, kind, plan.objects, cx.read_concurrency, &sets, cx.progress, cx.busy));
+    if full || state.files.is_empty() {
+        // Nothing in the table to compare with: rows go straight to the writer.
+        while let Some(mut c) = chunks.try_next().await? {
+            read.take(&mut c, &mut out, dead)?;
+            writer.write(c.cleaned.batch, c.cleaned.fingerprints).await?;
+        }
+    } else {
+        let mut buffer = Buffer::new(cx.buffer_budget, cx.spill_dir);
+        while let Some(mut c) = chunks.try_next().await? {
+            read.take(&mut c, &mut out, dead)?;
+            buffer.push(c.cleaned.batch, c.cleaned.fingerprints)?;
+        }
+        out.spilled = buffer.spilled();
+        let repeated = held_already(cx, kind, &table, &url, &state, &sets).await?;
+        out.duplicates += repeated.len() as u64;
+        write_unless(&mut writer, buffer, &repeated).await?;
+    }
+    let (adds, rows) = writer.finish().await?;
+    out.rows = rows;
+    commit(cx, &table, adds, read.per_partition, &state, full, topic, &mut out).await?;
+    for (p, gaps) in &out.gaps {
+        tracing::warn!(topic, partition = p, ?gaps, "records are missing between the raw objects read");
+    }
+    Ok(out)
+}
+
+/// Whether the table must be rebuilt from every object although the run is incremental: it
+/// holds rows but no ingested positions, as an older pinpipe (which replaced the tables on
+/// every run) left them. A table with rows of unknown origin is refused.
+fn rebuild_needed(table: &deltalake::DeltaTable, state: &delta::TableState, url: &str) -> Result<bool> {
+    if !state.ingested.is_empty() || state.files.is_empty() {
+        return Ok(false);
+    }
+    if !delta::created_by_batch_job(table) {
+        return Err(Error::NotOurs {
+            table: url.to_owned(),
+            reason: "it holds rows but no record of the raw objects they came from".into(),
+        });
+    }
+    tracing::info!(table = %url, "the table has no ingested positions (older pinpipe): rebuilding it from all objects");
+    Ok(true)
+}
+
+/// What was read, per raw partition: objects, their offsets, and the gaps between them.
+#[derive(Default)]
+struct ReadTally {
+    per_partition: BTreeMap<u32, PartitionIngest>,
+}
+
+impl ReadTally {
+    /// Counts a chunk's records into `out` and hands its dead letters to `dead`.
+    fn take(
+        &mut self,
+        c: &mut Chunk,
+        out: &mut Ingested,
+        dead: &mut (dyn FnMut(&[DeadLetter]) -> Result<()> + Send),
+    ) -> Result<()> {
         out.records += c.records;
         out.duplicates += c.duplicates;
         out.dead_letters += c.dead_letters.len() as u64;
         dead(&c.dead_letters)?;
         for &(p, start, records) in &c.objects {
-            let e = per_partition.entry(p).or_insert(PartitionIngest { first_start: start, ..Default::default() });
+            let e = self.per_partition.entry(p).or_insert(PartitionIngest { first_start: start, ..Default::default() });
             if e.objects > 0 && start > e.next_offset {
                 out.gaps.entry(p).or_default().push((e.next_offset, start));
             }
@@ -139,55 +186,67 @@ pub(crate) async fn ingest(
             e.next_offset = start + records;
         }
         Ok(())
-    };
-    let mut chunks =
-        std::pin::pin!(read::chunks(cx.input, kind, plan.objects, cx.read_concurrency, &sets, cx.progress, cx.busy));
-    if full || state.files.is_empty() {
-        // Nothing in the table to compare with: rows go straight to the writer.
-        while let Some(mut c) = chunks.try_next().await? {
-            take(&mut c, &mut out)?;
-            writer.write(c.cleaned.batch, c.cleaned.fingerprints).await?;
-        }
-    } else {
-        let mut buffer = Buffer::new(cx.buffer_budget, cx.spill_dir);
-        while let Some(mut c) = chunks.try_next().await? {
-            take(&mut c, &mut out)?;
-            buffer.push(c.cleaned.batch, c.cleaned.fingerprints)?;
-        }
-        out.spilled = buffer.spilled();
-        // Which of the run's rows the table holds already.
-        let t = Instant::now();
-        let repeated = std::sync::Mutex::new(HashSet::<u128>::new());
-        let probe = |fp: u128| {
-            if sets.rows.contains(fp)
-                && let Ok(mut r) = repeated.lock()
-            {
-                r.insert(fp);
-            }
-        };
-        fingerprints::scan(table.object_store(), &url, kind, &state.files, &probe).await?;
-        let repeated = repeated.into_inner().unwrap_or_default();
-        Busy::add(&cx.busy.dedup_ns, t);
-        out.duplicates += repeated.len() as u64;
-        for item in buffer.into_batches()? {
-            let (batch, fps) = item?;
-            if repeated.is_empty() {
-                writer.write(batch, fps).await?;
-                continue;
-            }
-            let keep: Vec<bool> = fps.iter().map(|f| !repeated.contains(f)).collect();
-            let batch = datafusion::arrow::compute::filter_record_batch(&batch, &BooleanArray::from(keep.clone()))?;
-            let fps = fps.into_iter().zip(keep).filter_map(|(f, k)| k.then_some(f)).collect();
-            writer.write(batch, fps).await?;
-        }
     }
-    let (adds, rows) = writer.finish().await?;
-    out.rows = rows;
+}
+
+/// The fingerprints of the run's rows that the table holds already (from the fingerprint
+/// files beside its data files).
+async fn held_already(
+    cx: &Context<'_>,
+    kind: Kind,
+    table: &deltalake::DeltaTable,
+    url: &str,
+    state: &delta::TableState,
+    sets: &RunSets,
+) -> Result<HashSet<u128>> {
+    let t = Instant::now();
+    let repeated = std::sync::Mutex::new(HashSet::<u128>::new());
+    let probe = |fp: u128| {
+        if sets.rows.contains(fp)
+            && let Ok(mut r) = repeated.lock()
+        {
+            r.insert(fp);
+        }
+    };
+    fingerprints::scan(table.object_store(), url, kind, &state.files, &probe).await?;
+    Busy::add(&cx.busy.dedup_ns, t);
+    Ok(repeated.into_inner().unwrap_or_default())
+}
+
+/// Writes the buffered rows whose fingerprints are not in `repeated`.
+async fn write_unless(writer: &mut TableWriter<'_>, buffer: Buffer, repeated: &HashSet<u128>) -> Result<()> {
+    for item in buffer.into_batches()? {
+        let (batch, fps) = item?;
+        if repeated.is_empty() {
+            writer.write(batch, fps).await?;
+            continue;
+        }
+        let keep: Vec<bool> = fps.iter().map(|f| !repeated.contains(f)).collect();
+        let batch = datafusion::arrow::compute::filter_record_batch(&batch, &BooleanArray::from(keep.clone()))?;
+        let fps = fps.into_iter().zip(keep).filter_map(|(f, k)| k.then_some(f)).collect();
+        writer.write(batch, fps).await?;
+    }
+    Ok(())
+}
+
+/// Commits the run's files with its ingested positions (a rebuild also removes the table's
+/// files and resets partitions that lost their objects), unless the lease was lost.
+#[allow(clippy::too_many_arguments)]
+async fn commit(
+    cx: &Context<'_>,
+    table: &deltalake::DeltaTable,
+    adds: Vec<deltalake::kernel::Add>,
+    partitions: BTreeMap<u32, PartitionIngest>,
+    state: &delta::TableState,
+    full: bool,
+    topic: &str,
+    out: &mut Ingested,
+) -> Result<()> {
     let info = RunInfo {
         run: cx.run.to_owned(),
         mode: out.mode.clone(),
         topic: topic.to_owned(),
-        partitions: per_partition,
+        partitions,
         records: out.records,
         rows: out.rows,
         duplicates: out.duplicates,
@@ -202,14 +261,11 @@ pub(crate) async fn ingest(
     if cx.lease.is_lost() {
         return Err(cx.lease.lost_error().into());
     }
-    let version = delta::commit(&table, adds, &info, full.then_some(&state), &reset).await?;
+    let version = delta::commit(table, adds, &info, full.then_some(state), &reset).await?;
     out.version = Some(version);
     out.committed = true;
     out.table_rows = if full { out.rows } else { state.rows() + out.rows };
-    for (p, gaps) in &out.gaps {
-        tracing::warn!(topic, partition = p, ?gaps, "records are missing between the raw objects read");
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// Writes Parquet files into the table's directory, each with its fingerprint file; nothing is
@@ -228,7 +284,7 @@ impl<'a> TableWriter<'a> {
     fn new(table: &DeltaTable, url: &'a str, busy: &'a Busy) -> Result<Self> {
         let writer = RecordBatchWriter::for_table(table)
             .map_err(Error::delta(url))?
-            .with_writer_properties(delta::writer_properties());
+            .with_writer_properties(pinpipe_store::delta::writer_properties());
         Ok(TableWriter {
             writer,
             store: table.object_store(),

@@ -10,13 +10,15 @@
 //! * [`ingest`]: one topic into its table, exactly once (rows and ingested positions in one
 //!   Delta commit), with [`fingerprints`] beside the tables for duplicates of older rows and a
 //!   [`spill`] buffer for the rows waiting on that check.
-//! * [`delta`]: the tables: opening, checking, committing.
+//! * [`delta`]: the batch tables: checking that a table is ours, what it ingested, committing a
+//!   run (opening tables and their Parquet settings are the warehouse's, `pinpipe_store::delta`).
 //! * [`queries`]: the questions as SQL on DataFusion over the Delta tables, within a memory limit.
 //! * [`output`] and [`report`]: `q1.json` … `q8.json`, `q3b.json`, CSV, `summary.json`,
 //!   `dead_letters.jsonl`, `report.html` in the run folder.
 //!
-//! [`run`] does all of it for one [`Job`], holding the warehouse's batch lease
-//! (`batch/_pinpipe_lease`) so that two runs never work on the same tables at once.
+//! [`run`] does all of it for one [`Job`] — ingest, answer, write the run folder — holding the
+//! warehouse's batch lease (`pinpipe_store::warehouse::BATCH_LEASE`) so that two runs never work
+//! on the same tables at once.
 
 pub mod aggregates;
 pub mod config;
@@ -47,7 +49,7 @@ use read::{Busy, ReadProgress};
 use serde::Serialize;
 
 /// Key of the batch job's lease in the warehouse.
-pub const LEASE: &str = "batch/_pinpipe_lease";
+pub const LEASE: &str = pinpipe_store::warehouse::BATCH_LEASE;
 
 /// One run of the batch job.
 pub struct Job {
@@ -200,43 +202,77 @@ pub async fn run(job: &Job) -> Result<Outcome> {
     let started = Instant::now();
     std::fs::create_dir_all(&job.run_dir).map_err(Error::write(&job.run_dir))?;
     std::fs::create_dir_all(&job.spill_dir).map_err(Error::write(&job.spill_dir))?;
-    // Without a warehouse: tables in a temporary directory, built from everything.
-    let (warehouse, scratch) = match &job.warehouse {
-        Some(w) => (w.clone(), None),
+    let (warehouse, scratch) = warehouse(job)?;
+    let full = job.full || job.warehouse.is_none();
+    let lease = warehouse.lease(LEASE, "pinpipe batch", pinpipe_store::lease::DEFAULT_TTL).await?;
+    let mut s = Summary::new(job, full);
+    // 1. Ingest the three topics, one after another (each uses every core).
+    let locations = ingest_all(job, &warehouse, full, &lease, &mut s).await?;
+    // 2. The questions, from their aggregates brought up to date with the tables as committed.
+    let t = Instant::now();
+    let aggregates = answer_from_tables(job, &warehouse, &locations, &mut s).await?;
+    let ctx = queries::session(job.memory_limit, &job.spill_dir, 0)?;
+    aggregates.register(&ctx)?;
+    let answers = queries::answer_all(&ctx).await?;
+    s.phases.queries_s = t.elapsed().as_secs_f64();
+    drop(lease);
+    drop(scratch);
+    // 3. The run folder.
+    let answers = write_run_folder(job, &answers, &mut s, started)?;
+    Ok(Outcome { summary: s, answers })
+}
+
+/// The warehouse the tables go to: the job's, or without one a temporary directory (kept
+/// until the returned guard is dropped), whose tables are built from everything.
+fn warehouse(job: &Job) -> Result<(pinpipe_store::Resolved, Option<tempfile::TempDir>)> {
+    match &job.warehouse {
+        Some(w) => Ok((w.clone(), None)),
         None => {
             let dir = tempfile::Builder::new()
                 .prefix("pinpipe-batch-tables-")
                 .tempdir_in(&job.spill_dir)
                 .map_err(Error::io("cannot create a temporary warehouse"))?;
-            (pinpipe_store::StoreConfig::default().validate_or(dir.path().to_owned())?, Some(dir))
+            Ok((pinpipe_store::StoreConfig::default().validate_or(dir.path().to_owned())?, Some(dir)))
         }
-    };
-    let full = job.full || job.warehouse.is_none();
-    let lease = warehouse.lease(LEASE, "pinpipe batch", pinpipe_store::lease::DEFAULT_TTL).await?;
+    }
+}
 
-    let mut s = Summary {
-        run_dir: job.run_dir.clone(),
-        input: job.input.url.clone(),
-        mode: if full { "full" } else { "incremental" }.to_owned(),
-        objects: PerKind::default(),
-        bytes: 0,
-        raw_records: PerKind::default(),
-        dead_letters: PerKind::default(),
-        duplicates_dropped: PerKind::default(),
-        clean_rows: PerKind::default(),
-        table_rows: PerKind::default(),
-        tables: BTreeMap::new(),
-        ingested: BTreeMap::new(),
-        answers: BTreeMap::new(),
-        answers_from: String::new(),
-        phases: Phases::default(),
-        memory_limit_bytes: job.memory_limit,
-        joins_on_disk: false,
-        peak_rss_bytes: None,
-        peak_rss_ingest_bytes: None,
-    };
+impl Summary {
+    /// The summary of a run of `job` before it starts.
+    fn new(job: &Job, full: bool) -> Summary {
+        Summary {
+            run_dir: job.run_dir.clone(),
+            input: job.input.url.clone(),
+            mode: if full { "full" } else { "incremental" }.to_owned(),
+            objects: PerKind::default(),
+            bytes: 0,
+            raw_records: PerKind::default(),
+            dead_letters: PerKind::default(),
+            duplicates_dropped: PerKind::default(),
+            clean_rows: PerKind::default(),
+            table_rows: PerKind::default(),
+            tables: BTreeMap::new(),
+            ingested: BTreeMap::new(),
+            answers: BTreeMap::new(),
+            answers_from: String::new(),
+            phases: Phases::default(),
+            memory_limit_bytes: job.memory_limit,
+            joins_on_disk: false,
+            peak_rss_bytes: None,
+            peak_rss_ingest_bytes: None,
+        }
+    }
+}
 
-    // 1. Ingest the three topics, one after another (each uses every core).
+/// Ingests the three topics into their tables (dead letters into the run folder); returns
+/// where each table is.
+async fn ingest_all(
+    job: &Job,
+    warehouse: &pinpipe_store::Resolved,
+    full: bool,
+    lease: &pinpipe_store::lease::Lease,
+    s: &mut Summary,
+) -> Result<Vec<(Kind, pinpipe_store::TableLocation)>> {
     let t = Instant::now();
     let busy = Arc::new(Busy::default());
     let run_name = job.run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -248,7 +284,7 @@ pub async fn run(job: &Job) -> Result<Outcome> {
         buffer_budget: usize::try_from(job.memory_limit / 4).unwrap_or(usize::MAX),
         raw_cache: usize::try_from(job.memory_limit / 8 / 20).unwrap_or(usize::MAX),
         spill_dir: &job.spill_dir,
-        lease: &lease,
+        lease,
         progress: &job.progress,
         busy: &busy,
     };
@@ -257,7 +293,7 @@ pub async fn run(job: &Job) -> Result<Outcome> {
     let mut locations = Vec::new();
     for kind in Kind::ALL {
         let (topic, name) = (job.names.topic(kind), job.names.table(kind));
-        let location = warehouse.table_location(&format!("batch/{name}"))?;
+        let location = warehouse.table_location(&pinpipe_store::warehouse::batch_table(&name))?;
         let mut sink = |letters: &[pinpipe_transform::DeadLetter]| dead.append(letters);
         let r = ingest::ingest(&cx, kind, &topic, &name, &location, &mut sink).await?;
         s.objects.set(kind, r.objects);
@@ -281,21 +317,20 @@ pub async fn run(job: &Job) -> Result<Outcome> {
     s.phases.dedup_busy_s = Busy::seconds(&busy.dedup_ns);
     s.phases.write_busy_s = Busy::seconds(&busy.write_ns);
     s.peak_rss_ingest_bytes = peak_rss();
+    Ok(locations)
+}
 
-    // 2. The questions, from their aggregates brought up to date with the tables as committed.
-    let t = Instant::now();
-    let aggregates = answer_from_tables(job, &warehouse, &locations, &mut s).await?;
-    let ctx = queries::session(job.memory_limit, &job.spill_dir, 0)?;
-    aggregates.register(&ctx)?;
-    let answers = queries::answer_all(&ctx).await?;
-    s.phases.queries_s = t.elapsed().as_secs_f64();
-    drop(lease);
-    drop(scratch);
-
-    // 3. The run folder.
+/// Writes each answer (JSON, CSV), `report.html` and `summary.json` into the run folder;
+/// returns the answers as tables.
+fn write_run_folder(
+    job: &Job,
+    answers: &[queries::Answer],
+    s: &mut Summary,
+    started: Instant,
+) -> Result<Vec<(Question, output::Table)>> {
     let t = Instant::now();
     let mut tables_out = Vec::with_capacity(answers.len());
-    for a in &answers {
+    for a in answers {
         let table = output::answer_table(a);
         output::write_answer(&job.run_dir, a.question.id, &table)?;
         s.answers.insert(a.question.id.to_owned(), table.rows.len());
@@ -304,11 +339,11 @@ pub async fn run(job: &Job) -> Result<Outcome> {
     s.phases.outputs_s = t.elapsed().as_secs_f64();
     s.phases.total_s = started.elapsed().as_secs_f64();
     s.peak_rss_bytes = peak_rss();
-    let report = report::render("pinpipe batch report", &facts(&s), &tables_out);
+    let report = report::render("pinpipe batch report", &facts(s), &tables_out);
     let report_path = job.run_dir.join("report.html");
     std::fs::write(&report_path, report).map_err(Error::write(&report_path))?;
-    output::write_json(&job.run_dir.join("summary.json"), &s)?;
-    Ok(Outcome { summary: s, answers: tables_out })
+    output::write_json(&job.run_dir.join("summary.json"), s)?;
+    Ok(tables_out)
 }
 
 /// Brings the questions' aggregates up to date with the tables ([`aggregates`]): unchanged, updated
@@ -323,7 +358,7 @@ async fn answer_from_tables(
     let mut files: [Vec<delta::DataFile>; 3] = Default::default();
     for (i, (kind, location)) in locations.iter().enumerate() {
         let url = location.url.to_string();
-        let table = delta::open(location).await.map_err(Error::delta(&url))?;
+        let table = pinpipe_store::delta::open(location).await.map_err(Error::delta(&url))?;
         files[i] = delta::state(&table, *kind, "", &[]).await?.files;
         tables.push((table, url));
     }

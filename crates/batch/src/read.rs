@@ -202,9 +202,8 @@ pub fn chunks<'a>(
                     .try_collect()
                     .await
                     .map_err(|source| Error::Read { store: store.url.clone(), source })?;
-                let prefix_len = store.prefix.as_ref().len();
-                tokio::task::spawn_blocking(move || clean_unit(kind, &fetched, prefix_len, &sets, &progress, &busy))
-                    .await?
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || clean_unit(kind, &fetched, &store, &sets, &progress, &busy)).await?
             }
         })
         .buffered(cores + 1)
@@ -213,7 +212,7 @@ pub fn chunks<'a>(
 fn clean_unit(
     kind: Kind,
     objects: &[(Planned, Bytes)],
-    prefix_len: usize,
+    store: &Store,
     sets: &RunSets,
     progress: &ReadProgress,
     busy: &Busy,
@@ -241,7 +240,7 @@ fn clean_unit(
                 skipped += 1;
                 continue;
             }
-            if cleaner.push(record, || Origin::Object { path: relative(&o.meta.location, prefix_len), line }) {
+            if cleaner.push(record, || Origin::Object { path: store.relative(&o.meta.location).to_owned(), line }) {
                 sets.remember_raw(fp);
             }
         }
@@ -263,9 +262,4 @@ fn clean_unit(
         dead_letters,
         objects: per_object,
     })
-}
-
-fn relative(key: &object_store::path::Path, prefix_len: usize) -> String {
-    let k = key.as_ref();
-    if prefix_len == 0 { k.to_owned() } else { k.get(prefix_len..).unwrap_or(k).trim_start_matches('/').to_owned() }
 }

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{Client, Outcome};
 use crate::config::{Mode, Resolved};
+use crate::{Error, Result};
 
 const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
 const JSON: &str = "application/json";
@@ -88,8 +89,9 @@ fn post_rng(seed: u64, i: u64) -> Pcg64Mcg {
 
 impl Emulator {
     /// An emulator reading `source` and posting to the API of `config`.
-    pub fn new(source: Arc<dyn SourceStore>, config: Resolved, names: Names) -> reqwest::Result<Self> {
-        let client = Client::new(&config.api_url, config.timeout, config.retries, config.api_key.as_deref())?;
+    pub fn new(source: Arc<dyn SourceStore>, config: Resolved, names: Names) -> Result<Self> {
+        let client = Client::new(&config.api_url, config.timeout, config.retries, config.api_key.as_deref())
+            .map_err(|source| Error::Client { url: config.api_url.clone(), source })?;
         Ok(Emulator { source, client, config, names, counters: Arc::default() })
     }
 
@@ -99,12 +101,7 @@ impl Emulator {
     }
 
     /// Posts `count` posts (until `stop` when `None`), post i being row `random(seed, i)`.
-    pub async fn run(
-        self: &Arc<Self>,
-        count: Option<u64>,
-        seed: u64,
-        stop: CancellationToken,
-    ) -> pinpipe_source::Result<Summary> {
+    pub async fn run(self: &Arc<Self>, count: Option<u64>, seed: u64, stop: CancellationToken) -> Result<Summary> {
         let range = KeyRange::of(&*self.source).await?;
         let start = Instant::now();
         let next = Arc::new(AtomicU64::new(0));
@@ -125,7 +122,7 @@ impl Emulator {
                 }
                 Err(e) => {
                     stop.cancel();
-                    error.get_or_insert(pinpipe_source::Error::Task(e.to_string()));
+                    error.get_or_insert(Error::Task(e.to_string()));
                 }
             }
         }
@@ -155,7 +152,7 @@ impl Emulator {
         next: Arc<AtomicU64>,
         start: Instant,
         stop: CancellationToken,
-    ) -> pinpipe_source::Result<()> {
+    ) -> Result<()> {
         let batch = self.config.batch_size as u64;
         let mut think = Pcg64Mcg::seed_from_u64(seed ^ w ^ 0x5EED);
         loop {

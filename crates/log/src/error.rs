@@ -148,6 +148,15 @@ pub enum Error {
     /// The log was closed.
     #[error("the log is closed")]
     Closed,
+    /// A configured backend could not be opened ([`crate::open`]); `what` says which and what to do.
+    #[error("{what}")]
+    Open {
+        /// Which backend, and what to do.
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 /// Result alias of the log crate.

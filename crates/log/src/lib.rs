@@ -1,8 +1,10 @@
 //! The log: pinpipe's stand-in for the classic stack's Kafka topics (MSK) and Kinesis streams.
 //!
-//! * [`port`]: the port, one trait [`Log`] (create / delete / list / describe topics, append a
-//!   batch durably, read from an offset, end offsets, wait for new data). Kinesis streams are
-//!   topics too: shards are partitions and sequence numbers are derived from offsets.
+//! * [`port`]: the port. [`Log`], which every backend implements whole: create / delete / list /
+//!   describe topics, append a batch durably, read from a cursor, wait for new data, all by
+//!   [`Position`] (an offset or a Kinesis sequence number). [`OffsetLog`], its extension for
+//!   backends with dense offsets (embedded, Kafka): end offsets, reads from an offset, retention
+//!   holds. Kinesis streams are topics too: shards are partitions.
 //! * [`embedded`]: the default backend, a durable segment log on local disk (see
 //!   `docs/log.md` for the format, the guarantees and why it is not built on SQLite).
 //! * [`position`]: positions every backend can express (offsets, Kinesis sequence numbers) and
@@ -13,13 +15,17 @@
 //!   sequence numbers.
 //! * [`config`]: the `[log]` configuration section.
 //!
-//! Every backend passes one conformance suite (`conformance.rs`).
+//! * [`open`]: opens the configured backends for topics and streams ([`Logs`]).
+//!
+//! Every backend passes one conformance suite (`conformance.rs`): its positioned part on every
+//! backend, its offset part on the dense ones.
 
 pub mod config;
 pub mod embedded;
 pub mod error;
 pub mod kafka;
 pub mod kinesis;
+pub mod open;
 pub mod partitioner;
 pub mod port;
 pub mod position;
@@ -29,5 +35,6 @@ mod conformance;
 
 pub use config::{Backend, LogConfig, StreamsBackend, TopicsBackend};
 pub use error::{Error, Result};
-pub use port::{Log, PartitionOffsets, ReadLimits, Record, StoredRecord, TopicInfo, TopicKind};
+pub use open::{Access, Logs};
+pub use port::{Log, OffsetLog, PartitionOffsets, ReadLimits, Record, StoredRecord, TopicInfo, TopicKind};
 pub use position::{Capabilities, Chunk, Cursor, Entry, Position};

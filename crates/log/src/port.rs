@@ -1,5 +1,6 @@
 //! The log port: what every backend (embedded, Kafka, Kinesis) provides.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -94,7 +95,12 @@ impl Default for ReadLimits {
     }
 }
 
-/// The log port.
+/// The log port: what every backend (embedded, Kafka, Kinesis) provides, all of it. Positions
+/// are [`Position`]s (an offset or a Kinesis sequence number) and readers keep [`Cursor`]s, so a
+/// consumer written against this trait runs on every backend.
+///
+/// Backends whose positions are dense offsets (the embedded log, Kafka) also implement
+/// [`OffsetLog`], reached through [`Log::as_offsets`] / [`Log::into_offsets`].
 #[async_trait]
 pub trait Log: Send + Sync {
     /// What this log is, for messages (`embedded log at .pinpipe/log`, a broker list, ...).
@@ -112,6 +118,47 @@ pub trait Log: Send + Sync {
     /// One topic; `Error::TopicNotFound` if absent.
     async fn topic(&self, name: &str) -> Result<TopicInfo>;
 
+    /// Appends `records` to one partition as one unit (after a crash either all of them are
+    /// there or none) and returns each record's position, once they are durable.
+    async fn append_positioned(&self, topic: &str, partition: u32, records: Vec<Record>) -> Result<Vec<Position>>;
+
+    /// Reads from `cursor`: at most `limits` of the records there, with where to continue and
+    /// whether the read reached the end. Only durable records are ever returned.
+    async fn read_from(&self, topic: &str, partition: u32, cursor: &Cursor, limits: ReadLimits) -> Result<Chunk>;
+
+    /// Waits until a record is at `cursor` or `timeout` passes; returns whether one is there.
+    /// Never busy-polls.
+    async fn wait_from(&self, topic: &str, partition: u32, cursor: &Cursor, timeout: Duration) -> Result<bool>;
+
+    /// Partitions that need attention (damaged files, failing writes), for health checks; none
+    /// by default.
+    fn problems(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// What this backend stores of a record (keys, timestamps).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::FULL
+    }
+
+    /// The offset-addressed side of this log, where its positions are dense offsets.
+    fn as_offsets(&self) -> Option<&dyn OffsetLog> {
+        None
+    }
+
+    /// [`Log::as_offsets`], owned.
+    fn into_offsets(self: Arc<Self>) -> Option<Arc<dyn OffsetLog>> {
+        None
+    }
+}
+
+/// The offset-addressed extension of the port, for backends whose positions are dense offsets
+/// (the embedded log, Kafka): every partition has a start and an end offset, a record's
+/// position is its offset, and the next one is at `offset + 1`. Consumers that name things
+/// by offsets take this trait (the sink: its object names are offsets), so that needing dense
+/// offsets is a type, not a runtime error.
+#[async_trait]
+pub trait OffsetLog: Log {
     /// Start and end offsets of every partition of a topic.
     async fn offsets(&self, name: &str) -> Result<Vec<PartitionOffsets>>;
 
@@ -128,15 +175,9 @@ pub trait Log: Send + Sync {
     /// `timeout` passes; returns whether data is there. Never busy-polls.
     async fn wait_for(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> Result<bool>;
 
-    /// Partitions that need attention (damaged files, failing writes), for health checks; none
-    /// by default.
-    fn problems(&self) -> Vec<String> {
-        Vec::new()
-    }
-
     /// Records that `consumer` (e.g. `sink`, `stream`) has consumed `topic`'s `partition` up to
     /// `next` (the next offset it will read): retention does not remove records it has not
-    /// consumed yet. A no-op where the backend's own retention rules (Kafka, Kinesis).
+    /// consumed yet. A no-op where the backend has its own retention rules (Kafka).
     async fn hold(&self, topic: &str, partition: u32, consumer: &str, next: u64) -> Result<()> {
         let _ = (topic, partition, consumer, next);
         Ok(())
@@ -147,46 +188,64 @@ pub trait Log: Send + Sync {
     fn retention_held(&self) -> Vec<(String, u32, u64)> {
         Vec::new()
     }
+}
 
-    /// How this backend numbers records. The offset methods above (`append`'s result, `read`,
-    /// `offsets`' ends, `wait_for`) are meaningful only with `dense_offsets`; the positioned
-    /// methods below work on every backend.
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::DENSE
-    }
+/// The positioned methods of [`Log`] for a backend with dense offsets, in terms of its
+/// [`OffsetLog`] methods: what the embedded log and Kafka answer when asked by position.
+pub mod dense {
+    use super::*;
 
-    /// Appends `records` to one partition, like [`Log::append`], and returns each record's
-    /// position.
-    async fn append_positioned(&self, topic: &str, partition: u32, records: Vec<Record>) -> Result<Vec<Position>> {
+    /// [`Log::append_positioned`]: the offsets of the appended records.
+    pub async fn append_positioned<L: OffsetLog + ?Sized>(
+        log: &L,
+        topic: &str,
+        partition: u32,
+        records: Vec<Record>,
+    ) -> Result<Vec<Position>> {
         let n = records.len() as u64;
-        let first = self.append(topic, partition, records).await?;
+        let first = log.append(topic, partition, records).await?;
         Ok((first..first + n).map(Position::Offset).collect())
     }
 
-    /// Reads from `cursor`: at most `limits` of the records there, with where to continue and
-    /// whether the read reached the end.
-    async fn read_from(&self, topic: &str, partition: u32, cursor: &Cursor, limits: ReadLimits) -> Result<Chunk> {
-        let o = partition_offsets(self, topic, partition).await?;
+    /// [`Log::read_from`]: a read from the cursor's offset.
+    pub async fn read_from<L: OffsetLog + ?Sized>(
+        log: &L,
+        topic: &str,
+        partition: u32,
+        cursor: &Cursor,
+        limits: ReadLimits,
+    ) -> Result<Chunk> {
+        let o = partition_offsets(log, topic, partition).await?;
         let at = cursor.dense_offset(o.start)?;
-        let records = self.read(topic, partition, at, limits).await?;
+        let records = log.read(topic, partition, at, limits).await?;
         Ok(Chunk::dense(records, cursor, at, o.end))
     }
 
-    /// Waits until a record is at `cursor` or `timeout` passes; returns whether one is there.
-    async fn wait_from(&self, topic: &str, partition: u32, cursor: &Cursor, timeout: Duration) -> Result<bool> {
-        let o = partition_offsets(self, topic, partition).await?;
+    /// [`Log::wait_from`]: a wait at the cursor's offset.
+    pub async fn wait_from<L: OffsetLog + ?Sized>(
+        log: &L,
+        topic: &str,
+        partition: u32,
+        cursor: &Cursor,
+        timeout: Duration,
+    ) -> Result<bool> {
+        let o = partition_offsets(log, topic, partition).await?;
         let at = cursor.dense_offset(o.start)?;
-        self.wait_for(topic, partition, at, timeout).await
+        log.wait_for(topic, partition, at, timeout).await
     }
-}
 
-/// One partition's offsets, `Error::PartitionNotFound` if the topic has no such partition.
-async fn partition_offsets<L: Log + ?Sized>(log: &L, topic: &str, partition: u32) -> Result<PartitionOffsets> {
-    let all = log.offsets(topic).await?;
-    let partitions = all.len() as u32;
-    all.into_iter().find(|o| o.partition == partition).ok_or_else(|| Error::PartitionNotFound {
-        topic: topic.to_owned(),
-        partition,
-        partitions,
-    })
+    /// One partition's offsets, `Error::PartitionNotFound` if the topic has no such partition.
+    pub async fn partition_offsets<L: OffsetLog + ?Sized>(
+        log: &L,
+        topic: &str,
+        partition: u32,
+    ) -> Result<PartitionOffsets> {
+        let all = log.offsets(topic).await?;
+        let partitions = all.len() as u32;
+        all.into_iter().find(|o| o.partition == partition).ok_or_else(|| Error::PartitionNotFound {
+            topic: topic.to_owned(),
+            partition,
+            partitions,
+        })
+    }
 }

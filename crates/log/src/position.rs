@@ -2,10 +2,9 @@
 //! Kafka) and Kinesis sequence numbers (decimals of up to 128 digits, increasing within a shard
 //! but not dense), and the cursors readers keep between reads.
 //!
-//! Consumers that must run on every backend (the streaming job, `PUT /streams/...`) use these
-//! through [`crate::Log::append_positioned`], [`crate::Log::read_from`] and
-//! [`crate::Log::wait_from`]; consumers that need dense offsets (the sink: its object names are
-//! offsets) use the offset methods, which only dense backends provide.
+//! Every backend speaks these ([`crate::Log::append_positioned`], [`crate::Log::read_from`],
+//! [`crate::Log::wait_from`]); consumers that need dense offsets (the sink: its object names are
+//! offsets) take a [`crate::OffsetLog`], which only dense backends implement.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -144,12 +143,10 @@ impl Chunk {
     }
 }
 
-/// How a backend numbers records, for the consumers that depend on it.
+/// What a backend stores of a record, for the consumers that depend on it. (Whether positions
+/// are dense offsets is a type: [`crate::OffsetLog`], reached through [`crate::Log::as_offsets`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
-    /// Positions are dense offsets, every partition has a known end offset and the offset
-    /// methods (`append`, `read`, `offsets`, `wait_for`) work. Kinesis: no.
-    pub dense_offsets: bool,
     /// A record's key is stored as given, including no key and the empty key. Kinesis: every
     /// record has a partition key of 1–256 characters.
     pub optional_keys: bool,
@@ -159,7 +156,7 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// What the embedded log and Kafka provide: everything.
-    pub const DENSE: Capabilities = Capabilities { dense_offsets: true, optional_keys: true, record_timestamps: true };
+    pub const FULL: Capabilities = Capabilities { optional_keys: true, record_timestamps: true };
 }
 
 impl Cursor {

@@ -64,7 +64,7 @@ impl Audit {
 
 /// Reads every object of a partition and checks it against the log: contiguous, no overlaps,
 /// each line equal to the log's value at its offset.
-pub async fn audit(store: &Store, log: &dyn pinpipe_log::Log, topic: &str, partition: u32) -> Result<Audit> {
+pub async fn audit(store: &Store, log: &dyn pinpipe_log::OffsetLog, topic: &str, partition: u32) -> Result<Audit> {
     let dir = store.key(&partition_dir(topic, partition));
     let listing: Vec<object_store::ObjectMeta> = store
         .inner

@@ -15,6 +15,9 @@
 //! a restart therefore yields the same set of objects with every record once. One sink per store:
 //! two sinks writing the same partitions at once could cut objects differently.
 //!
+//! The sink reads through [`pinpipe_log::OffsetLog`]: its object names are offsets, so it runs on
+//! the logs whose positions are dense offsets (the embedded log, Kafka), which is a type.
+//!
 //! * [`config`]: the `[sink]` section; [`runtime`]: discovery of topics and the per-partition workers.
 
 pub mod config;

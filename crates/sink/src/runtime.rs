@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pinpipe_log::Log;
+use pinpipe_log::OffsetLog;
 use pinpipe_store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -51,7 +51,7 @@ pub type Status = Arc<Mutex<BTreeMap<(String, u32), Arc<Mutex<PartitionStatus>>>
 
 /// The sink.
 pub struct Sink {
-    log: Arc<dyn Log>,
+    log: Arc<dyn OffsetLog>,
     store: Store,
     config: Resolved,
     status: Status,
@@ -59,7 +59,7 @@ pub struct Sink {
 
 impl Sink {
     /// A sink from `log` to `store`.
-    pub fn new(log: Arc<dyn Log>, store: Store, config: Resolved) -> Self {
+    pub fn new(log: Arc<dyn OffsetLog>, store: Store, config: Resolved) -> Self {
         Sink { log, store, config, status: Status::default() }
     }
 

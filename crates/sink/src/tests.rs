@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pinpipe_log::embedded::EmbeddedLog;
-use pinpipe_log::{Log, LogConfig, Record, TopicKind};
+use pinpipe_log::{LogConfig, OffsetLog, Record, TopicKind};
 use pinpipe_store::{Store, StoreConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -16,18 +16,19 @@ use crate::{Mode, Sink, SinkConfig};
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    log: Arc<dyn Log>,
+    log: Arc<dyn OffsetLog>,
     store: Store,
 }
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(&LogConfig::default().validate(dir.path()).unwrap()).unwrap());
+    let log: Arc<dyn OffsetLog> =
+        Arc::new(EmbeddedLog::open(&LogConfig::default().validate(dir.path()).unwrap()).unwrap());
     let store = StoreConfig::default().validate(dir.path()).unwrap().open().unwrap();
     Fixture { _dir: dir, log, store }
 }
 
-async fn append(log: &dyn Log, topic: &str, partition: u32, from: u32, n: u32) {
+async fn append(log: &dyn OffsetLog, topic: &str, partition: u32, from: u32, n: u32) {
     let records =
         (from..from + n).map(|i| Record::value(Bytes::from(format!("{{\"topic\":\"{topic}\",\"i\":{i}}}")))).collect();
     log.append(topic, partition, records).await.unwrap();
@@ -161,7 +162,8 @@ async fn a_store_ahead_of_the_log_is_refused() {
 async fn writes_the_same_layout_to_s3_exactly_once() {
     let Some(bucket) = pinpipe_testkit::s3::TestBucket::create().await else { return };
     let dir = tempfile::tempdir().unwrap();
-    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(&LogConfig::default().validate(dir.path()).unwrap()).unwrap());
+    let log: Arc<dyn OffsetLog> =
+        Arc::new(EmbeddedLog::open(&LogConfig::default().validate(dir.path()).unwrap()).unwrap());
     let store =
         StoreConfig { url: Some(bucket.url("raw/v1")), s3_endpoint: Some(bucket.endpoint.clone()), s3_region: None }
             .validate(dir.path())

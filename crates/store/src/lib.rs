@@ -1,5 +1,5 @@
 //! Object stores by URL, shared by every stage that reads or writes objects (the sink writes the
-//! raw objects, the batch job reads them; later the Delta tables live there too).
+//! raw objects, the batch job reads them, both layers keep their Delta tables in one).
 //!
 //! | URL | store |
 //! |---|---|
@@ -12,11 +12,17 @@
 //! container or web-identity credentials that `object_store` resolves; never from a file of ours.
 //! `s3_endpoint` points at an S3-compatible server (MinIO, moto, ...), using path-style requests.
 //!
+//! The storage contracts between the stages live here, in one place:
+//!
 //! * [`layout`]: the raw object names the sink writes and the batch job reads.
+//! * [`warehouse`]: where the batch and speed layers keep their tables, leases and dead letters.
+//! * [`delta`]: opening Delta tables in a store, and the Parquet settings of their files.
 //! * [`lease`]: one job at a time on a set of tables (file locks locally, conditional writes on S3).
 
+pub mod delta;
 pub mod layout;
 pub mod lease;
+pub mod warehouse;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

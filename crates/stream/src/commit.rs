@@ -67,14 +67,36 @@ impl Committed {
     }
 }
 
+/// How a stream's positions are committed, which follows from its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracking {
+    /// Dense offsets (the embedded log, Kafka): a `txn` action per partition, its version the
+    /// next offset to read.
+    Offsets,
+    /// Sequence numbers (Kinesis): the cursors in the last micro-batch's `commitInfo`.
+    Cursors,
+}
+
+impl Tracking {
+    /// How positions of `log` are committed.
+    pub fn of(log: &dyn pinpipe_log::Log) -> Tracking {
+        if log.as_offsets().is_some() { Tracking::Offsets } else { Tracking::Cursors }
+    }
+}
+
 /// Commits of a table searched for the last micro-batch's `commitInfo` (compactions may have
 /// committed after it).
 const HISTORY_SEARCH: usize = 1000;
 
 /// Reads the committed position of `stream` (partitions `0..partitions`) from `table`: from
-/// `txn` actions when the log has `dense` offsets, else from the last micro-batch's
-/// `commitInfo`. A location that is not a table yet has committed nothing.
-pub async fn committed(table: &DeltaTable, stream: &str, partitions: u32, dense: bool) -> DeltaResult<Committed> {
+/// `txn` actions or from the last micro-batch's `commitInfo`, as `tracking` says. A location
+/// that is not a table yet has committed nothing.
+pub async fn committed(
+    table: &DeltaTable,
+    stream: &str,
+    partitions: u32,
+    tracking: Tracking,
+) -> DeltaResult<Committed> {
     let Ok(state) = table.snapshot() else {
         return Ok(Committed::default());
     };
@@ -83,7 +105,7 @@ pub async fn committed(table: &DeltaTable, stream: &str, partitions: u32, dense:
     let batch = as_u64(state.transaction_version(store.as_ref(), batch_app_id(stream)).await?);
     let mut offsets = BTreeMap::new();
     let mut cursors = BTreeMap::new();
-    if dense {
+    if tracking == Tracking::Offsets {
         for p in 0..partitions {
             if let Some(next) = as_u64(state.transaction_version(store.as_ref(), partition_app_id(stream, p)).await?) {
                 offsets.insert(p, next);

@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::commit::{self, COMMIT_INFO_KEY};
 use crate::config::Resolved;
-use crate::runtime::{dead_letter_key, table_dir};
 use crate::{Mode, StreamConfig, StreamJob, status};
+use pinpipe_store::warehouse::{stream_dead_letters as dead_letter_key, stream_table as table_dir};
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -93,7 +93,7 @@ impl Fixture {
 
     async fn table(&self, kind: Kind) -> deltalake::DeltaTable {
         let loc = self.warehouse.table_location(&table_dir(&self.names.table(kind))).unwrap();
-        pinpipe_batch::delta::open(&loc).await.unwrap()
+        pinpipe_store::delta::open(&loc).await.unwrap()
     }
 
     /// `SELECT <key>, <col> FROM table ORDER BY 1, 2` through DataFusion.
@@ -159,8 +159,9 @@ async fn once_appends_the_distinct_clean_rows_and_commits_offsets_with_them() {
 
     // The offsets are in the table's own commit: txn versions and commitInfo.
     let table = f.table(Kind::Pin).await;
-    let c = commit::committed(&table, "streaming-t-pin", SHARDS, true).await.unwrap();
-    let ends: Vec<u64> = f.log.offsets("streaming-t-pin").await.unwrap().iter().map(|o| o.end).collect();
+    let c = commit::committed(&table, "streaming-t-pin", SHARDS, commit::Tracking::Offsets).await.unwrap();
+    let ends: Vec<u64> =
+        f.log.as_offsets().unwrap().offsets("streaming-t-pin").await.unwrap().iter().map(|o| o.end).collect();
     assert_eq!(c.batch, Some(0));
     assert_eq!(c.offsets.values().copied().collect::<Vec<_>>(), ends);
     let info = table.history(Some(1)).next().await.unwrap().unwrap();
@@ -479,7 +480,7 @@ async fn on_kinesis_sequence_numbers_are_committed_with_the_rows_and_resumed_fro
     // The positions are in the last micro-batch's commit: where each shard continues.
     let pin_stream = f.names.stream(Kind::Pin);
     let table = f.table(Kind::Pin).await;
-    let c = commit::committed(&table, &pin_stream, SHARDS, false).await.unwrap();
+    let c = commit::committed(&table, &pin_stream, SHARDS, commit::Tracking::Cursors).await.unwrap();
     assert_eq!(c.batch, Some(pins.batches - 1));
     assert!(c.offsets.is_empty());
     for p in 0..SHARDS {

@@ -10,8 +10,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -20,10 +19,11 @@ use serde::Deserialize;
 
 use super::group::{Instance, Reading, Reset};
 use super::offsets::TopicPartition;
-use super::{Result, auto_commit, illegal_state, instance, log_error, respond, store_error};
+use super::{Result, auto_commit, illegal_state, store_error};
 use crate::AppState;
 use crate::body::Embedded;
 use crate::error::{KafkaError, code};
+use crate::extract::{ConsumerInstance, KafkaQuery};
 
 /// Longest wait of one read.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,14 +45,13 @@ pub struct ReadQuery {
 
 /// The partitions `i` reads now.
 pub(crate) async fn assigned(s: &AppState, i: &Instance) -> Result<Vec<TopicPartition>> {
-    let topics: Vec<_> =
-        s.log.topics().await.map_err(log_error)?.into_iter().filter(|t| t.kind == TopicKind::Topic).collect();
+    let topics: Vec<_> = s.log.topics().await?.into_iter().filter(|t| t.kind == TopicKind::Topic).collect();
     Ok(s.consumers.registry.assignment(i, &topics))
 }
 
 /// The offsets a partition holds.
 pub(crate) async fn partition_offsets(s: &AppState, (topic, p): &TopicPartition) -> Result<PartitionOffsets> {
-    let all = s.log.offsets(topic).await.map_err(log_error)?;
+    let all = s.log.offsets(topic).await?;
     all.into_iter().find(|o| o.partition == *p).ok_or_else(|| KafkaError::partition_not_found(topic, *p))
 }
 
@@ -88,46 +87,39 @@ fn number(what: &str, text: Option<&str>) -> Result<Option<i64>> {
 /// `GET .../records`.
 pub async fn records(
     State(s): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    q: Result<Query<ReadQuery>, QueryRejection>,
+    ConsumerInstance(i): ConsumerInstance,
+    KafkaQuery(q): KafkaQuery<ReadQuery>,
     headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let i = instance(&s, path)?;
-            let Query(q) = q.map_err(|e| KafkaError::bad_request(e.body_text()))?;
-            match accepted(&headers) {
-                Ok(Some(f)) if f != i.format => return Err(format_mismatch()),
-                Err(()) => return Err(format_mismatch()),
-                Ok(_) => {}
-            }
-            let timeout = match number("timeout", q.timeout.as_deref())? {
-                Some(ms) if ms >= 0 => Duration::from_millis(ms as u64).min(MAX_TIMEOUT),
-                _ => i.request_timeout,
-            };
-            let max_bytes = match number("max_bytes", q.max_bytes.as_deref())? {
-                Some(b) if b > 0 => (b as usize).min(MAX_BYTES),
-                _ => DEFAULT_MAX_BYTES,
-            };
-            let mut reading = i.reading.lock().await;
-            if reading.last_auto_commit.is_none_or(|t| t.elapsed() >= AUTO_COMMIT_EVERY) {
-                auto_commit(&s, &i, &mut reading).await?;
-            }
-            let parts = assigned(&s, &i).await?;
-            position(&s, &i, &mut reading, &parts).await?;
-            let deadline = tokio::time::Instant::now() + timeout;
-            let got = loop {
-                let got = read_once(&s, &i, &mut reading, &parts, max_bytes).await?;
-                let now = tokio::time::Instant::now();
-                if !got.is_empty() || now >= deadline {
-                    break got;
-                }
-                wait_any(&s, &reading, &parts, deadline).await;
-            };
-            Ok(render(&i, got))
+) -> Result<Response> {
+    match accepted(&headers) {
+        Ok(Some(f)) if f != i.format => return Err(format_mismatch()),
+        Err(()) => return Err(format_mismatch()),
+        Ok(_) => {}
+    }
+    let timeout = match number("timeout", q.timeout.as_deref())? {
+        Some(ms) if ms >= 0 => Duration::from_millis(ms as u64).min(MAX_TIMEOUT),
+        _ => i.request_timeout,
+    };
+    let max_bytes = match number("max_bytes", q.max_bytes.as_deref())? {
+        Some(b) if b > 0 => (b as usize).min(MAX_BYTES),
+        _ => DEFAULT_MAX_BYTES,
+    };
+    let mut reading = i.reading.lock().await;
+    if reading.last_auto_commit.is_none_or(|t| t.elapsed() >= AUTO_COMMIT_EVERY) {
+        auto_commit(&s, &i, &mut reading).await?;
+    }
+    let parts = assigned(&s, &i).await?;
+    position(&s, &i, &mut reading, &parts).await?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let got = loop {
+        let got = read_once(&s, &i, &mut reading, &parts, max_bytes).await?;
+        let now = tokio::time::Instant::now();
+        if !got.is_empty() || now >= deadline {
+            break got;
         }
-        .await,
-    )
+        wait_any(&s, &reading, &parts, deadline).await;
+    };
+    Ok(render(&i, got))
 }
 
 /// Gives every assigned partition a position and forgets partitions no longer assigned.
@@ -200,7 +192,7 @@ async fn read_once(
             Ok(r) => r,
             // Deleted meanwhile: nothing to read there.
             Err(pinpipe_log::Error::TopicNotFound(_) | pinpipe_log::Error::PartitionNotFound { .. }) => continue,
-            Err(e) => return Err(log_error(e)),
+            Err(e) => return Err(e.into()),
         };
         let mut taken = 0;
         for r in records {

@@ -19,13 +19,13 @@
 pub mod fetch;
 pub mod group;
 pub mod offsets;
+mod positions;
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,6 +36,7 @@ use crate::AppState;
 use crate::body::Embedded;
 use crate::config::Resolved;
 use crate::error::{KAFKA_V2_JSON, KafkaError, code};
+use crate::extract::{ConsumerInstance, GroupName};
 use group::{CreateError, Instance, Interest, Registry, Reset};
 use offsets::{OffsetStore, TopicPartition};
 
@@ -73,15 +74,11 @@ pub fn routes() -> Router<AppState> {
         .route(I, axum::routing::delete(delete))
         .route(&format!("{I}/subscription"), post(subscribe).get(subscription).delete(unsubscribe))
         .route(&format!("{I}/assignments"), post(assign).get(assignment))
-        .route(&format!("{I}/positions"), post(seek))
-        .route(&format!("{I}/positions/beginning"), post(seek_beginning))
-        .route(&format!("{I}/positions/end"), post(seek_end))
+        .route(&format!("{I}/positions"), post(positions::seek))
+        .route(&format!("{I}/positions/beginning"), post(positions::seek_beginning))
+        .route(&format!("{I}/positions/end"), post(positions::seek_end))
         .route(&format!("{I}/records"), get(fetch::records))
-        .route(&format!("{I}/offsets"), post(commit).get(committed))
-}
-
-fn respond(r: Result<Response>) -> Response {
-    r.unwrap_or_else(IntoResponse::into_response)
+        .route(&format!("{I}/offsets"), post(positions::commit).get(positions::committed))
 }
 
 fn no_content() -> Response {
@@ -96,26 +93,6 @@ fn ok_json(v: &Value) -> Response {
 
 fn name(what: &str, text: &str) -> Result<()> {
     pinpipe_model::names::validate_topic(text).map_err(|e| KafkaError::kafka_bad_request(format!("{what}: {e}")))
-}
-
-/// The group from the path, validated.
-fn group_path(path: Result<Path<String>, PathRejection>) -> Result<String> {
-    let Path(group) = path.map_err(|e| KafkaError::kafka_bad_request(e.body_text()))?;
-    name("consumer group", &group)?;
-    Ok(group)
-}
-
-/// The instance named by the path, or 40403.
-pub(crate) fn instance(
-    s: &AppState,
-    path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<std::sync::Arc<Instance>> {
-    let Path((group, id)) = path.map_err(|e| KafkaError::kafka_bad_request(e.body_text()))?;
-    name("consumer group", &group)?;
-    name("consumer instance", &id)?;
-    s.consumers.registry.get(&group, &id).ok_or_else(|| {
-        KafkaError::new(StatusCode::NOT_FOUND, code::CONSUMER_INSTANCE_NOT_FOUND, "Consumer instance not found.")
-    })
 }
 
 /// Reads a small JSON request body (`None` when empty), with the REST Proxy's errors.
@@ -148,10 +125,6 @@ async fn required_body<T: for<'a> Deserialize<'a>>(
     json_body(s, headers, body)
         .await?
         .ok_or_else(|| KafkaError::unprocessable(code::UNPROCESSABLE, format!("{what} may not be null")))
-}
-
-fn log_error(e: pinpipe_log::Error) -> KafkaError {
-    KafkaError::from_log(e)
 }
 
 fn store_error(e: offsets::StoreError) -> KafkaError {
@@ -189,78 +162,70 @@ fn invalid_config(message: String) -> KafkaError {
 /// `POST /consumers/{group}`.
 async fn create(
     State(s): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    GroupName(group): GroupName,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let group = group_path(path)?;
-            let config: CreateBody = json_body(&s, &headers, body).await?.unwrap_or_default();
-            let id = match config.name {
-                Some(n) => {
-                    name("consumer instance", &n)?;
-                    n
-                }
-                None => s.consumers.registry.fresh_name(),
-            };
-            let format = match config.format.as_deref().unwrap_or("binary") {
-                "binary" => Embedded::Binary,
-                "json" => Embedded::Json,
-                other @ ("avro" | "jsonschema" | "protobuf") => {
-                    return Err(invalid_config(format!(
-                        "format {other} needs a schema registry, which pinpipe has not"
-                    )));
-                }
-                other => return Err(invalid_config(format!("format {other:?} is not binary or json"))),
-            };
-            let reset = match config.auto_offset_reset.as_deref().unwrap_or("latest") {
-                "earliest" | "smallest" => Reset::Earliest,
-                "latest" | "largest" => Reset::Latest,
-                "none" => Reset::None,
-                other => {
-                    return Err(invalid_config(format!("auto.offset.reset {other:?} is not earliest, latest or none")));
-                }
-            };
-            let auto_commit = match config.auto_commit_enable {
-                None => true,
-                Some(Flag::Bool(b)) => b,
-                Some(Flag::Text(t)) => match t.as_str() {
-                    "true" => true,
-                    "false" => false,
-                    other => return Err(invalid_config(format!("auto.commit.enable {other:?} is not true or false"))),
-                },
-            };
-            let timeout_ms = match config.request_timeout_ms {
-                None => 1000,
-                Some(v) => v
-                    .as_u64()
-                    .or_else(|| v.as_str().and_then(|t| t.parse().ok()))
-                    .filter(|ms| *ms <= fetch::MAX_TIMEOUT.as_millis() as u64)
-                    .ok_or_else(|| invalid_config(format!("consumer.request.timeout.ms {v} is not 0..=30000")))?,
-            };
-            let instance = Instance::new(&group, &id, format, reset, auto_commit, Duration::from_millis(timeout_ms));
-            s.consumers.registry.create(instance).map_err(|e| match e {
-                CreateError::Exists => KafkaError::new(
-                    StatusCode::CONFLICT,
-                    code::CONSUMER_ALREADY_EXISTS,
-                    "Consumer with specified consumer ID already exists in the specified consumer group.",
-                ),
-                CreateError::TooMany(max) => KafkaError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    code::TOO_MANY_REQUESTS,
-                    format!("{max} consumer instances exist, the limit (api.max_consumer_instances): delete some"),
-                ),
-            })?;
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map_or_else(|| s.config.listen.to_string(), str::to_owned);
-            let base_uri = format!("http://{host}{}/consumers/{group}/instances/{id}", s.config.base_path);
-            Ok(ok_json(&json!({ "instance_id": id, "base_uri": base_uri })))
+) -> Result<Response> {
+    let config: CreateBody = json_body(&s, &headers, body).await?.unwrap_or_default();
+    let id = match config.name {
+        Some(n) => {
+            name("consumer instance", &n)?;
+            n
         }
-        .await,
-    )
+        None => s.consumers.registry.fresh_name(),
+    };
+    let format = match config.format.as_deref().unwrap_or("binary") {
+        "binary" => Embedded::Binary,
+        "json" => Embedded::Json,
+        other @ ("avro" | "jsonschema" | "protobuf") => {
+            return Err(invalid_config(format!("format {other} needs a schema registry, which pinpipe has not")));
+        }
+        other => return Err(invalid_config(format!("format {other:?} is not binary or json"))),
+    };
+    let reset = match config.auto_offset_reset.as_deref().unwrap_or("latest") {
+        "earliest" | "smallest" => Reset::Earliest,
+        "latest" | "largest" => Reset::Latest,
+        "none" => Reset::None,
+        other => {
+            return Err(invalid_config(format!("auto.offset.reset {other:?} is not earliest, latest or none")));
+        }
+    };
+    let auto_commit = match config.auto_commit_enable {
+        None => true,
+        Some(Flag::Bool(b)) => b,
+        Some(Flag::Text(t)) => match t.as_str() {
+            "true" => true,
+            "false" => false,
+            other => return Err(invalid_config(format!("auto.commit.enable {other:?} is not true or false"))),
+        },
+    };
+    let timeout_ms = match config.request_timeout_ms {
+        None => 1000,
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|t| t.parse().ok()))
+            .filter(|ms| *ms <= fetch::MAX_TIMEOUT.as_millis() as u64)
+            .ok_or_else(|| invalid_config(format!("consumer.request.timeout.ms {v} is not 0..=30000")))?,
+    };
+    let instance = Instance::new(&group, &id, format, reset, auto_commit, Duration::from_millis(timeout_ms));
+    s.consumers.registry.create(instance).map_err(|e| match e {
+        CreateError::Exists => KafkaError::new(
+            StatusCode::CONFLICT,
+            code::CONSUMER_ALREADY_EXISTS,
+            "Consumer with specified consumer ID already exists in the specified consumer group.",
+        ),
+        CreateError::TooMany(max) => KafkaError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            code::TOO_MANY_REQUESTS,
+            format!("{max} consumer instances exist, the limit (api.max_consumer_instances): delete some"),
+        ),
+    })?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map_or_else(|| s.config.listen.to_string(), str::to_owned);
+    let base_uri = format!("http://{host}{}/consumers/{group}/instances/{id}", s.config.base_path);
+    Ok(ok_json(&json!({ "instance_id": id, "base_uri": base_uri })))
 }
 
 /// Commits what `instance` has read (its positions), if auto-commit is on.
@@ -281,17 +246,11 @@ pub(crate) async fn auto_commit(s: &AppState, instance: &Instance, reading: &mut
 }
 
 /// `DELETE /consumers/{g}/instances/{i}`.
-async fn delete(State(s): State<AppState>, path: Result<Path<(String, String)>, PathRejection>) -> Response {
-    respond(
-        async {
-            let i = instance(&s, path)?;
-            let mut reading = i.reading.lock().await;
-            auto_commit(&s, &i, &mut reading).await?;
-            s.consumers.registry.remove(&i.group, &i.id);
-            Ok(no_content())
-        }
-        .await,
-    )
+async fn delete(State(s): State<AppState>, ConsumerInstance(i): ConsumerInstance) -> Result<Response> {
+    let mut reading = i.reading.lock().await;
+    auto_commit(&s, &i, &mut reading).await?;
+    s.consumers.registry.remove(&i.group, &i.id);
+    Ok(no_content())
 }
 
 #[derive(Deserialize)]
@@ -304,44 +263,38 @@ struct SubscribeBody {
 /// `POST .../subscription`.
 async fn subscribe(
     State(s): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    ConsumerInstance(i): ConsumerInstance,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let i = instance(&s, path)?;
-            let req: SubscribeBody = required_body(&s, &headers, body, "subscription").await?;
-            let interest = match (req.topics, req.topic_pattern) {
-                (Some(topics), None) if !topics.is_empty() => {
-                    for t in &topics {
-                        name("topic", t)?;
-                    }
-                    Interest::Topics(topics.into_iter().collect())
-                }
-                (None, Some(p)) => {
-                    let re = regex::Regex::new(&format!("^(?:{p})$"))
-                        .map_err(|e| KafkaError::unprocessable(code::UNPROCESSABLE, format!("topic_pattern: {e}")))?;
-                    Interest::Pattern(p, re)
-                }
-                _ => {
-                    return Err(KafkaError::unprocessable(
-                        code::UNPROCESSABLE,
-                        "give either a non-empty topics list or a topic_pattern",
-                    ));
-                }
-            };
-            if matches!(i.interest(), Interest::Assigned(_)) {
-                return Err(already_subscribed());
+) -> Result<Response> {
+    let req: SubscribeBody = required_body(&s, &headers, body, "subscription").await?;
+    let interest = match (req.topics, req.topic_pattern) {
+        (Some(topics), None) if !topics.is_empty() => {
+            for t in &topics {
+                name("topic", t)?;
             }
-            let mut reading = i.reading.lock().await;
-            auto_commit(&s, &i, &mut reading).await?;
-            reading.positions.clear();
-            i.set_interest(interest);
-            Ok(no_content())
+            Interest::Topics(topics.into_iter().collect())
         }
-        .await,
-    )
+        (None, Some(p)) => {
+            let re = regex::Regex::new(&format!("^(?:{p})$"))
+                .map_err(|e| KafkaError::unprocessable(code::UNPROCESSABLE, format!("topic_pattern: {e}")))?;
+            Interest::Pattern(p, re)
+        }
+        _ => {
+            return Err(KafkaError::unprocessable(
+                code::UNPROCESSABLE,
+                "give either a non-empty topics list or a topic_pattern",
+            ));
+        }
+    };
+    if matches!(i.interest(), Interest::Assigned(_)) {
+        return Err(already_subscribed());
+    }
+    let mut reading = i.reading.lock().await;
+    auto_commit(&s, &i, &mut reading).await?;
+    reading.positions.clear();
+    i.set_interest(interest);
+    Ok(no_content())
 }
 
 fn already_subscribed() -> KafkaError {
@@ -353,42 +306,29 @@ fn already_subscribed() -> KafkaError {
 }
 
 /// `GET .../subscription`.
-async fn subscription(State(s): State<AppState>, path: Result<Path<(String, String)>, PathRejection>) -> Response {
-    respond(
-        async {
-            let i = instance(&s, path)?;
-            let topics: Vec<String> = match i.interest() {
-                Interest::Topics(t) => t.into_iter().collect(),
-                Interest::Pattern(_, re) => s
-                    .log
-                    .topics()
-                    .await
-                    .map_err(log_error)?
-                    .into_iter()
-                    .filter(|t| t.kind == pinpipe_log::TopicKind::Topic && re.is_match(&t.name))
-                    .map(|t| t.name)
-                    .collect(),
-                Interest::Nothing | Interest::Assigned(_) => Vec::new(),
-            };
-            Ok(ok_json(&json!({ "topics": topics })))
-        }
-        .await,
-    )
+async fn subscription(State(s): State<AppState>, ConsumerInstance(i): ConsumerInstance) -> Result<Response> {
+    let topics: Vec<String> = match i.interest() {
+        Interest::Topics(t) => t.into_iter().collect(),
+        Interest::Pattern(_, re) => s
+            .log
+            .topics()
+            .await?
+            .into_iter()
+            .filter(|t| t.kind == pinpipe_log::TopicKind::Topic && re.is_match(&t.name))
+            .map(|t| t.name)
+            .collect(),
+        Interest::Nothing | Interest::Assigned(_) => Vec::new(),
+    };
+    Ok(ok_json(&json!({ "topics": topics })))
 }
 
 /// `DELETE .../subscription`.
-async fn unsubscribe(State(s): State<AppState>, path: Result<Path<(String, String)>, PathRejection>) -> Response {
-    respond(
-        async {
-            let i = instance(&s, path)?;
-            let mut reading = i.reading.lock().await;
-            auto_commit(&s, &i, &mut reading).await?;
-            reading.positions.clear();
-            i.set_interest(Interest::Nothing);
-            Ok(no_content())
-        }
-        .await,
-    )
+async fn unsubscribe(State(s): State<AppState>, ConsumerInstance(i): ConsumerInstance) -> Result<Response> {
+    let mut reading = i.reading.lock().await;
+    auto_commit(&s, &i, &mut reading).await?;
+    reading.positions.clear();
+    i.set_interest(Interest::Nothing);
+    Ok(no_content())
 }
 
 #[derive(Deserialize)]
@@ -415,26 +355,20 @@ fn partition_list(parts: Vec<PartitionRef>) -> Result<Vec<TopicPartition>> {
 /// `POST .../assignments`.
 async fn assign(
     State(s): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    ConsumerInstance(i): ConsumerInstance,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let i = instance(&s, path)?;
-            let req: PartitionsBody = required_body(&s, &headers, body, "partitions").await?;
-            let parts = partition_list(req.partitions)?;
-            if matches!(i.interest(), Interest::Topics(_) | Interest::Pattern(..)) {
-                return Err(already_subscribed());
-            }
-            let mut reading = i.reading.lock().await;
-            auto_commit(&s, &i, &mut reading).await?;
-            reading.positions.retain(|tp, _| parts.contains(tp));
-            i.set_interest(Interest::Assigned(parts.into_iter().collect()));
-            Ok(no_content())
-        }
-        .await,
-    )
+) -> Result<Response> {
+    let req: PartitionsBody = required_body(&s, &headers, body, "partitions").await?;
+    let parts = partition_list(req.partitions)?;
+    if matches!(i.interest(), Interest::Topics(_) | Interest::Pattern(..)) {
+        return Err(already_subscribed());
+    }
+    let mut reading = i.reading.lock().await;
+    auto_commit(&s, &i, &mut reading).await?;
+    reading.positions.retain(|tp, _| parts.contains(tp));
+    i.set_interest(Interest::Assigned(parts.into_iter().collect()));
+    Ok(no_content())
 }
 
 fn partitions_json(parts: &[TopicPartition]) -> Vec<Value> {
@@ -442,181 +376,7 @@ fn partitions_json(parts: &[TopicPartition]) -> Vec<Value> {
 }
 
 /// `GET .../assignments`.
-async fn assignment(State(s): State<AppState>, path: Result<Path<(String, String)>, PathRejection>) -> Response {
-    respond(
-        async {
-            let i = instance(&s, path)?;
-            let parts = fetch::assigned(&s, &i).await?;
-            Ok(ok_json(&json!({ "partitions": partitions_json(&parts) })))
-        }
-        .await,
-    )
-}
-
-#[derive(Deserialize)]
-struct OffsetRef {
-    topic: String,
-    partition: u32,
-    offset: u64,
-}
-
-#[derive(Deserialize)]
-struct OffsetsBody {
-    offsets: Option<Vec<OffsetRef>>,
-}
-
-/// `POST .../offsets`: commits the given offsets (each the last record processed, so the
-/// committed offset is one more, as Confluent's), or, without a body, every position read so far.
-async fn commit(
-    State(s): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    respond(
-        async {
-            let i = instance(&s, path)?;
-            let req: Option<OffsetsBody> = json_body(&s, &headers, body).await?;
-            let mut reading = i.reading.lock().await;
-            let offsets: Vec<(TopicPartition, u64)> = match req.and_then(|r| r.offsets) {
-                Some(list) => list
-                    .into_iter()
-                    .map(|o| {
-                        name("topic", &o.topic)?;
-                        Ok(((o.topic, o.partition), o.offset.saturating_add(1)))
-                    })
-                    .collect::<Result<_>>()?,
-                None => reading.positions.iter().map(|(tp, o)| (tp.clone(), *o)).collect(),
-            };
-            s.consumers.offsets.commit(&i.group, &offsets).await.map_err(store_error)?;
-            reading.auto_committed.extend(offsets);
-            Ok(StatusCode::OK.into_response())
-        }
-        .await,
-    )
-}
-
-/// `GET .../offsets`: the group's committed offsets of the partitions in the body (without a
-/// body: of the instance's current assignment).
-async fn committed(
-    State(s): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    respond(
-        async {
-            let i = instance(&s, path)?;
-            let req: Option<PartitionsBody> = json_body(&s, &headers, body).await?;
-            let parts = match req {
-                Some(r) => partition_list(r.partitions)?,
-                None => fetch::assigned(&s, &i).await?,
-            };
-            let committed = s.consumers.offsets.committed(&i.group).map_err(store_error)?;
-            let out: Vec<Value> = parts
-                .iter()
-                .filter_map(|tp| committed.get(tp).map(|o| (tp, o)))
-                .map(|((t, p), o)| json!({ "topic": t, "partition": p, "offset": o, "metadata": "" }))
-                .collect();
-            Ok(ok_json(&json!({ "offsets": out })))
-        }
-        .await,
-    )
-}
-
-/// Where a seek goes.
-enum Seek {
-    To(Vec<(TopicPartition, u64)>),
-    Beginning(Vec<TopicPartition>),
-    End(Vec<TopicPartition>),
-}
-
-async fn seek_to(s: &AppState, i: &Instance, seek: Seek) -> Result<Response> {
-    let assigned = fetch::assigned(s, i).await?;
-    let targets: Vec<&TopicPartition> = match &seek {
-        Seek::To(list) => list.iter().map(|(tp, _)| tp).collect(),
-        Seek::Beginning(list) | Seek::End(list) => list.iter().collect(),
-    };
-    if let Some((t, p)) = targets.iter().find(|tp| !assigned.contains(tp)) {
-        return Err(illegal_state(format!("No current assignment for partition {t}-{p}")));
-    }
-    let mut positions = Vec::new();
-    match seek {
-        Seek::To(list) => positions = list,
-        Seek::Beginning(list) | Seek::End(list) if list.is_empty() => {}
-        Seek::Beginning(list) => {
-            for tp in list {
-                let o = fetch::partition_offsets(s, &tp).await?;
-                positions.push((tp, o.start));
-            }
-        }
-        Seek::End(list) => {
-            for tp in list {
-                let o = fetch::partition_offsets(s, &tp).await?;
-                positions.push((tp, o.end));
-            }
-        }
-    }
-    let mut reading = i.reading.lock().await;
-    reading.positions.extend(positions);
-    Ok(no_content())
-}
-
-/// `POST .../positions`.
-async fn seek(
-    State(s): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    respond(
-        async {
-            let i = instance(&s, path)?;
-            let req: OffsetsBody = required_body(&s, &headers, body, "offsets").await?;
-            let list = req
-                .offsets
-                .unwrap_or_default()
-                .into_iter()
-                .map(|o| {
-                    name("topic", &o.topic)?;
-                    Ok(((o.topic, o.partition), o.offset))
-                })
-                .collect::<Result<_>>()?;
-            seek_to(&s, &i, Seek::To(list)).await
-        }
-        .await,
-    )
-}
-
-async fn seek_partitions(
-    s: &AppState,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: &HeaderMap,
-    body: Body,
-    end: bool,
-) -> Result<Response> {
-    let i = instance(s, path)?;
-    let req: PartitionsBody = required_body(s, headers, body, "partitions").await?;
-    let list = partition_list(req.partitions)?;
-    seek_to(s, &i, if end { Seek::End(list) } else { Seek::Beginning(list) }).await
-}
-
-/// `POST .../positions/beginning`.
-async fn seek_beginning(
-    State(s): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    respond(seek_partitions(&s, path, &headers, body, false).await)
-}
-
-/// `POST .../positions/end`.
-async fn seek_end(
-    State(s): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    respond(seek_partitions(&s, path, &headers, body, true).await)
+async fn assignment(State(s): State<AppState>, ConsumerInstance(i): ConsumerInstance) -> Result<Response> {
+    let parts = fetch::assigned(&s, &i).await?;
+    Ok(ok_json(&json!({ "partitions": partitions_json(&parts) })))
 }

@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode};
 use base64::Engine;
 use http_body_util::BodyExt;
 use pinpipe_log::embedded::EmbeddedLog;
-use pinpipe_log::{Log, LogConfig, ReadLimits, TopicKind, partitioner};
+use pinpipe_log::{LogConfig, OffsetLog, ReadLimits, TopicKind, partitioner};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -21,7 +21,7 @@ mod shards;
 
 pub(crate) struct Api {
     _dir: tempfile::TempDir,
-    log: Arc<dyn Log>,
+    log: Arc<dyn OffsetLog>,
     router: axum::Router,
     state: AppState,
 }
@@ -37,13 +37,13 @@ impl Api {
     /// An API over the log (and consumer offsets) in `dir`: a second `in_dir` on the same
     /// directory after the first is dropped is a restart.
     pub(crate) fn in_dir(dir: tempfile::TempDir, config: ApiConfig) -> Self {
-        let log: Arc<dyn Log> =
+        let log: Arc<dyn OffsetLog> =
             Arc::new(EmbeddedLog::open(&LogConfig::default().validate(dir.path()).unwrap()).unwrap());
         Self::over(dir, log, config)
     }
 
     /// An API over `log`, keeping its state in `dir`.
-    pub(crate) fn over(dir: tempfile::TempDir, log: Arc<dyn Log>, config: ApiConfig) -> Self {
+    pub(crate) fn over(dir: tempfile::TempDir, log: Arc<dyn OffsetLog>, config: ApiConfig) -> Self {
         let mut resolved = config.validate(1).unwrap();
         resolved.state_dir = Some(dir.path().join("api"));
         let state = AppState::new(Arc::clone(&log), resolved);

@@ -12,7 +12,11 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use pinpipe_log::embedded::EmbeddedLog;
-use pinpipe_log::{Log, LogConfig, PartitionOffsets, ReadLimits, Record, StoredRecord, TopicInfo, TopicKind};
+use pinpipe_log::port::dense;
+use pinpipe_log::{
+    Chunk, Cursor, Log, LogConfig, OffsetLog, PartitionOffsets, Position, ReadLimits, Record, StoredRecord, TopicInfo,
+    TopicKind,
+};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -46,6 +50,22 @@ impl Log for Gate {
     async fn topic(&self, name: &str) -> pinpipe_log::Result<TopicInfo> {
         self.inner.topic(name).await
     }
+    async fn append_positioned(&self, t: &str, p: u32, records: Vec<Record>) -> pinpipe_log::Result<Vec<Position>> {
+        dense::append_positioned(self, t, p, records).await
+    }
+    async fn read_from(&self, t: &str, p: u32, c: &Cursor, l: ReadLimits) -> pinpipe_log::Result<Chunk> {
+        dense::read_from(self, t, p, c, l).await
+    }
+    async fn wait_from(&self, t: &str, p: u32, c: &Cursor, timeout: Duration) -> pinpipe_log::Result<bool> {
+        dense::wait_from(self, t, p, c, timeout).await
+    }
+    fn as_offsets(&self) -> Option<&dyn OffsetLog> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl OffsetLog for Gate {
     async fn offsets(&self, name: &str) -> pinpipe_log::Result<Vec<PartitionOffsets>> {
         self.inner.offsets(name).await
     }
@@ -97,7 +117,7 @@ async fn a_slow_log_gets_429s_with_retry_after_bounded_memory_and_loses_nothing(
     });
     let budget = 8 << 10;
     let config = ApiConfig { max_body_bytes: 2048, max_inflight_bytes: budget, ..ApiConfig::default() };
-    let api = Api::over(dir, Arc::clone(&gate) as Arc<dyn Log>, config);
+    let api = Api::over(dir, Arc::clone(&gate) as Arc<dyn OffsetLog>, config);
     gate.inner.create_topic("t", TopicKind::Topic, 1).await.unwrap();
     gate.inner.create_topic("s", TopicKind::Stream, 1).await.unwrap();
 

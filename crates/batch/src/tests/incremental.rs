@@ -35,7 +35,7 @@ fn golden_answers() -> BTreeMap<String, Value> {
 
 /// Every row of a table (as JSON text, sorted) and its version.
 async fn table(dir: &Path, name: &str) -> (Option<u64>, Vec<String>) {
-    crate::delta::register_handlers();
+    pinpipe_store::delta::register_handlers();
     let url = url::Url::from_directory_path(dir.join("warehouse/batch").join(name)).unwrap();
     let Ok(table) = deltalake::open_table(url).await else { return (None, Vec::new()) };
     let ctx = SessionContext::new();

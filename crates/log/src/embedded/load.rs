@@ -259,6 +259,61 @@ fn zero_tail(file: &File, from: u64, len: u64) -> bool {
     true
 }
 
+/// What checking one segment found.
+struct Checked {
+    /// Its sparse index.
+    index: Vec<(u64, u64)>,
+    /// Bytes of it that hold whole, valid batches.
+    size: u64,
+    /// The offset after its last valid record.
+    next_offset: u64,
+    /// Damage beyond a torn tail, if any.
+    damage: Option<Damage>,
+}
+
+/// Checks the segment at `path` (first offset `base`, `len` bytes to consider): every batch
+/// from its index's last entry (a closed segment) or its start. The end of the `last` segment
+/// may be torn (an incomplete batch, or zeros): that tail is cut off when recovering. Anything
+/// else that fails the check is damage.
+fn check_segment(dir: &Path, base: u64, file: &File, path: &Path, len: u64, last: bool, mode: Mode) -> Result<Checked> {
+    // A closed segment's index lets the check start at its last entry.
+    let index = if last { None } else { load_index(dir, base, len) };
+    let (mut index, from, from_offset) = match index {
+        Some(index) => {
+            let (o, p) = index.last().copied().unwrap_or((base, 0));
+            (index, p, o)
+        }
+        None => (Vec::new(), 0, base),
+    };
+    let last_indexed = index.last().map(|e| e.1);
+    let Scan { valid_end, next_offset, index: found, stop } = scan(file, path, from, len, from_offset, last_indexed)?;
+    index.extend(found);
+    let mut damage = None;
+    match stop {
+        None => {}
+        // Only the end of the last segment can be torn: an incomplete batch, or zeros.
+        Some(stop) if last && (stop == Stop::Incomplete || zero_tail(file, valid_end, len)) => {
+            if mode == Mode::Recover {
+                tracing::warn!(
+                    path = %path.display(),
+                    discarded_bytes = len - valid_end,
+                    "recovering the log: cutting off a torn tail ({stop:?})"
+                );
+                let f = File::options().write(true).open(path).map_err(Error::io(path))?;
+                f.set_len(valid_end).and_then(|()| f.sync_all()).map_err(Error::io(path))?;
+            }
+        }
+        Some(stop) => {
+            let reason = match stop {
+                Stop::Invalid(r) => r,
+                Stop::Incomplete => "the segment ends inside a batch".into(),
+            };
+            damage = Some(Damage { path: path.to_owned(), position: valid_end, offset: next_offset, reason });
+        }
+    }
+    Ok(Checked { index, size: valid_end, next_offset, damage })
+}
+
 /// Opens one partition directory.
 pub(crate) fn load_partition(topic: &str, number: u32, dir: PathBuf, mode: Mode) -> Result<Loaded> {
     let mut bases = segment_bases(&dir)?;
@@ -297,44 +352,10 @@ pub(crate) fn load_partition(topic: &str, number: u32, dir: PathBuf, mode: Mode)
             Some((b, _, _)) if b < base => 0,
             _ => len,
         };
-        // A closed segment's index lets the check start at its last entry.
-        let index = if last { None } else { load_index(&dir, base, len) };
-        let (mut index, from, from_offset) = match index {
-            Some(index) => {
-                let (o, p) = index.last().copied().unwrap_or((base, 0));
-                (index, p, o)
-            }
-            None => (Vec::new(), 0, base),
-        };
-        let last_indexed = index.last().map(|e| e.1);
-        let Scan { valid_end, next_offset: next, index: found, stop } =
-            scan(&file, &path, from, len, from_offset, last_indexed)?;
-        index.extend(found);
-        next_offset = next;
-        let size = match stop {
-            None => valid_end,
-            // Only the end of the last segment can be torn: an incomplete batch, or zeros.
-            Some(stop) if last && (stop == Stop::Incomplete || zero_tail(&file, valid_end, len)) => {
-                if mode == Mode::Recover {
-                    tracing::warn!(
-                        path = %path.display(),
-                        discarded_bytes = len - valid_end,
-                        "recovering the log: cutting off a torn tail ({stop:?})"
-                    );
-                    let f = File::options().write(true).open(&path).map_err(Error::io(&path))?;
-                    f.set_len(valid_end).and_then(|()| f.sync_all()).map_err(Error::io(&path))?;
-                }
-                valid_end
-            }
-            Some(stop) => {
-                let reason = match stop {
-                    Stop::Invalid(r) => r,
-                    Stop::Incomplete => "the segment ends inside a batch".into(),
-                };
-                damage = Some(Damage { path: path.clone(), position: valid_end, offset: next_offset, reason });
-                valid_end
-            }
-        };
+        let checked = check_segment(&dir, base, &file, &path, len, last, mode)?;
+        let (index, size) = (checked.index, checked.size);
+        next_offset = checked.next_offset;
+        damage = checked.damage;
         // A closed segment must end where its successor begins (or at a recorded gap).
         if damage.is_none() && !last {
             let successor = bases[i + 1];

@@ -37,7 +37,8 @@ use self::load::{Mode, topic_dirs, topics_dir, trash_dir};
 use self::state::{Partition, Segment, Topic, scan, segment_name, write_lock};
 use self::writer::{Command, Writer};
 use crate::config::ResolvedLog;
-use crate::port::{Log, PartitionOffsets, ReadLimits, Record, StoredRecord, TopicInfo, TopicKind};
+use crate::port::{Log, OffsetLog, PartitionOffsets, ReadLimits, Record, StoredRecord, TopicInfo, TopicKind, dense};
+use crate::position::{Chunk, Cursor, Position};
 use crate::{Error, Result};
 
 /// How often a read-only view looks for new data while waiting.
@@ -335,23 +336,6 @@ impl Log for EmbeddedLog {
         self.partition_problems()
     }
 
-    async fn hold(&self, topic: &str, partition: u32, consumer: &str, next: u64) -> Result<()> {
-        let p = self.partition(topic, partition)?;
-        let dir = p.dir.clone();
-        let consumer = consumer.to_owned();
-        tokio::task::spawn_blocking(move || load::write_hold(&dir, &consumer, next)).await.map_err(|_| Error::Closed)?
-    }
-
-    fn retention_held(&self) -> Vec<(String, u32, u64)> {
-        let topics = self.topics.read().map(|t| t.values().cloned().collect::<Vec<_>>()).unwrap_or_default();
-        topics
-            .iter()
-            .flat_map(|t| t.partitions.iter())
-            .map(|p| (p.topic.clone(), p.number, p.held.load(Ordering::Relaxed)))
-            .filter(|(_, _, held)| *held > 0)
-            .collect()
-    }
-
     async fn delete_topic(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
         self.request(|reply| Command::Delete { name, reply }).await
@@ -371,6 +355,29 @@ impl Log for EmbeddedLog {
         Ok(self.topic_state(name)?.info.clone())
     }
 
+    async fn append_positioned(&self, topic: &str, partition: u32, records: Vec<Record>) -> Result<Vec<Position>> {
+        dense::append_positioned(self, topic, partition, records).await
+    }
+
+    async fn read_from(&self, topic: &str, partition: u32, cursor: &Cursor, limits: ReadLimits) -> Result<Chunk> {
+        dense::read_from(self, topic, partition, cursor, limits).await
+    }
+
+    async fn wait_from(&self, topic: &str, partition: u32, cursor: &Cursor, timeout: Duration) -> Result<bool> {
+        dense::wait_from(self, topic, partition, cursor, timeout).await
+    }
+
+    fn as_offsets(&self) -> Option<&dyn OffsetLog> {
+        Some(self)
+    }
+
+    fn into_offsets(self: Arc<Self>) -> Option<Arc<dyn OffsetLog>> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl OffsetLog for EmbeddedLog {
     async fn offsets(&self, name: &str) -> Result<Vec<PartitionOffsets>> {
         let t = self.topic_state(name)?;
         let mut out = Vec::with_capacity(t.partitions.len());
@@ -415,6 +422,23 @@ impl Log for EmbeddedLog {
             tokio::time::sleep(READ_ONLY_POLL.min(deadline - tokio::time::Instant::now())).await;
             refresh(&p)?;
         }
+    }
+
+    async fn hold(&self, topic: &str, partition: u32, consumer: &str, next: u64) -> Result<()> {
+        let p = self.partition(topic, partition)?;
+        let dir = p.dir.clone();
+        let consumer = consumer.to_owned();
+        tokio::task::spawn_blocking(move || load::write_hold(&dir, &consumer, next)).await.map_err(|_| Error::Closed)?
+    }
+
+    fn retention_held(&self) -> Vec<(String, u32, u64)> {
+        let topics = self.topics.read().map(|t| t.values().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| (p.topic.clone(), p.number, p.held.load(Ordering::Relaxed)))
+            .filter(|(_, _, held)| *held > 0)
+            .collect()
     }
 }
 

@@ -40,7 +40,7 @@ impl Embedded {
 
 #[async_trait::async_trait]
 impl Harness for Embedded {
-    async fn open(&self) -> Arc<dyn Log> {
+    async fn open(&self) -> Arc<dyn OffsetLog> {
         Arc::new(self.open_log())
     }
 }
@@ -59,7 +59,8 @@ async fn passes_the_conformance_suite() {
 #[tokio::test]
 async fn passes_the_positioned_conformance_suite() {
     let h = Embedded::new(LogConfig::default());
-    positioned_suite(&h.open().await, "cursor", true).await;
+    let log: Arc<dyn Log> = h.open().await;
+    positioned_suite(&log, "cursor", true).await;
 }
 
 #[tokio::test]

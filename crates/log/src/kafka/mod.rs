@@ -19,26 +19,29 @@
 //! * Any librdkafka property can be set (`[log.kafka] properties`), credentials only through
 //!   `${env:VARIABLE}`. This build has no OpenSSL: PLAINTEXT and SASL_PLAINTEXT with PLAIN work;
 //!   TLS, SCRAM and MSK IAM do not yet.
+//!
+//! Here: the clients and the requests the port is made of; [`port`]: the port's methods;
+//! [`reader`]: one partition's reader; [`client`]: librdkafka's logs, retries and closing.
 
+mod client;
 mod config;
+mod port;
+mod reader;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use bytes::Bytes;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::ClientContext;
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer as RdBaseConsumer, Consumer, ConsumerContext};
+use rdkafka::admin::AdminClient;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::producer::FutureProducer;
 
+use self::client::{ATTEMPTS, BaseConsumer, Detached, Quiet, is_transient, remote};
 pub use self::config::{KafkaConfig, ResolvedKafka};
-use crate::port::{Log, MAX_PARTITIONS, PartitionOffsets, ReadLimits, Record, StoredRecord, TopicInfo, TopicKind};
-use crate::position::{Chunk, Cursor};
+use self::reader::Reader;
+use crate::port::{MAX_PARTITIONS, PartitionOffsets, ReadLimits, StoredRecord, TopicKind};
 use crate::{Error, Result};
 
 const SERVICE: &str = "Kafka";
@@ -63,204 +66,6 @@ fn is_internal(name: &str) -> bool {
 /// How a topic is reported: streams are named like the classic stack's Kinesis streams.
 fn kind_of(name: &str) -> TopicKind {
     if name.starts_with("streaming-") { TopicKind::Stream } else { TopicKind::Topic }
-}
-
-/// Where librdkafka's own logs and errors go: tracing at debug level (`RUST_LOG=librdkafka=debug`).
-/// pinpipe reports what fails through the results of its calls, once, with the broker named;
-/// librdkafka would otherwise log every reconnection attempt as an error.
-#[derive(Clone, Copy)]
-struct Quiet;
-
-impl ClientContext for Quiet {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        tracing::debug!(target: "librdkafka", ?level, facility, "{message}");
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        tracing::debug!(target: "librdkafka", "{error}: {reason}");
-    }
-}
-
-impl ConsumerContext for Quiet {}
-
-type BaseConsumer = RdBaseConsumer<Quiet>;
-
-/// Attempts of a metadata or offsets request whose connection dropped.
-const ATTEMPTS: u32 = 4;
-
-/// Errors after which the same request is worth sending again.
-fn is_transient(e: &KafkaError) -> bool {
-    matches!(
-        e.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::BrokerTransportFailure
-                | RDKafkaErrorCode::AllBrokersDown
-                | RDKafkaErrorCode::RequestTimedOut
-        )
-    )
-}
-
-fn remote(operation: &'static str, e: impl std::fmt::Display) -> Error {
-    Error::Remote { service: SERVICE, operation, message: e.to_string() }
-}
-
-/// A consumer that is closed on a thread of its own when dropped, waiting at most
-/// [`CLOSE_TIMEOUT`] for it: librdkafka's close can wait forever for a partition whose topic was
-/// deleted while it was assigned (librdkafka issue #4362), and that must not stop a shutdown.
-struct Detached(Option<BaseConsumer>);
-
-/// How long dropping a reader waits for its consumer to close.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-
-impl std::ops::Deref for Detached {
-    type Target = BaseConsumer;
-    fn deref(&self) -> &BaseConsumer {
-        // Only `drop` takes it out.
-        self.0.as_ref().unwrap_or_else(|| unreachable!("a consumer is only taken out when dropped"))
-    }
-}
-
-impl Drop for Detached {
-    fn drop(&mut self) {
-        if let Some(consumer) = self.0.take() {
-            let _ = consumer.unassign();
-            let (done, closed) = std::sync::mpsc::channel::<()>();
-            let spawned = std::thread::Builder::new().name("pinpipe-kafka-close".into()).spawn(move || {
-                drop(consumer);
-                let _ = done.send(());
-            });
-            match spawned {
-                Ok(_) => {
-                    if closed.recv_timeout(CLOSE_TIMEOUT).is_err() {
-                        tracing::warn!("a Kafka reader did not close within {CLOSE_TIMEOUT:?}; leaving it behind");
-                    }
-                }
-                Err(e) => tracing::warn!("cannot close a Kafka reader on its own thread ({e}); leaving it open"),
-            }
-        }
-    }
-}
-
-/// One partition's read position, and records a wait fetched ahead of the next read.
-///
-/// Consumers are not tied to partitions: a read or a wait borrows one from a pool, assigns it
-/// the partition from its position, and unassigns it when done, so an idle reader sends no
-/// fetches (a topic deleted meanwhile is never fetched from) and consumers are only closed when
-/// the log is dropped.
-struct Reader {
-    topic: String,
-    partition: u32,
-    /// The consumer, while a read or a wait runs.
-    consumer: Option<Detached>,
-    /// The offset the next record handed out will have (`None`: never read).
-    next: Option<u64>,
-    /// Records fetched but not yet handed out (by a wait), starting at `next`.
-    ahead: VecDeque<StoredRecord>,
-}
-
-impl Reader {
-    /// Borrows a consumer and assigns it the partition from `offset`.
-    fn start(&mut self, offset: u64, inner: &Inner) -> Result<()> {
-        if self.next != Some(offset) {
-            self.ahead.clear();
-            self.next = Some(offset);
-        }
-        let pooled = inner.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let consumer = match pooled {
-            Some(c) => c,
-            None => Detached(Some(inner.config.create_with_context(Quiet).map_err(|e| remote("configuration", e))?)),
-        };
-        let mut list = TopicPartitionList::new();
-        list.add_partition_offset(&self.topic, self.partition as i32, Offset::Offset(offset as i64))
-            .map_err(|e| remote("Assign", e))?;
-        consumer.assign(&list).map_err(|e| remote("Assign", e))?;
-        self.consumer = Some(consumer);
-        Ok(())
-    }
-
-    /// Unassigns the consumer and gives it back.
-    fn stop(&mut self, inner: &Inner) {
-        if let Some(consumer) = self.consumer.take() {
-            match consumer.unassign() {
-                Ok(()) => {
-                    if let Ok(mut idle) = inner.idle.lock() {
-                        idle.push(consumer);
-                    }
-                }
-                Err(e) => tracing::warn!("cannot unassign a reader of {}/{}: {e}", self.topic, self.partition),
-            }
-        }
-    }
-
-    /// The next record, from what was fetched ahead or from the broker within `timeout`.
-    fn next_record(&mut self, timeout: Duration) -> Result<Option<StoredRecord>> {
-        if let Some(r) = self.ahead.pop_front() {
-            self.next = Some(r.offset + 1);
-            return Ok(Some(r));
-        }
-        let Some(consumer) = &self.consumer else { return Ok(None) };
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Some(polled) = consumer.poll(left) else { return Ok(None) };
-            let m = polled.map_err(|e| remote("Fetch", e))?;
-            let offset = m.offset() as u64;
-            // Anything else can only be a leftover of an earlier assignment.
-            if m.topic() != self.topic || m.partition() != self.partition as i32 || Some(offset) < self.next {
-                continue;
-            }
-            let record = StoredRecord {
-                offset,
-                timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
-                key: m.key().map(Bytes::copy_from_slice),
-                value: Bytes::copy_from_slice(m.payload().unwrap_or_default()),
-            };
-            self.next = Some(offset + 1);
-            return Ok(Some(record));
-        }
-    }
-
-    /// Where the assigned consumer continues fetching (after records it skipped), if known.
-    fn position(&self) -> Option<u64> {
-        let list = self.consumer.as_ref()?.position().ok()?;
-        let element = list.find_partition(&self.topic, self.partition as i32)?;
-        element.offset().to_raw().and_then(|o| u64::try_from(o).ok())
-    }
-
-    /// Records from the current position up to (not including) `end`, within `limits`.
-    fn read_until(&mut self, end: u64, limits: ReadLimits) -> Result<Vec<StoredRecord>> {
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
-        let deadline = Instant::now() + READ_TIMEOUT;
-        while self.next.is_some_and(|n| n < end) && out.len() < limits.max_records && bytes < limits.max_bytes {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.next_record(left.min(Duration::from_millis(100)))? {
-                Some(r) => {
-                    bytes += r.value.len() + r.key.as_ref().map_or(0, Bytes::len);
-                    out.push(r);
-                }
-                // Offsets without a record (transaction markers, compacted records) end below
-                // `end`: the consumer's position moves past them.
-                None if self.position().is_some_and(|p| p >= end) => {
-                    self.next = self.position();
-                    break;
-                }
-                None if left.is_zero() => {
-                    if out.is_empty() {
-                        return Err(remote(
-                            "Fetch",
-                            format!(
-                                "no records arrived within {READ_TIMEOUT:?} though the broker holds offsets up to {end}"
-                            ),
-                        ));
-                    }
-                    break;
-                }
-                None => {}
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// A partition's reader, shared by the reads and waits on it.
@@ -551,182 +356,6 @@ impl KafkaLog {
             }
             _ => remote(operation, e),
         }
-    }
-}
-
-#[async_trait]
-impl Log for KafkaLog {
-    fn describe(&self) -> String {
-        self.inner.describe.clone()
-    }
-
-    async fn create_topic(&self, name: &str, kind: TopicKind, partitions: u32) -> Result<TopicInfo> {
-        match kind {
-            TopicKind::Topic => pinpipe_model::names::validate_topic(name)?,
-            TopicKind::Stream => pinpipe_model::names::validate_stream(name)?,
-        }
-        if partitions == 0 || partitions > MAX_PARTITIONS {
-            return Err(Error::InvalidPartitionCount(partitions));
-        }
-        let replication = self.inner.replication_factor.map_or(-1, i32::from);
-        let new = NewTopic::new(name, partitions as i32, TopicReplication::Fixed(replication));
-        let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
-        let results = self.inner.admin.create_topics([&new], &options).await.map_err(|e| remote("CreateTopics", e))?;
-        for r in results {
-            match r {
-                Ok(_) => {}
-                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => return Err(Error::TopicExists(name.to_owned())),
-                Err((_, code)) => return Err(remote("CreateTopics", format!("topic {name}: {code}"))),
-            }
-        }
-        // Wait until the metadata shows it with every partition.
-        let deadline = Instant::now() + PROPAGATION_TIMEOUT;
-        loop {
-            self.forget(name);
-            let seen = self.metadata(Some(name)).await?.into_iter().any(|(n, p)| n == name && p == partitions);
-            if seen {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(remote(
-                    "CreateTopics",
-                    format!("topic {name} did not appear within {PROPAGATION_TIMEOUT:?}"),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(TopicInfo { name: name.to_owned(), kind: kind_of(name), partitions, created_ms: 0 })
-    }
-
-    async fn delete_topic(&self, name: &str) -> Result<()> {
-        pinpipe_model::names::validate_topic(name)?;
-        self.forget(name);
-        let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
-        let results = self.inner.admin.delete_topics(&[name], &options).await.map_err(|e| remote("DeleteTopics", e))?;
-        for r in results {
-            match r {
-                Ok(_) => {}
-                Err((_, RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic)) => {
-                    return Err(Error::TopicNotFound(name.to_owned()));
-                }
-                Err((_, code)) => return Err(remote("DeleteTopics", format!("topic {name}: {code}"))),
-            }
-        }
-        let deadline = Instant::now() + PROPAGATION_TIMEOUT;
-        while self.metadata(Some(name)).await?.iter().any(|(n, _)| n == name) {
-            if Instant::now() > deadline {
-                return Err(remote(
-                    "DeleteTopics",
-                    format!("topic {name} is still listed after {PROPAGATION_TIMEOUT:?}"),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.forget(name);
-        Ok(())
-    }
-
-    async fn topics(&self) -> Result<Vec<TopicInfo>> {
-        let mut out: Vec<TopicInfo> = self
-            .metadata(None)
-            .await?
-            .into_iter()
-            .filter(|(name, partitions)| !is_internal(name) && *partitions > 0)
-            .map(|(name, partitions)| TopicInfo { kind: kind_of(&name), name, partitions, created_ms: 0 })
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
-    }
-
-    async fn topic(&self, name: &str) -> Result<TopicInfo> {
-        pinpipe_model::names::validate_topic(name)?;
-        let partitions = self.partition_count(name).await?;
-        Ok(TopicInfo { name: name.to_owned(), kind: kind_of(name), partitions, created_ms: 0 })
-    }
-
-    async fn offsets(&self, name: &str) -> Result<Vec<PartitionOffsets>> {
-        // Asked afresh: a topic deleted or grown by another client is seen here.
-        self.forget_count(name);
-        let partitions = self.partition_count(name).await?;
-        let topic = name.to_owned();
-        let marks = self
-            .request(move |i| {
-                (0..partitions)
-                    .map(|p| i.meta.fetch_watermarks(&topic, p as i32, REQUEST_TIMEOUT))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .await
-            .map_err(|e| self.request_error("ListOffsets", name, 0, &e))?;
-        Ok(marks
-            .into_iter()
-            .zip(0..)
-            .map(|((low, high), p)| PartitionOffsets {
-                partition: p,
-                start: low.max(0) as u64,
-                end: high.max(0) as u64,
-            })
-            .collect())
-    }
-
-    async fn append(&self, topic: &str, partition: u32, records: Vec<Record>) -> Result<u64> {
-        if records.is_empty() {
-            return Err(Error::EmptyBatch);
-        }
-        self.check_partition(topic, partition).await?;
-        let mut deliveries = Vec::with_capacity(records.len());
-        {
-            let _queueing = self.inner.queueing.lock().map_err(|_| remote("Produce", "a producer panicked"))?;
-            for r in &records {
-                let mut out = FutureRecord::<[u8], [u8]>::to(topic).partition(partition as i32).payload(&r.value[..]);
-                if let Some(key) = &r.key {
-                    out = out.key(&key[..]);
-                }
-                if let Some(ts) = r.timestamp_ms {
-                    out = out.timestamp(ts);
-                }
-                match self.inner.producer.send_result(out) {
-                    Ok(delivery) => deliveries.push(delivery),
-                    Err((e, _)) => return Err(self.request_error("Produce", topic, partition, &e)),
-                }
-            }
-        }
-        let mut first = None;
-        for d in deliveries {
-            match d.await {
-                Ok(Ok(delivery)) => {
-                    first.get_or_insert(delivery.offset as u64);
-                }
-                Ok(Err((e, _))) => return Err(self.request_error("Produce", topic, partition, &e)),
-                Err(_) => return Err(Error::Closed),
-            }
-        }
-        first.ok_or(Error::EmptyBatch)
-    }
-
-    async fn read(&self, topic: &str, partition: u32, offset: u64, limits: ReadLimits) -> Result<Vec<StoredRecord>> {
-        let t = Target { topic, partition };
-        let o = self.watermarks(&t).await?;
-        self.read_at(&t, &o, offset, limits).await
-    }
-
-    async fn wait_for(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> Result<bool> {
-        let t = Target { topic, partition };
-        let o = self.watermarks(&t).await?;
-        self.wait_at(&t, &o, offset, timeout).await
-    }
-
-    async fn read_from(&self, topic: &str, partition: u32, cursor: &Cursor, limits: ReadLimits) -> Result<Chunk> {
-        let t = Target { topic, partition };
-        let o = self.watermarks(&t).await?;
-        let at = cursor.dense_offset(o.start)?;
-        let records = self.read_at(&t, &o, at, limits).await?;
-        Ok(Chunk::dense(records, cursor, at, o.end))
-    }
-
-    async fn wait_from(&self, topic: &str, partition: u32, cursor: &Cursor, timeout: Duration) -> Result<bool> {
-        let t = Target { topic, partition };
-        let o = self.watermarks(&t).await?;
-        self.wait_at(&t, &o, cursor.dense_offset(o.start)?, timeout).await
     }
 }
 

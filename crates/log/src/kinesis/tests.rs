@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::port::chunks;
 use super::*;
 use crate::conformance::positioned_suite;
 
@@ -24,7 +25,7 @@ fn prefix(what: &str) -> String {
 #[tokio::test]
 async fn passes_the_positioned_conformance_suite() {
     let Some(log) = connect().await else { return };
-    assert!(!log.capabilities().dense_offsets);
+    assert!(log.as_offsets().is_none());
     positioned_suite(&log, &prefix("conf"), true).await;
 }
 
@@ -35,8 +36,8 @@ async fn offsets_and_topics_are_refused_with_a_reason() {
     let e = log.create_topic(&name, TopicKind::Topic, 1).await.unwrap_err();
     assert!(matches!(e, Error::Unsupported { .. }) && e.to_string().contains("route topics"), "{e}");
     log.create_topic(&name, TopicKind::Stream, 1).await.unwrap();
-    assert!(matches!(log.offsets(&name).await, Err(Error::Unsupported { .. })));
-    assert!(matches!(log.append(&name, 0, vec![Record::value("x")]).await, Err(Error::Unsupported { .. })));
+    // No offsets: Kinesis is not an offset log (a type, not a runtime refusal).
+    assert!(log.as_offsets().is_none() && Arc::clone(&log).into_offsets().is_none());
     // A record without a key gets its shard id as partition key.
     log.append_positioned(&name, 0, vec![Record::value("x")]).await.unwrap();
     let got = log.read_from(&name, 0, &Cursor::Start, ReadLimits::default()).await.unwrap();

@@ -13,31 +13,57 @@ use crate::cli::BatchArgs;
 use crate::config::Loaded;
 use crate::output::{self, line};
 
-/// Runs the job.
-pub async fn run(loaded: &Loaded, args: BatchArgs) -> anyhow::Result<()> {
-    run_job(loaded, &args).await.map(|_| ())
+/// One run of the batch job, as the command line, the scheduler and `pinpipe up` ask for it.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    /// The logical date that names the run folder (`None`: the time now).
+    pub date: Option<chrono::NaiveDate>,
+    /// The run folder's id.
+    pub run_id: Option<String>,
+    /// Rebuild the tables from every object instead of ingesting the new ones.
+    pub full: bool,
+    /// Print the summary only, not the answers.
+    pub quiet: bool,
 }
 
-/// Runs the job and prints its results; returns the run folder.
-pub async fn run_job(loaded: &Loaded, args: &BatchArgs) -> anyhow::Result<std::path::PathBuf> {
-    let r = &loaded.resolved;
-    let date = args
-        .date
-        .as_deref()
-        .map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d"))
-        .transpose()
-        .context("--date must be a date as YYYY-MM-DD, e.g. --date 2026-11-24")?;
-    let folder = pinpipe_batch::run_folder(date, args.run_id.as_deref(), chrono::Utc::now())
+impl Run {
+    /// The run `pinpipe batch` asks for.
+    fn from_args(args: &BatchArgs) -> anyhow::Result<Run> {
+        let date = args
+            .date
+            .as_deref()
+            .map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d"))
+            .transpose()
+            .context("--date must be a date as YYYY-MM-DD, e.g. --date 2026-11-24")?;
+        Ok(Run { date, run_id: args.run_id.clone(), full: args.full, quiet: args.quiet })
+    }
+}
+
+/// Runs `pinpipe batch`.
+pub async fn run(loaded: &Loaded, args: BatchArgs) -> anyhow::Result<()> {
+    run_job(loaded, &Run::from_args(&args)?).await.map(|_| ())
+}
+
+/// The run folder: named by the date and run id, or after the time (then never another run's:
+/// two runs in one second get `-2`, `-3`, ...).
+fn run_dir(output: &std::path::Path, run: &Run) -> anyhow::Result<std::path::PathBuf> {
+    let folder = pinpipe_batch::run_folder(run.date, run.run_id.as_deref(), chrono::Utc::now())
         .map_err(|e| anyhow::anyhow!("--run-id: {e}"))?;
-    let mut run_dir = r.batch.output.join(&folder);
-    // A folder named after the time only: never reuse another run's (two runs in one second).
-    if date.is_none() && args.run_id.is_none() {
+    let mut dir = output.join(&folder);
+    if run.date.is_none() && run.run_id.is_none() {
         let mut n = 2;
-        while run_dir.exists() {
-            run_dir = r.batch.output.join(format!("{folder}-{n}"));
+        while dir.exists() {
+            dir = output.join(format!("{folder}-{n}"));
             n += 1;
         }
     }
+    Ok(dir)
+}
+
+/// Runs the job and prints its results; returns the run folder.
+pub async fn run_job(loaded: &Loaded, run: &Run) -> anyhow::Result<std::path::PathBuf> {
+    let r = &loaded.resolved;
+    let run_dir = run_dir(&r.batch.output, run)?;
     let input = r.store.open()?;
     let progress = Arc::new(ReadProgress::default());
     let job = Job {
@@ -46,7 +72,7 @@ pub async fn run_job(loaded: &Loaded, args: &BatchArgs) -> anyhow::Result<std::p
         warehouse: r.batch.write_tables.then(|| r.warehouse.clone()),
         run_dir: run_dir.clone(),
         read_concurrency: r.batch.read_concurrency,
-        full: args.full,
+        full: run.full,
         memory_limit: r.batch.memory_limit,
         spill_dir: r.batch.spill_dir.clone(),
         progress: Arc::clone(&progress),
@@ -55,9 +81,14 @@ pub async fn run_job(loaded: &Loaded, args: &BatchArgs) -> anyhow::Result<std::p
     let outcome = pinpipe_batch::run(&job).await;
     bar_task.abort();
     let outcome = outcome?;
-    let s = &outcome.summary;
+    print_outcome(&outcome, &run_dir, run.quiet)?;
+    Ok(run_dir)
+}
 
-    if !args.quiet {
+/// Prints the answers (unless `quiet`), what the run did, and where everything went.
+fn print_outcome(outcome: &pinpipe_batch::Outcome, run_dir: &std::path::Path, quiet: bool) -> anyhow::Result<()> {
+    let s = &outcome.summary;
+    if !quiet {
         for (q, table) in &outcome.answers {
             line(&format!("{}. {}", q.id, q.title))?;
             line(&text_table(table))?;
@@ -93,7 +124,7 @@ pub async fn run_job(loaded: &Loaded, args: &BatchArgs) -> anyhow::Result<std::p
     if s.dead_letters.total() > 0 {
         line(&format!("  dead letters: {}", run_dir.join("dead_letters.jsonl").display()))?;
     }
-    Ok(run_dir)
+    Ok(())
 }
 
 /// A bar over bytes read, shown once the run has taken a second (short runs stay quiet).

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use base64::Engine;
-use pinpipe_log::{Log, ReadLimits, StoredRecord};
+use pinpipe_log::{OffsetLog, ReadLimits, StoredRecord};
 use serde_json::value::RawValue;
 
 use crate::cli::LogCommand;
@@ -53,7 +53,7 @@ fn repair(loaded: &Loaded, topic: Option<&str>, partition: Option<u32>) -> anyho
     Ok(())
 }
 
-async fn topics(log: &dyn Log, json: bool) -> anyhow::Result<()> {
+async fn topics(log: &dyn OffsetLog, json: bool) -> anyhow::Result<()> {
     let topics = log.topics().await?;
     if !json {
         line(&format!("{:<40} {:<6} {:>10} {:>14}", "NAME", "KIND", "PARTITIONS", "RECORDS"))?;
@@ -106,7 +106,7 @@ fn render(topic: &str, partition: u32, r: &StoredRecord) -> String {
 }
 
 async fn read(
-    log: Arc<dyn Log>,
+    log: Arc<dyn OffsetLog>,
     topic: &str,
     partition: Option<u32>,
     from: &str,

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use pinpipe_schedule::{Outcome, RunSpec, Scheduler, Task};
 
 use super::stop_on_signal;
-use crate::cli::{BatchArgs, RunsArgs, ScheduleArgs};
+use crate::cli::{RunsArgs, ScheduleArgs};
 use crate::config::Loaded;
 use crate::output::line;
 
@@ -22,21 +22,10 @@ impl Task for BatchTask {
     async fn run(&self, spec: &RunSpec, attempt: u32) -> Result<String, String> {
         // The run folder: <logical date>_<trigger>-<time>, the same for every attempt of a run.
         let id = spec.run_id.replace("__", "-").replace(':', "");
-        let args = BatchArgs {
-            store: None,
-            s3_endpoint: None,
-            warehouse: None,
-            output: None,
-            date: Some(spec.logical_date.to_string()),
-            run_id: Some(id),
-            no_tables: false,
-            full: false,
-            memory_limit: None,
-            quiet: true,
-        };
+        let run = super::batch::Run { date: Some(spec.logical_date), run_id: Some(id), full: false, quiet: true };
         line(&format!("schedule: {} (logical date {}), attempt {attempt}", spec.run_id, spec.logical_date))
             .map_err(|e| e.to_string())?;
-        super::batch::run_job(&self.loaded, &args)
+        super::batch::run_job(&self.loaded, &run)
             .await
             .map(|dir| dir.display().to_string())
             .map_err(|e| format!("{e:#}"))

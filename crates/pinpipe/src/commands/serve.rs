@@ -16,7 +16,7 @@ pub async fn run(loaded: &Loaded) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(api.listen).await.with_context(|| format!("cannot listen on {}", api.listen))?;
     let addr = listener.local_addr()?;
-    let describe = logs.describe(loaded);
+    let describe = logs.describe();
     line(&format!("pinpipe api listening on http://{addr}{} ({describe})", api.base_path))?;
     let state = AppState::with_streams(logs.topics, logs.streams, api);
     pinpipe_api::serve(listener, state, shutdown_signal()).await.context("the API server failed")?;

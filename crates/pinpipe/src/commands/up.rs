@@ -18,66 +18,148 @@ use pinpipe_stream::StreamJob;
 use tokio_util::sync::CancellationToken;
 
 use super::{Access, open_logs, open_source, stop_on_signal};
-use crate::cli::{BatchArgs, UpArgs};
+use crate::cli::UpArgs;
 use crate::config::Loaded;
 use crate::output::{self, line};
 
-/// Runs `pinpipe up`.
+/// Runs `pinpipe up`: start the API and its followers, post, stop, drain, answer, report.
 pub async fn run(loaded: &Loaded, args: UpArgs) -> anyhow::Result<()> {
-    let r = &loaded.resolved;
     let source: Arc<dyn pinpipe_source::SourceStore> = Arc::from(open_source(loaded).await?);
     prepare_source(source.as_ref(), &args).await?;
-
-    // The log, and the API over it.
-    let logs = open_logs(loaded, Access::Owner).await?;
-    let describe = logs.describe(loaded);
-    let (topics, streams) = (logs.topics, logs.streams);
-    let listener = tokio::net::TcpListener::bind(r.api.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (another pinpipe? use --listen 127.0.0.1:0)", r.api.listen))?;
-    let addr = listener.local_addr()?;
-    let api_url = format!("http://{addr}{}", r.api.base_path);
-    let state = AppState::with_streams(Arc::clone(&topics), Arc::clone(&streams), r.api.clone());
-    let api_stop = CancellationToken::new();
-    let api = {
-        let stop = api_stop.clone();
-        tokio::spawn(async move { pinpipe_api::serve(listener, state, stop.cancelled_owned()).await })
-    };
-    line(&format!("api: listening on {api_url} ({describe})"))?;
-
-    // The sink, the streaming job and (without --once) the scheduler, following.
-    let followers = CancellationToken::new();
-    let sink = Arc::new(Sink::new(Arc::clone(&topics), r.store.open()?, r.sink.clone()));
-    let job = Arc::new(StreamJob::new(Arc::clone(&streams), r.warehouse.clone(), r.names.clone(), r.stream.clone()));
-    let sink_task = {
-        let (sink, stop) = (Arc::clone(&sink), followers.clone());
-        tokio::spawn(async move { sink.run(pinpipe_sink::Mode::Follow, stop).await })
-    };
-    let stream_task = {
-        let (job, stop) = (Arc::clone(&job), followers.clone());
-        tokio::spawn(async move { job.run(pinpipe_stream::Mode::Follow, stop).await })
-    };
-    let scheduler_task = (!args.once).then(|| {
-        let (scheduler, stop) = (super::schedule::scheduler(loaded), followers.clone());
-        tokio::spawn(async move { scheduler.run_forever(stop).await })
-    });
-    line(&format!(
-        "sink: topics -> {}; stream: streams -> Delta tables under {}/stream; schedule: {}",
-        r.store.url.display(),
-        r.warehouse.url.display(),
-        if args.once {
-            "not started (--once runs the batch job itself)".to_owned()
-        } else {
-            format!("the batch job at {:?} UTC", r.schedule.expression)
-        }
-    ))?;
-
-    // The emulator, in both modes, against our own API.
+    let api = Api::start(loaded).await?;
+    let followers = Followers::start(loaded, &api.logs, args.once)?;
     let user_stop = stop_on_signal();
+    let posted = post(loaded, source, &api.url, &args, &user_stop).await?;
+    if !args.once && !user_stop.is_cancelled() {
+        line(&format!("pinpipe up: running (API at {}, sink, streaming job, scheduler); Ctrl-C to stop", api.url))?;
+        user_stop.cancelled().await;
+    }
+    let mut done = followers.stop().await?;
+    let logs = api.stop().await?;
+    drain(loaded, &logs, &mut done).await?;
+    let results =
+        if args.once { Some(super::batch::run_job(loaded, &super::batch::Run::default()).await?) } else { None };
+    print_summary(loaded, &posted, &done, results.as_deref())?;
+    if posted.failed > 0 {
+        anyhow::bail!(
+            "{} of {} records were not accepted by the API",
+            output::int(posted.failed),
+            output::int(posted.records)
+        );
+    }
+    Ok(())
+}
+
+/// The ingestion API, serving in a task, over the logs it owns.
+struct Api {
+    logs: pinpipe_log::Logs,
+    url: String,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Api {
+    /// Opens the logs and starts serving on `api.listen`.
+    async fn start(loaded: &Loaded) -> anyhow::Result<Api> {
+        let r = &loaded.resolved;
+        let logs = open_logs(loaded, Access::Owner).await?;
+        let listener = tokio::net::TcpListener::bind(r.api.listen).await.with_context(|| {
+            format!("cannot listen on {} (another pinpipe? use --listen 127.0.0.1:0)", r.api.listen)
+        })?;
+        let url = format!("http://{}{}", listener.local_addr()?, r.api.base_path);
+        let state = AppState::with_streams(Arc::clone(&logs.topics), Arc::clone(&logs.streams), r.api.clone());
+        let stop = CancellationToken::new();
+        let task = {
+            let stop = stop.clone();
+            tokio::spawn(async move { pinpipe_api::serve(listener, state, stop.cancelled_owned()).await })
+        };
+        line(&format!("api: listening on {url} ({})", logs.describe()))?;
+        Ok(Api { logs, url, stop, task })
+    }
+
+    /// Stops serving once the requests in flight are answered; hands back the logs.
+    async fn stop(self) -> anyhow::Result<pinpipe_log::Logs> {
+        self.stop.cancel();
+        self.task.await.context("the API task failed")?.context("the API server failed")?;
+        Ok(self.logs)
+    }
+}
+
+/// The sink, the streaming job and (without `--once`) the scheduler, following the log.
+struct Followers {
+    sink: Arc<Sink>,
+    job: Arc<StreamJob>,
+    stop: CancellationToken,
+    sink_task: tokio::task::JoinHandle<pinpipe_sink::Result<()>>,
+    stream_task: tokio::task::JoinHandle<pinpipe_stream::Result<()>>,
+    scheduler_task: Option<tokio::task::JoinHandle<pinpipe_schedule::Result<()>>>,
+}
+
+/// What the sink and the streaming job did, run by run (following, then draining).
+struct Done {
+    sink: Vec<std::collections::BTreeMap<(String, u32), pinpipe_sink::PartitionStatus>>,
+    stream: Vec<Vec<pinpipe_stream::TableStatus>>,
+}
+
+impl Followers {
+    fn start(loaded: &Loaded, logs: &pinpipe_log::Logs, once: bool) -> anyhow::Result<Followers> {
+        let r = &loaded.resolved;
+        let stop = CancellationToken::new();
+        let sink = Arc::new(Sink::new(Arc::clone(&logs.topics), r.store.open()?, r.sink.clone()));
+        let job =
+            Arc::new(StreamJob::new(Arc::clone(&logs.streams), r.warehouse.clone(), r.names.clone(), r.stream.clone()));
+        let sink_task = {
+            let (sink, stop) = (Arc::clone(&sink), stop.clone());
+            tokio::spawn(async move { sink.run(pinpipe_sink::Mode::Follow, stop).await })
+        };
+        let stream_task = {
+            let (job, stop) = (Arc::clone(&job), stop.clone());
+            tokio::spawn(async move { job.run(pinpipe_stream::Mode::Follow, stop).await })
+        };
+        let scheduler_task = (!once).then(|| {
+            let (scheduler, stop) = (super::schedule::scheduler(loaded), stop.clone());
+            tokio::spawn(async move { scheduler.run_forever(stop).await })
+        });
+        line(&format!(
+            "sink: topics -> {}; stream: streams -> Delta tables under {}/stream; schedule: {}",
+            r.store.url.display(),
+            r.warehouse.url.display(),
+            if once {
+                "not started (--once runs the batch job itself)".to_owned()
+            } else {
+                format!("the batch job at {:?} UTC", r.schedule.expression)
+            }
+        ))?;
+        Ok(Followers { sink, job, stop, sink_task, stream_task, scheduler_task })
+    }
+
+    /// Stops them; each commits what it holds.
+    async fn stop(self) -> anyhow::Result<Done> {
+        self.stop.cancel();
+        let sink_outcome = self.sink_task.await.context("the sink task failed")?;
+        let stream_outcome = self.stream_task.await.context("the streaming job task failed")?;
+        if let Some(t) = self.scheduler_task {
+            t.await.context("the scheduler task failed")??;
+        }
+        sink_outcome.context("the sink failed")?;
+        stream_outcome.context("the streaming job failed")?;
+        Ok(Done { sink: vec![self.sink.snapshot()], stream: vec![self.job.snapshot()] })
+    }
+}
+
+/// The emulator, in both modes, against our own API, with a progress bar.
+async fn post(
+    loaded: &Loaded,
+    source: Arc<dyn pinpipe_source::SourceStore>,
+    api_url: &str,
+    args: &UpArgs,
+    stop: &CancellationToken,
+) -> anyhow::Result<pinpipe_emulate::Summary> {
+    let r = &loaded.resolved;
     let mut emulate = r.emulate.clone();
-    emulate.api_url = api_url.clone();
+    emulate.api_url = api_url.to_owned();
     emulate.mode = pinpipe_emulate::config::Mode::Both;
-    let emulator = Arc::new(pinpipe_emulate::Emulator::new(Arc::clone(&source), emulate, r.names.clone())?);
+    let emulator = Arc::new(pinpipe_emulate::Emulator::new(source, emulate, r.names.clone())?);
     let bar = output::bar(args.posts, "posts");
     let ticker = {
         let (bar, counters) = (bar.clone(), emulator.counters());
@@ -88,58 +170,36 @@ pub async fn run(loaded: &Loaded, args: UpArgs) -> anyhow::Result<()> {
             }
         })
     };
-    let posted = emulator.run(Some(args.posts), args.seed, user_stop.clone()).await;
+    let posted = emulator.run(Some(args.posts), args.seed, stop.clone()).await;
     ticker.abort();
     bar.finish_and_clear();
     let posted = posted?;
-    super::emulate::print_summary(&posted, &api_url, "both")?;
+    super::emulate::print_summary(&posted, api_url, "both")?;
+    Ok(posted)
+}
 
-    if !args.once && !user_stop.is_cancelled() {
-        line(&format!("pinpipe up: running (API at {api_url}, sink, streaming job, scheduler); Ctrl-C to stop"))?;
-        user_stop.cancelled().await;
-    }
-    // Stop the followers; each commits what it holds.
-    followers.cancel();
-    let sink_outcome = sink_task.await.context("the sink task failed")?;
-    let stream_outcome = stream_task.await.context("the streaming job task failed")?;
-    if let Some(t) = scheduler_task {
-        t.await.context("the scheduler task failed")??;
-    }
-    sink_outcome.context("the sink failed")?;
-    stream_outcome.context("the streaming job failed")?;
+/// Everything acknowledged is in the log: the sink and the streaming job take it to the log's
+/// end (new topics and streams included), so nothing is left behind.
+async fn drain(loaded: &Loaded, logs: &pinpipe_log::Logs, done: &mut Done) -> anyhow::Result<()> {
+    let r = &loaded.resolved;
+    let sink = Sink::new(Arc::clone(&logs.topics), r.store.open()?, r.sink.clone());
+    sink.run(pinpipe_sink::Mode::Once, CancellationToken::new()).await.context("the sink failed")?;
+    done.sink.push(sink.snapshot());
+    let job = StreamJob::new(Arc::clone(&logs.streams), r.warehouse.clone(), r.names.clone(), r.stream.clone());
+    job.run(pinpipe_stream::Mode::Once, CancellationToken::new()).await.context("the streaming job failed")?;
+    done.stream.push(job.snapshot());
+    Ok(())
+}
 
-    let mut runs = vec![sink.snapshot()];
-    let mut jobs = vec![job.snapshot()];
-    // Drain: everything acknowledged is in the log; the sink and the streaming job take it to
-    // the log's end (new topics and streams included), so nothing is left behind.
-    api_stop.cancel();
-    api.await.context("the API task failed")?.context("the API server failed")?;
-    let drain_sink = Sink::new(Arc::clone(&topics), r.store.open()?, r.sink.clone());
-    drain_sink.run(pinpipe_sink::Mode::Once, CancellationToken::new()).await.context("the sink failed")?;
-    runs.push(drain_sink.snapshot());
-    let drain_job = StreamJob::new(Arc::clone(&streams), r.warehouse.clone(), r.names.clone(), r.stream.clone());
-    drain_job.run(pinpipe_stream::Mode::Once, CancellationToken::new()).await.context("the streaming job failed")?;
-    jobs.push(drain_job.snapshot());
-    let mut results = None;
-    if args.once {
-        let batch = BatchArgs {
-            store: None,
-            s3_endpoint: None,
-            warehouse: None,
-            output: None,
-            date: None,
-            run_id: None,
-            no_tables: false,
-            full: false,
-            memory_limit: None,
-            quiet: false,
-        };
-        results = Some(super::batch::run_job(loaded, &batch).await?);
-    }
-
-    // The summary.
-    let objects: u64 = runs.iter().flat_map(|s| s.values()).map(|s| s.objects).sum();
-    let sink_lag: u64 = runs.last().map_or(0, |s| s.values().map(pinpipe_sink::PartitionStatus::lag).sum());
+/// Records in, objects out, the stream tables, and where the batch results are.
+fn print_summary(
+    loaded: &Loaded,
+    posted: &pinpipe_emulate::Summary,
+    done: &Done,
+    results: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let objects: u64 = done.sink.iter().flat_map(|s| s.values()).map(|s| s.objects).sum();
+    let sink_lag: u64 = done.sink.last().map_or(0, |s| s.values().map(pinpipe_sink::PartitionStatus::lag).sum());
     line("pinpipe up: summary")?;
     line(&format!(
         "  records in:      {} accepted by the API ({} posts in both modes), {} refused",
@@ -150,12 +210,12 @@ pub async fn run(loaded: &Loaded, args: UpArgs) -> anyhow::Result<()> {
     line(&format!(
         "  objects written: {} under {} (sink lag {})",
         output::int(objects),
-        r.store.url.display(),
+        loaded.resolved.store.url.display(),
         output::int(sink_lag)
     ))?;
-    let last = jobs.last().cloned().unwrap_or_default();
-    for t in &last {
-        let (rows, dead, dups): (u64, u64, u64) = jobs
+    for t in done.stream.last().into_iter().flatten() {
+        let (rows, dead, dups): (u64, u64, u64) = done
+            .stream
             .iter()
             .flatten()
             .filter(|s| s.table == t.table)
@@ -173,13 +233,6 @@ pub async fn run(loaded: &Loaded, args: UpArgs) -> anyhow::Result<()> {
     if let Some(dir) = results {
         line(&format!("  batch results:   {}", dir.display()))?;
         line(&format!("  report:          {}", dir.join("report.html").display()))?;
-    }
-    if posted.failed > 0 {
-        anyhow::bail!(
-            "{} of {} records were not accepted by the API",
-            output::int(posted.failed),
-            output::int(posted.records)
-        );
     }
     Ok(())
 }

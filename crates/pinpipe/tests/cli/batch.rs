@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pinpipe_log::Log;
+use pinpipe_log::OffsetLog;
 use pinpipe_log::ReadLimits;
 use pinpipe_log::embedded::EmbeddedLog;
 use serde_json::Value;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use pinpipe_log::embedded::EmbeddedLog;
-use pinpipe_log::{Log, ReadLimits};
+use pinpipe_log::{OffsetLog, ReadLimits};
 use pinpipe_model::{Kind, Names, Post};
 use pinpipe_source::SourceStore;
 

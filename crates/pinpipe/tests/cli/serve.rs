@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pinpipe_log::embedded::EmbeddedLog;
-use pinpipe_log::{Log, LogConfig, ReadLimits};
+use pinpipe_log::{LogConfig, OffsetLog, ReadLimits};
 use pinpipe_testkit::http::HttpClient;
 use serde_json::{Value, json};
 

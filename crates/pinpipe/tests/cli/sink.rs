@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use pinpipe_log::Log;
 use pinpipe_log::embedded::EmbeddedLog;
+use pinpipe_log::{Log, OffsetLog};
 use pinpipe_sink::layout::audit;
 use pinpipe_store::StoreConfig;
 use pinpipe_testkit::http::HttpClient;

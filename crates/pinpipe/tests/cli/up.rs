@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use pinpipe_log::Log;
+use pinpipe_log::OffsetLog;
 use pinpipe_log::embedded::EmbeddedLog;
 
 use crate::harness::Workdir;
@@ -24,7 +24,7 @@ async fn records_per_name(w: &Workdir) -> Vec<(String, u64)> {
 }
 
 /// Records per topic and stream of a log.
-async fn records_in(log: &dyn Log) -> Vec<(String, u64)> {
+async fn records_in(log: &dyn OffsetLog) -> Vec<(String, u64)> {
     let mut out = Vec::new();
     for t in log.topics().await.unwrap() {
         let n = log.offsets(&t.name).await.unwrap().iter().map(|o| o.end - o.start).sum();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pinpipe_log::embedded::EmbeddedLog;
-use pinpipe_log::{Log, LogConfig, Record, TopicKind};
+use pinpipe_log::{Log, LogConfig, OffsetLog, Record, TopicKind};
 
 use super::{Scratch, median, pin_values};
 use crate::config::Loaded;

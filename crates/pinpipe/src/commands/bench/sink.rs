@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pinpipe_log::embedded::EmbeddedLog;
-use pinpipe_log::{Log, LogConfig, ReadLimits, Record, TopicKind};
+use pinpipe_log::{LogConfig, OffsetLog, ReadLimits, Record, TopicKind};
 use pinpipe_sink::{Mode, Sink, SinkConfig};
 use pinpipe_store::StoreConfig;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +18,7 @@ use crate::output::{self, line};
 const TOPIC: &str = "pinterest.pin";
 
 async fn sink_rate(
-    log: &Arc<dyn Log>,
+    log: &Arc<dyn OffsetLog>,
     dir: &std::path::Path,
     flush_size: usize,
     records: usize,
@@ -48,7 +48,7 @@ pub async fn run(loaded: &Loaded, records: usize, runs: u32) -> anyhow::Result<(
     for run in 1..=runs {
         let scratch = Scratch::new(loaded, "sink")?;
         let config = LogConfig::default().validate(&scratch.0).map_err(|(k, m)| anyhow::anyhow!("{k}: {m}"))?;
-        let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(&config)?);
+        let log: Arc<dyn OffsetLog> = Arc::new(EmbeddedLog::open(&config)?);
         log.create_topic(TOPIC, TopicKind::Topic, 1).await?;
         for chunk in (0..records).collect::<Vec<_>>().chunks(1000) {
             log.append(TOPIC, 0, chunk.iter().map(|i| Record::value(values[i % values.len()].clone())).collect())

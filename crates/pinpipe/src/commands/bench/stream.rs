@@ -19,7 +19,7 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use pinpipe_log::embedded::EmbeddedLog;
 use pinpipe_log::partitioner::parse_sequence_number;
-use pinpipe_log::{Log, LogConfig, ReadLimits, Record, TopicKind};
+use pinpipe_log::{Log, LogConfig, OffsetLog, ReadLimits, Record, TopicKind};
 use pinpipe_model::{Kind, Names};
 use pinpipe_store::StoreConfig;
 use pinpipe_stream::{Mode, StreamConfig, StreamJob};
@@ -54,9 +54,9 @@ fn stream_config(trigger: &str) -> anyhow::Result<pinpipe_stream::config::Resolv
         .map_err(|(k, m)| anyhow::anyhow!("{k}: {m}"))
 }
 
-async fn open_log(dir: &std::path::Path) -> anyhow::Result<Arc<dyn Log>> {
+async fn open_log(dir: &std::path::Path) -> anyhow::Result<Arc<dyn OffsetLog>> {
     let config = LogConfig::default().validate(dir).map_err(|(k, m)| anyhow::anyhow!("{k}: {m}"))?;
-    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(&config)?);
+    let log: Arc<dyn OffsetLog> = Arc::new(EmbeddedLog::open(&config)?);
     let names = names()?;
     for kind in Kind::ALL {
         log.create_topic(&names.stream(kind), TopicKind::Stream, SHARDS).await?;
@@ -159,8 +159,10 @@ async fn latency_run(loaded: &Loaded, rate: f64, seconds: u64, trigger: &str) ->
     };
     let warehouse = StoreConfig::default().validate_or(scratch.0.join("warehouse"))?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let job =
-        Arc::new(StreamJob::new(Arc::clone(&log), warehouse, names()?, stream_config(trigger)?).with_commit_events(tx));
+    let job = Arc::new(
+        StreamJob::new(Arc::clone(&log) as Arc<dyn Log>, warehouse, names()?, stream_config(trigger)?)
+            .with_commit_events(tx),
+    );
     let stop_job = CancellationToken::new();
     let running = {
         let (job, stop) = (Arc::clone(&job), stop_job.clone());

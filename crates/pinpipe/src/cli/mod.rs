@@ -1,8 +1,16 @@
-//! Command-line interface: every subcommand, its flags and help text.
+//! Command-line interface: every subcommand, its flags and help text, and the configuration
+//! keys each flag overrides (beside the flag's definition). The pipeline's stages are here;
+//! the tools around them (`log`, `source`, `bench`) in [`tools`].
+
+mod tools;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use figment::value::Value;
+pub use tools::*;
+
+use crate::config::Overrides;
 
 /// pinpipe: the classic Pinterest Lambda-architecture pipeline (RDS, API Gateway, Kafka/Kinesis,
 /// S3 sink, Spark batch and streaming, Airflow) as one binary.
@@ -35,6 +43,24 @@ pub struct GlobalArgs {
     /// Kafka cluster [config: log.topics, log.streams, log.kafka.bootstrap_servers].
     #[arg(long, global = true, value_name = "URL", value_parser = parse_log_url)]
     pub log: Option<LogUrl>,
+}
+
+impl GlobalArgs {
+    /// The configuration these flags override.
+    pub fn overrides(&self) -> Overrides {
+        let mut o = Overrides { file: self.config.clone(), values: Vec::new() };
+        o.set("data_dir", "--data-dir", self.data_dir.as_ref().map(|d| Value::from(d.display().to_string())));
+        o.set("prefix", "--prefix", self.prefix.clone().map(Value::from));
+        let (backend, servers) = match &self.log {
+            None => (None, None),
+            Some(LogUrl::Embedded) => (Some("embedded"), None),
+            Some(LogUrl::Kafka(servers)) => (Some("kafka"), Some(servers.clone())),
+        };
+        o.set("log.topics", "--log", backend.map(Value::from));
+        o.set("log.streams", "--log", backend.map(Value::from));
+        o.set("log.kafka.bootstrap_servers", "--log", servers.map(Value::from));
+        o
+    }
 }
 
 /// What `--log` names.
@@ -98,6 +124,24 @@ pub enum Command {
     Bench(BenchCommand),
 }
 
+impl Command {
+    /// Adds the configuration the subcommand's flags override (each set of flags maps its
+    /// own, beside its definition).
+    pub fn flags(&self, o: &mut Overrides) {
+        match self {
+            Command::Up(a) => a.flags(o),
+            Command::Source(a) => a.flags(o),
+            Command::Serve(a) => a.flags(o),
+            Command::Emulate(a) => a.flags(o),
+            Command::Sink(a) => a.flags(o),
+            Command::Batch(a) => a.flags(o),
+            Command::Stream(a) => a.flags(o),
+            Command::Schedule(a) => a.flags(o),
+            Command::Log(_) | Command::Runs(_) | Command::Config | Command::Bench(_) => {}
+        }
+    }
+}
+
 /// `pinpipe schedule`.
 #[derive(Debug, Args)]
 pub struct ScheduleArgs {
@@ -115,6 +159,14 @@ pub struct ScheduleArgs {
     /// and exit.
     #[arg(long)]
     pub trigger_now: bool,
+}
+
+impl ScheduleArgs {
+    fn flags(&self, o: &mut Overrides) {
+        o.set("schedule.cron", "--cron", self.cron.clone().map(Value::from));
+        o.set("schedule.retries", "--retries", self.retries.map(|r| Value::from(u64::from(r))));
+        o.set("schedule.retry_delay", "--retry-delay", self.retry_delay.clone().map(Value::from));
+    }
 }
 
 /// `pinpipe runs`.
@@ -147,6 +199,12 @@ pub struct UpArgs {
     /// Seed of the generated source and of the emulator's choice of rows.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+impl UpArgs {
+    fn flags(&self, o: &mut Overrides) {
+        o.set("api.listen", "--listen", self.listen.clone().map(Value::from));
+    }
 }
 
 /// `pinpipe batch`.
@@ -187,6 +245,17 @@ pub struct BatchArgs {
     pub quiet: bool,
 }
 
+impl BatchArgs {
+    fn flags(&self, o: &mut Overrides) {
+        o.set("store.url", "--store", self.store.clone().map(Value::from));
+        o.set("store.s3_endpoint", "--s3-endpoint", self.s3_endpoint.clone().map(Value::from));
+        o.set("warehouse.url", "--warehouse", self.warehouse.clone().map(Value::from));
+        o.set("batch.output", "--output", self.output.as_ref().map(|d| Value::from(d.display().to_string())));
+        o.set("batch.write_tables", "--no-tables", self.no_tables.then_some(Value::from(false)));
+        o.set("batch.memory_limit", "--memory-limit", self.memory_limit.clone().map(Value::from));
+    }
+}
+
 /// `pinpipe stream`.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -214,6 +283,23 @@ pub struct StreamArgs {
     pub follow: bool,
 }
 
+impl StreamArgs {
+    fn flags(&self, o: &mut Overrides) {
+        let status_warehouse = match &self.command {
+            Some(StreamCommand::Status { warehouse, .. }) => warehouse.clone(),
+            None => None,
+        };
+        o.set("warehouse.url", "--warehouse", self.warehouse.clone().or(status_warehouse).map(Value::from));
+        o.set("warehouse.s3_endpoint", "--s3-endpoint", self.s3_endpoint.clone().map(Value::from));
+        o.set("stream.trigger_interval", "--trigger-interval", self.trigger_interval.clone().map(Value::from));
+        o.set(
+            "stream.max_records_per_batch",
+            "--max-records-per-batch",
+            self.max_records_per_batch.map(|c| Value::from(c as u64)),
+        );
+    }
+}
+
 /// Subcommands of `pinpipe stream`.
 #[derive(Debug, Subcommand)]
 pub enum StreamCommand {
@@ -235,6 +321,12 @@ pub struct ServeArgs {
     /// Address to listen on [config: api.listen, default 127.0.0.1:8082]; port 0 picks a free one.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+}
+
+impl ServeArgs {
+    fn flags(&self, o: &mut Overrides) {
+        o.set("api.listen", "--listen", self.listen.clone().map(Value::from));
+    }
 }
 
 /// `pinpipe emulate`.
@@ -269,6 +361,18 @@ pub struct EmulateArgs {
     pub source_url: Option<String>,
 }
 
+impl EmulateArgs {
+    fn flags(&self, o: &mut Overrides) {
+        o.set("emulate.api_url", "--api-url", self.api_url.clone().map(Value::from));
+        o.set("emulate.mode", "--mode", self.mode.clone().map(Value::from));
+        o.set("emulate.rate", "--rate", self.rate.map(Value::from));
+        o.set("emulate.concurrency", "--concurrency", self.concurrency.map(|c| Value::from(c as u64)));
+        o.set("emulate.batch_size", "--batch-size", self.batch_size.map(|c| Value::from(c as u64)));
+        o.set("emulate.think_time", "--think-time", self.think_time.then_some(Value::from(true)));
+        o.set("source.url", "--source-url", self.source_url.clone().map(Value::from));
+    }
+}
+
 /// `pinpipe sink`.
 #[derive(Debug, Args)]
 pub struct SinkArgs {
@@ -295,206 +399,12 @@ pub struct SinkArgs {
     pub follow: bool,
 }
 
-/// Subcommands of `pinpipe log`.
-#[derive(Debug, Subcommand)]
-pub enum LogCommand {
-    /// List topics and streams with their partitions and offsets.
-    Topics {
-        /// As JSON lines.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print records as JSON lines {"topic","partition","offset","timestamp","key","value"}.
-    Read {
-        /// Topic or stream name.
-        topic: String,
-        /// Only this partition (shard); all partitions when omitted.
-        #[arg(long, short)]
-        partition: Option<u32>,
-        /// Where to start: an offset, `beginning` or `end`.
-        #[arg(long, default_value = "beginning", value_name = "OFFSET")]
-        from: String,
-        /// Keep waiting for new records (until Ctrl-C).
-        #[arg(long, short)]
-        follow: bool,
-        /// Stop after this many records.
-        #[arg(long, value_name = "N")]
-        limit: Option<u64>,
-    },
-    /// Cut the damaged part of embedded-log partitions (a checksum failure or missing data
-    /// beyond a torn tail), record the offsets lost, and report them. Stop the process that
-    /// writes the log first. Undamaged partitions are not touched.
-    Repair {
-        /// Only this topic or stream (all when omitted).
-        topic: Option<String>,
-        /// Only this partition of it.
-        partition: Option<u32>,
-    },
-}
-
-/// `pinpipe source`.
-#[derive(Debug, Args)]
-pub struct SourceArgs {
-    /// Database URL: sqlite://PATH, postgres://USER@HOST/DB, mysql://USER@HOST/DB
-    /// [config: source.url, default sqlite://<data_dir>/source.db].
-    #[arg(long, global = true, value_name = "URL")]
-    pub source_url: Option<String>,
-    /// What to do with it.
-    #[command(subcommand)]
-    pub command: SourceCommand,
-}
-
-/// Subcommands of `pinpipe source`.
-#[derive(Debug, Subcommand)]
-pub enum SourceCommand {
-    /// Generate deterministic, realistic rows for the three tables.
-    Generate {
-        /// Posts to generate (rows per table).
-        #[arg(long, default_value_t = 11_154, value_name = "N")]
-        rows: u64,
-        /// Seed: the same seed and row count give identical tables.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Drop existing tables first (otherwise a non-empty source is an error).
-        #[arg(long)]
-        replace: bool,
-    },
-    /// Load the classic db_data/ CSV files (geolocation_data.csv, user_data.csv and optionally
-    /// pinterest_data.csv; pins are generated when that file is absent).
-    Load {
-        /// Directory holding the CSV files.
-        #[arg(long, value_name = "DIR")]
-        csv_dir: PathBuf,
-        /// Seed for generated pins.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Drop existing tables first (otherwise a non-empty source is an error).
-        #[arg(long)]
-        replace: bool,
-    },
-    /// Print row r of each table as the JSON the emulator posts (pin, geo, user: one per line).
-    Sample {
-        /// Row key (`index`/`ind`); random when omitted.
-        #[arg(long, value_name = "R")]
-        row: Option<i64>,
-        /// Seed for the random row.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Pretty-print the JSON.
-        #[arg(long)]
-        pretty: bool,
-    },
-    /// Print the database, row counts and key range.
-    Info {
-        /// As JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print posts as JSON lines `{"pin":...,"geo":...,"user":...}` in key order.
-    Export {
-        /// First key.
-        #[arg(long, value_name = "KEY", allow_negative_numbers = true)]
-        from: Option<i64>,
-        /// At most this many posts.
-        #[arg(long, value_name = "N")]
-        limit: Option<u64>,
-    },
-}
-
-/// Subcommands of `pinpipe bench`.
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Source generation: rows/s of the generator alone (the baseline) and of generating into the
-    /// database.
-    Source {
-        /// Posts per run.
-        #[arg(long, default_value_t = 1_000_000, value_name = "N")]
-        rows: u64,
-        /// Runs; medians are reported.
-        #[arg(long, default_value_t = 3, value_name = "N")]
-        runs: u32,
-        /// Database to benchmark (its tables are REPLACED); default: a scratch SQLite file in the
-        /// data directory.
-        #[arg(long, value_name = "URL")]
-        source_url: Option<String>,
-    },
-    /// The embedded log's durable appends (batches of 500 and concurrent single records),
-    /// against SQLite doing the same as the baseline.
-    Log {
-        /// Records per batched run.
-        #[arg(long, default_value_t = 500_000, value_name = "N")]
-        records: usize,
-        /// Runs; medians are reported.
-        #[arg(long, default_value_t = 3, value_name = "N")]
-        runs: u32,
-    },
-    /// The sink into a directory at flush size 1 and 10,000, against reading the log alone.
-    Sink {
-        /// Records in the log.
-        #[arg(long, default_value_t = 200_000, value_name = "N")]
-        records: usize,
-        /// Runs; medians are reported.
-        #[arg(long, default_value_t = 3, value_name = "N")]
-        runs: u32,
-    },
-    /// The batch job on generated raw objects (classic one-record-per-object and/or NDJSON
-    /// layout), against reading the same objects without parsing (the baseline).
-    Batch {
-        /// Posts (each is a pin, a geo and a user record, posted the way the classic emulator
-        /// posts: a random source row each time); with --new, the posts already in the tables.
-        #[arg(long, default_value_t = 11_154, value_name = "N")]
-        posts: u64,
-        /// classic (one record per object), ndjson (10,000 records per object) or both.
-        #[arg(long, default_value = "both", value_name = "LAYOUT")]
-        layout: String,
-        /// Runs; medians are reported.
-        #[arg(long, default_value_t = 3, value_name = "N")]
-        runs: u32,
-        /// Keep the generated raw objects for later runs (in <data_dir>/bench/batch-data).
-        #[arg(long)]
-        keep_data: bool,
-        /// Rows of the source table the posts are drawn from, with replacement [default: --posts,
-        /// about 37% repeated records].
-        #[arg(long, value_name = "N")]
-        source_rows: Option<u64>,
-        /// Share of posts that lose their geo or their user record.
-        #[arg(long, default_value_t = 0.01, value_name = "SHARE")]
-        loss: f64,
-        /// The incremental scenario: tables of --posts posts, then this many new posts.
-        #[arg(long, value_name = "N")]
-        new: Option<u64>,
-    },
-    /// The streaming job: latency from the API's acknowledgement to the row being visible in
-    /// Delta at a fixed record rate (baseline: the ack round trip), and throughput draining a
-    /// backlog (baseline: reading the log alone).
-    Stream {
-        /// Records per second over the three streams.
-        #[arg(long, default_value_t = 5_000, value_name = "R")]
-        rate: u64,
-        /// Seconds to measure at that rate (after 2 s of warm-up).
-        #[arg(long, default_value_t = 60, value_name = "S")]
-        seconds: u64,
-        /// Posts (three records each) in the backlog drained for throughput.
-        #[arg(long, default_value_t = 100_000, value_name = "N")]
-        backlog: u64,
-        /// Runs; medians are reported.
-        #[arg(long, default_value_t = 1, value_name = "N")]
-        runs: u32,
-        /// Trigger interval of the job [config: stream.trigger_interval, default 1s].
-        #[arg(long, value_name = "DURATION")]
-        trigger_interval: Option<String>,
-    },
-    /// The API over loopback: GET /healthz (the bare-HTTP baseline), single-record and
-    /// 500-record produce requests against a `pinpipe serve` child process.
-    Api {
-        /// Seconds per scenario and run.
-        #[arg(long, default_value_t = 5, value_name = "S")]
-        seconds: u64,
-        /// Runs; medians are reported.
-        #[arg(long, default_value_t = 3, value_name = "N")]
-        runs: u32,
-        /// Concurrent connections for single-record requests and /healthz.
-        #[arg(long, default_value_t = 64, value_name = "C")]
-        concurrency: usize,
-    },
+impl SinkArgs {
+    fn flags(&self, o: &mut Overrides) {
+        o.set("store.url", "--store", self.store.clone().map(Value::from));
+        o.set("store.s3_endpoint", "--s3-endpoint", self.s3_endpoint.clone().map(Value::from));
+        o.set("sink.topics_regex", "--topics-regex", self.topics_regex.clone().map(Value::from));
+        o.set("sink.flush_size", "--flush-size", self.flush_size.map(|c| Value::from(c as u64)));
+        o.set("sink.rotate_interval", "--rotate-interval", self.rotate_interval.clone().map(Value::from));
+    }
 }
