@@ -21,6 +21,19 @@ pub(crate) async fn grouped(
 ) -> Vec<Result<Position, std::sync::Arc<pinpipe_log::Error>>> {
     let size =
         |r: &[Record]| r.iter().map(|r| (r.value.len() + r.key.as_ref().map_or(0, Bytes::len)) as u64).sum::<u64>();
+    // The common case, every record to one partition: one append, nothing to regroup.
+    if let Some(&p) = targets.first()
+        && targets.iter().all(|t| *t == p)
+    {
+        let (count, bytes) = (records.len() as u64, size(&records));
+        return match log.append_positioned(topic, p, records).await {
+            Ok(positions) => {
+                s.metrics.appended(topic, count, bytes);
+                positions.into_iter().map(Ok).collect()
+            }
+            Err(e) => vec![Err(std::sync::Arc::new(e)); targets.len()],
+        };
+    }
     let mut groups: BTreeMap<u32, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
     for (i, (p, r)) in targets.iter().zip(records).enumerate() {
         let g = groups.entry(*p).or_default();

@@ -86,7 +86,15 @@ pub async fn read(
     let mut rest: Option<bytes::BytesMut> = None;
     let mut total = 0usize;
     loop {
-        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+        // A frame that is there already needs no timer (the usual small body, read with its
+        // headers); only a body still arriving is waited for against the deadline.
+        use futures_util::FutureExt;
+        let ready = body.frame().now_or_never();
+        let next = match ready {
+            Some(frame) => Ok(frame),
+            None => tokio::time::timeout_at(deadline, body.frame()).await,
+        };
+        let frame = match next {
             Err(_) => return Err(BodyError::Timeout(timeout)),
             Ok(None) => break,
             Ok(Some(Err(e))) => return Err(BodyError::Read(e.to_string())),

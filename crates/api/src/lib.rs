@@ -250,7 +250,10 @@ pub const MAX_HEADER_BYTES: usize = 32 << 10;
 
 /// Refuses over-long request targets and header sections with the contract's error bodies.
 async fn limit_head(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let uri_len = request.uri().to_string().len();
+    let uri = request.uri();
+    let uri_len = uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |p| p.as_str().len());
     let header_len: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     let family = || Family::of(request.uri().path(), &state.config.base_path);
     if uri_len > MAX_URI_BYTES {

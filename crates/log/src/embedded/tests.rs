@@ -101,6 +101,39 @@ async fn a_torn_tail_is_cut_off_and_acknowledged_records_stay() {
 }
 
 #[tokio::test]
+async fn zeros_written_ahead_of_the_data_are_cut_at_close_and_after_a_crash() {
+    let e = Embedded::new(LogConfig::default());
+    let seg = e.dir.path().join("log/topics/t/0").join(segment_name(0));
+    let log = e.open_log();
+    log.create_topic("t", TopicKind::Topic, 1).await.unwrap();
+    for i in 0..10 {
+        log.append("t", 0, vec![value(i), value(i + 100)]).await.unwrap();
+    }
+    // While the log runs, its active segment holds zeros after the data (fdatasync then writes
+    // data, not the file's size); a read-only view reads every record and sees no damage.
+    let crash_image = fs::read(&seg).unwrap();
+    let view = EmbeddedLog::open_read_only(&e.dir.path().join("log")).unwrap();
+    assert_eq!(view.read("t", 0, 0, ALL).await.unwrap().len(), 20);
+    assert!(view.problems().is_empty());
+    drop(view);
+    drop(log);
+    // Closed cleanly: the file is its data, nothing after.
+    let data_len = fs::metadata(&seg).unwrap().len() as usize;
+    assert!(crash_image.len() > data_len, "{} <= {data_len}", crash_image.len());
+    assert_eq!(crash_image[..data_len], fs::read(&seg).unwrap()[..]);
+    assert!(crash_image[data_len..].iter().all(|b| *b == 0));
+    // A crash leaves the zeros: recovery cuts them as a torn tail and loses nothing.
+    fs::write(&seg, &crash_image).unwrap();
+    let log = e.open_log();
+    assert_eq!(fs::metadata(&seg).unwrap().len() as usize, data_len, "recovery cut the zeros");
+    let all = log.read("t", 0, 0, ALL).await.unwrap();
+    assert_eq!(all.iter().map(|r| r.offset).collect::<Vec<_>>(), (0..20).collect::<Vec<_>>());
+    assert_eq!(all[19].value, value(109).value);
+    assert!(log.problems().is_empty());
+    assert_eq!(log.append("t", 0, vec![value(7)]).await.unwrap(), 20);
+}
+
+#[tokio::test]
 async fn segments_roll_and_reads_cross_them_from_any_offset() {
     let e = Embedded::new(LogConfig { segment_bytes: 8192, ..LogConfig::default() });
     let log = e.open_log();

@@ -6,6 +6,8 @@
 //! * 500-record `POST /topics/bench.pin`, durable.
 //!
 //! The client and the server share the machine's cores, as they do in every loopback test.
+//! When `wrk` is installed, each scenario is driven by wrk too (one thread), the independent
+//! generator: the goal's ratio is reported for both.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -16,6 +18,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 
 use super::loadgen::{self, Scenario};
+use super::wrk;
 use super::{Scratch, median, pin_values};
 use crate::config::Loaded;
 use crate::output::{self, line};
@@ -82,83 +85,115 @@ fn records_body(values: &[Bytes]) -> Bytes {
     Bytes::from(body)
 }
 
-/// Runs the benchmark.
-pub async fn run(loaded: &Loaded, seconds: u64, runs: u32, concurrency: usize) -> anyhow::Result<()> {
+/// The three scenarios: name, records per request, request.
+fn scenarios(seconds: u64, concurrency: usize, values: &[Bytes]) -> [(&'static str, u64, Scenario); 3] {
     let duration = Duration::from_secs(seconds.max(1));
+    let post = |body: Bytes, concurrency| Scenario {
+        method: hyper::Method::POST,
+        path: "/topics/bench.pin".into(),
+        content_type: Some(JSON_V2),
+        body,
+        concurrency,
+        duration,
+    };
+    let health = Scenario {
+        method: hyper::Method::GET,
+        path: "/healthz".into(),
+        content_type: None,
+        body: Bytes::new(),
+        concurrency,
+        duration,
+    };
+    [
+        ("GET /healthz", 1, health),
+        ("single-record POST", 1, post(records_body(&values[..1]), concurrency)),
+        ("500-record POST", BATCH as u64, post(records_body(values), 8)),
+    ]
+}
+
+/// Per scenario and run: (req/s, p50 ms, p99 ms) from our generator, req/s from wrk.
+type Results = Vec<(Vec<(f64, f64, f64)>, Vec<f64>)>;
+
+/// Runs the benchmark: every run starts a fresh server and drives each scenario with our load
+/// generator, then (when installed) with wrk.
+pub async fn run(loaded: &Loaded, seconds: u64, runs: u32, concurrency: usize) -> anyhow::Result<()> {
     let values = pin_values(BATCH);
-    let scenarios = [
-        (
-            "GET /healthz",
-            1u64,
-            Scenario {
-                method: hyper::Method::GET,
-                path: "/healthz".into(),
-                content_type: None,
-                body: Bytes::new(),
-                concurrency,
-                duration,
-            },
-        ),
-        (
-            "single-record POST",
-            1,
-            Scenario {
-                method: hyper::Method::POST,
-                path: "/topics/bench.pin".into(),
-                content_type: Some(JSON_V2),
-                body: records_body(&values[..1]),
-                concurrency,
-                duration,
-            },
-        ),
-        (
-            "500-record POST",
-            BATCH as u64,
-            Scenario {
-                method: hyper::Method::POST,
-                path: "/topics/bench.pin".into(),
-                content_type: Some(JSON_V2),
-                body: records_body(&values),
-                concurrency: 8,
-                duration,
-            },
-        ),
-    ];
+    let scenarios = scenarios(seconds, concurrency, &values);
+    let use_wrk = wrk::available();
     line(&format!(
-        "bench api: {} s per scenario, {runs} runs, {concurrency} connections (8 for 500-record requests), pin records of ~{} bytes",
-        duration.as_secs(),
-        values[0].len()
+        "bench api: {} s per scenario, {runs} runs, {concurrency} connections (8 for 500-record requests), pin records of ~{} bytes; load: ours{}",
+        seconds.max(1),
+        values[0].len(),
+        if use_wrk { " and wrk -t1" } else { " (wrk not installed: apt install wrk adds the independent one)" }
     ))?;
-    // results[scenario] = (req/s, p50 ms, p99 ms) per run
-    let mut results: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); scenarios.len()];
+    let mut results: Results = vec![(Vec::new(), Vec::new()); scenarios.len()];
     for run in 1..=runs {
         let scratch = Scratch::new(loaded, "api")?;
         let (server, addr) = start_server(&scratch.0)?;
-        let pid = server.0.id();
         for (i, (name, per_request, s)) in scenarios.iter().enumerate() {
-            let cpu_before = cpu_seconds(pid);
-            let o = loadgen::run(addr, s).await?;
-            let server_cpu = cpu_seconds(pid) - cpu_before;
-            if o.failed > 0 {
-                line(&format!("  warning: {} failed requests in {name}", o.failed))?;
+            results[i].0.push(ours(run, name, *per_request, s, addr, server.0.id()).await?);
+            if use_wrk {
+                let rate = theirs(run, name, s, addr, &scratch.0)?;
+                results[i].1.push(rate);
             }
-            let (p50, p99) = (o.quantile(0.5).as_secs_f64() * 1e3, o.quantile(0.99).as_secs_f64() * 1e3);
-            // Server CPU per request over the whole scenario (warm-up included in both).
-            let cpu_us = server_cpu * 1e6 / (o.ok as f64 * 1.1).max(1.0);
-            line(&format!(
-                "  run {run}: {name:<20} {:>9} req/s {:>10} records/s  p50 {p50:.2} ms  p99 {p99:.2} ms  server CPU ~{cpu_us:.0} us/req",
-                output::int(o.rate() as u64),
-                output::int((o.rate() * *per_request as f64) as u64)
-            ))?;
-            results[i].push((o.rate(), p50, p99));
         }
         drop(server);
     }
+    report(&scenarios, &results, use_wrk)
+}
+
+/// One scenario with our load generator; prints the run's line.
+async fn ours(
+    run: u32,
+    name: &str,
+    per_request: u64,
+    s: &Scenario,
+    addr: SocketAddr,
+    pid: u32,
+) -> anyhow::Result<(f64, f64, f64)> {
+    let cpu_before = cpu_seconds(pid);
+    let o = loadgen::run(addr, s).await?;
+    let server_cpu = cpu_seconds(pid) - cpu_before;
+    if o.failed > 0 {
+        line(&format!("  warning: {} failed requests in {name}", o.failed))?;
+    }
+    let (p50, p99) = (o.quantile(0.5).as_secs_f64() * 1e3, o.quantile(0.99).as_secs_f64() * 1e3);
+    // Server CPU per request over the whole scenario (warm-up included in both).
+    let cpu_us = server_cpu * 1e6 / (o.ok as f64 * 1.1).max(1.0);
+    line(&format!(
+        "  run {run}: {name:<20} {:>9} req/s {:>10} records/s  p50 {p50:.2} ms  p99 {p99:.2} ms  server CPU ~{cpu_us:.0} us/req",
+        output::int(o.rate() as u64),
+        output::int((o.rate() * per_request as f64) as u64)
+    ))?;
+    Ok((o.rate(), p50, p99))
+}
+
+/// One scenario with wrk; prints the run's line.
+fn theirs(run: u32, name: &str, s: &Scenario, addr: SocketAddr, scratch: &std::path::Path) -> anyhow::Result<f64> {
+    let method = if s.method == hyper::Method::GET { "GET" } else { "POST" };
+    let body = s.content_type.map(|ct| (ct, &s.body[..]));
+    let scenario =
+        wrk::Scenario { method, path: &s.path, body, connections: s.concurrency, threads: 1, duration: s.duration };
+    let m = wrk::run(addr, &scenario, scratch)?;
+    if m.errors > 0 {
+        line(&format!("  warning: wrk saw {} errors in {name}", m.errors))?;
+    }
+    line(&format!("  run {run}: {name:<20} {:>9} req/s (wrk)", output::int(m.rate as u64)))?;
+    Ok(m.rate)
+}
+
+/// Medians, and the goals' ratios, for each load generator.
+fn report(scenarios: &[(&'static str, u64, Scenario); 3], results: &Results, use_wrk: bool) -> anyhow::Result<()> {
     line("median:")?;
-    let med = |i: usize, f: fn(&(f64, f64, f64)) -> f64| median(results[i].iter().map(f).collect());
+    let med = |i: usize, f: fn(&(f64, f64, f64)) -> f64| median(results[i].0.iter().map(f).collect());
     for (i, (name, per_request, _)) in scenarios.iter().enumerate() {
+        let wrk = if use_wrk {
+            format!("  (wrk: {} req/s)", output::int(median(results[i].1.clone()) as u64))
+        } else {
+            String::new()
+        };
         line(&format!(
-            "  {name:<20} {:>9} req/s {:>10} records/s  p50 {:.2} ms  p99 {:.2} ms",
+            "  {name:<20} {:>9} req/s {:>10} records/s  p50 {:.2} ms  p99 {:.2} ms{wrk}",
             output::int(med(i, |r| r.0) as u64),
             output::int((med(i, |r| r.0) * *per_request as f64) as u64),
             med(i, |r| r.1),
@@ -170,5 +205,14 @@ pub async fn run(loaded: &Loaded, seconds: u64, runs: u32, concurrency: usize) -
         "single-record durable POSTs at {:.0}% of /healthz req/s (goal >= 50%); batched ingestion {} records/s durable (goal >= 300,000)",
         single / health.max(1e-9) * 100.0,
         output::int(batched as u64)
-    ))
+    ))?;
+    if use_wrk {
+        let (health, single) = (median(results[0].1.clone()), median(results[1].1.clone()));
+        line(&format!(
+            "with wrk: single-record durable POSTs at {:.0}% of /healthz req/s; batched {} records/s",
+            single / health.max(1e-9) * 100.0,
+            output::int((median(results[2].1.clone()) * BATCH as f64) as u64)
+        ))?;
+    }
+    Ok(())
 }

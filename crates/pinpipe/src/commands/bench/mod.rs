@@ -9,8 +9,8 @@
 //!   the same raw objects without parsing them.
 //! * `stream`: the streaming job ([`stream`]): ack-to-visible latency at a fixed rate (baseline:
 //!   the ack round trip) and throughput draining a backlog (baseline: reading the log alone).
-//! * `api`: the real server over loopback ([`api`], with the load generator [`loadgen`]);
-//!   baseline: `GET /healthz` on the same server.
+//! * `api`: the real server over loopback ([`api`], with our load generator [`loadgen`] and,
+//!   when installed, [`wrk`] as the independent one); baseline: `GET /healthz` on the same server.
 
 mod api;
 mod batch;
@@ -18,6 +18,7 @@ mod loadgen;
 mod log;
 mod sink;
 mod stream;
+mod wrk;
 
 use std::time::{Duration, Instant};
 
