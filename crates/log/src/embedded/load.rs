@@ -259,6 +259,21 @@ fn zero_tail(file: &File, from: u64, len: u64) -> bool {
     true
 }
 
+/// Cuts the torn tail of the last segment at `path` (bytes `valid_end..len`) when recovering;
+/// other modes change nothing on disk.
+fn cut_torn_tail(mode: Mode, path: &Path, valid_end: u64, len: u64, stop: &Stop) -> Result<()> {
+    if mode != Mode::Recover {
+        return Ok(());
+    }
+    tracing::warn!(
+        path = %path.display(),
+        discarded_bytes = len - valid_end,
+        "recovering the log: cutting off a torn tail ({stop:?})"
+    );
+    let f = File::options().write(true).open(path).map_err(Error::io(path))?;
+    f.set_len(valid_end).and_then(|()| f.sync_all()).map_err(Error::io(path))
+}
+
 /// What checking one segment found.
 struct Checked {
     /// Its sparse index.
@@ -293,15 +308,7 @@ fn check_segment(dir: &Path, base: u64, file: &File, path: &Path, len: u64, last
         None => {}
         // Only the end of the last segment can be torn: an incomplete batch, or zeros.
         Some(stop) if last && (stop == Stop::Incomplete || zero_tail(file, valid_end, len)) => {
-            if mode == Mode::Recover {
-                tracing::warn!(
-                    path = %path.display(),
-                    discarded_bytes = len - valid_end,
-                    "recovering the log: cutting off a torn tail ({stop:?})"
-                );
-                let f = File::options().write(true).open(path).map_err(Error::io(path))?;
-                f.set_len(valid_end).and_then(|()| f.sync_all()).map_err(Error::io(path))?;
-            }
+            cut_torn_tail(mode, path, valid_end, len, &stop)?;
         }
         Some(stop) => {
             let reason = match stop {

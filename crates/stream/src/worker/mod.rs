@@ -182,10 +182,9 @@ impl Worker {
         Ok(Some(seen))
     }
 
-    /// Starts new partitions at their first record and, on dense logs, moves past records the
-    /// log no longer holds (removed by retention before the job read them: reported, not
-    /// silently skipped; Kinesis starts from its trim horizon by itself).
-
+    /// Creates the table (no rows, no offsets) if it does not exist, so that every micro-batch
+    /// commit has a version to be checked against: Delta's conflict check, which keeps two jobs
+    /// from committing the same offsets, needs one.
     async fn ensure_table(&self, table: DeltaTable) -> Result<DeltaTable> {
         if table.version().is_some() {
             return Ok(table);
@@ -206,6 +205,8 @@ impl Worker {
         }
     }
 
+    /// Checkpoints and compacts on schedule (`batch` is the next batch id, so `batch` commits
+    /// exist). Failures are logged, never fatal: they only affect read speed.
     async fn maintain(&self, mut table: DeltaTable, batch: u64) -> DeltaTable {
         let due = |every: u64| every > 0 && batch.is_multiple_of(every);
         // Compaction rewrites files: only while this job surely holds the tables.

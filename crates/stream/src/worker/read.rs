@@ -65,6 +65,9 @@ pub(super) struct PartitionRead {
 }
 
 impl Worker {
+    /// Starts new partitions at their first record and, on dense logs, moves past records the
+    /// log no longer holds (removed by retention before the job read them: reported, not
+    /// silently skipped; Kinesis starts from its trim horizon by itself).
     pub(super) fn adopt_partitions(&self, pos: &mut Progress, view: &LogView) {
         for p in 0..view.partitions {
             pos.next.entry(p).or_insert_with(|| view.start(p));
