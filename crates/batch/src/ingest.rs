@@ -93,7 +93,7 @@ pub(crate) async fn ingest(
 ) -> Result<Ingested> {
     let url = location.url.to_string();
     let table = pinpipe_store::delta::open(location).await.map_err(Error::delta(&url))?;
-    let partitions = pinpipe_store::layout::list_partitions(cx.input, topic).await?;
+    let partitions = pinpipe_store::layout::partitions(cx.input, topic).await?;
     let state = delta::state(&table, kind, topic, &partitions).await?;
     let full = cx.full || rebuild_needed(&table, &state, &url)?;
     let from = if full { BTreeMap::new() } else { state.ingested.clone() };
@@ -112,7 +112,7 @@ pub(crate) async fn ingest(
     let table = delta::ensure_table(table, location, name, kind).await?;
     let sets = Arc::new(RunSets::new(cx.raw_cache));
     let mut writer = TableWriter::new(&table, &url, cx.busy)?;
-    let mut read = ReadTally::default();
+    let mut read = ReadTally { nested: plan.nested, ..ReadTally::default() };
     let mut chunks =
         std::pin::pin!(read::chunks(cx.input, kind, plan.objects, cx.read_concurrency, &sets, cx.progress, cx.busy));
     if full || state.files.is_empty() {
@@ -162,6 +162,8 @@ fn rebuild_needed(table: &deltalake::DeltaTable, state: &delta::TableState, url:
 #[derive(Default)]
 struct ReadTally {
     per_partition: BTreeMap<u32, PartitionIngest>,
+    /// Objects interleave (no gaps to see between them).
+    nested: bool,
 }
 
 impl ReadTally {
@@ -178,12 +180,12 @@ impl ReadTally {
         dead(&c.dead_letters)?;
         for &(p, start, records) in &c.objects {
             let e = self.per_partition.entry(p).or_insert(PartitionIngest { first_start: start, ..Default::default() });
-            if e.objects > 0 && start > e.next_offset {
+            if !self.nested && e.objects > 0 && start > e.next_offset {
                 out.gaps.entry(p).or_default().push((e.next_offset, start));
             }
             e.objects += 1;
             e.last_start = start;
-            e.next_offset = start + records;
+            e.next_offset = e.next_offset.max(start + records);
         }
         Ok(())
     }

@@ -21,7 +21,7 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStoreExt};
 use pinpipe_model::Kind;
 use pinpipe_store::Store;
-use pinpipe_store::layout::{RawObject, list_objects, list_partitions};
+use pinpipe_store::layout::{Format, list_topic};
 use pinpipe_transform::{Cleaned, Cleaner, DeadLetter, FingerprintSet, Origin, raw_fingerprint};
 
 use crate::{Error, Result};
@@ -74,6 +74,8 @@ pub struct Planned {
     pub partition: u32,
     /// Offset of its first record.
     pub start: u64,
+    /// How it is encoded.
+    pub format: Format,
     /// Key and size.
     pub meta: ObjectMeta,
 }
@@ -81,6 +83,9 @@ pub struct Planned {
 /// What a run reads of one topic.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
+    /// Whether the objects interleave (the field and time partitioners): an object's records are
+    /// then not all the offsets from its start on.
+    pub nested: bool,
     /// Partitions that hold objects.
     pub partitions: Vec<u32>,
     /// The objects to ingest, by partition then start offset.
@@ -95,24 +100,18 @@ impl Plan {
 }
 
 /// Lists the objects of `topic` to ingest: per partition, those starting at `from[p]` or later
-/// (all of them for a partition without a position).
+/// (all of them for a partition without a position), in any layout and format the sink (or the
+/// connector) wrote ([`pinpipe_store::layout::list_topic`]).
 pub async fn plan(store: &Store, topic: &str, from: &BTreeMap<u32, u64>) -> Result<Plan> {
-    let partitions = list_partitions(store, topic).await?;
-    let listed = futures_util::stream::iter(partitions.iter().copied())
-        .map(|p| async move {
-            let objects = list_objects(store, topic, p, from.get(&p).copied().unwrap_or(0)).await?;
-            Ok::<_, Error>((p, objects))
-        })
-        .buffered(8)
-        .try_collect::<Vec<(u32, Vec<RawObject>)>>()
-        .await?;
+    let nested = pinpipe_store::layout::listing::layout(store, topic).await? == pinpipe_store::layout::Layout::Nested;
+    let listed = list_topic(store, topic, from).await?;
+    let mut partitions: Vec<u32> = listed.iter().map(|o| o.partition).collect();
+    partitions.dedup();
     let objects = listed
         .into_iter()
-        .flat_map(|(partition, objects)| {
-            objects.into_iter().map(move |o| Planned { partition, start: o.start, meta: o.meta })
-        })
+        .map(|o| Planned { partition: o.partition, start: o.start, format: o.format, meta: o.meta })
         .collect();
-    Ok(Plan { partitions, objects })
+    Ok(Plan { nested, partitions, objects })
 }
 
 /// The sets a run de-duplicates against: clean rows kept so far, and raw records already
@@ -219,32 +218,27 @@ fn clean_unit(
 ) -> Result<Chunk> {
     let mut cleaner = Cleaner::new(kind)?;
     let mut skipped = 0u64;
+    let mut undecodable = Vec::new();
     let mut per_object = Vec::with_capacity(objects.len());
     let started = Instant::now();
     for (o, data) in objects {
-        let (mut line, mut records) = (0u64, 0u64);
-        let mut start = 0;
-        let data: &[u8] = data;
-        while start < data.len() {
-            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-            line += 1;
-            let record = data[start..end].trim_ascii();
-            start = end + 1;
-            if record.is_empty() {
-                continue;
-            }
-            records += 1;
-            let fp = raw_fingerprint(record);
-            if sets.raw.contains(fp) {
-                // The same bytes were cleaned into a row before: an exact duplicate.
-                skipped += 1;
-                continue;
-            }
-            if cleaner.push(record, || Origin::Object { path: store.relative(&o.meta.location).to_owned(), line }) {
-                sets.remember_raw(fp);
-            }
-        }
-        per_object.push((o.partition, o.start, records));
+        let path = || store.relative(&o.meta.location).to_owned();
+        let covered = match o.format {
+            Format::Json => Ok(clean_lines(&mut cleaner, data, sets, &mut skipped, &path)),
+            Format::JsonGzip => gunzip(data).map(|text| clean_lines(&mut cleaner, &text, sets, &mut skipped, &path)),
+            Format::Parquet(_) => clean_parquet(&mut cleaner, data, o.start, &path),
+        };
+        let covered = covered.unwrap_or_else(|reason| {
+            // An object that cannot be decoded is one dead letter: nothing of it is lost silently.
+            undecodable.push(DeadLetter {
+                kind,
+                reason: format!("the object cannot be read as {:?}: {reason}", o.format),
+                origin: Origin::Object { path: path(), line: 0 },
+                record: String::new(),
+            });
+            0
+        });
+        per_object.push((o.partition, o.start, covered));
         progress.objects_done.fetch_add(1, Ordering::Relaxed);
         progress.bytes_done.fetch_add(o.meta.size, Ordering::Relaxed);
     }
@@ -254,7 +248,8 @@ fn clean_unit(
     let t = Instant::now();
     let dropped = cleaned.retain_new(&sets.rows)? as u64;
     Busy::add(&busy.dedup_ns, t);
-    let dead_letters = std::mem::take(&mut cleaned.dead_letters);
+    let mut dead_letters = std::mem::take(&mut cleaned.dead_letters);
+    dead_letters.extend(undecodable);
     Ok(Chunk {
         records: cleaned.records + skipped,
         duplicates: dropped + skipped,
@@ -262,4 +257,72 @@ fn clean_unit(
         dead_letters,
         objects: per_object,
     })
+}
+
+/// Cleans the records of a JSON-lines object (one record per line); returns how many it holds.
+/// A record whose exact bytes were cleaned before is a duplicate, skipped before parsing.
+fn clean_lines(
+    cleaner: &mut Cleaner,
+    data: &[u8],
+    sets: &RunSets,
+    skipped: &mut u64,
+    path: &dyn Fn() -> String,
+) -> u64 {
+    let (mut line, mut records) = (0u64, 0u64);
+    let mut start = 0;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+        line += 1;
+        let record = data[start..end].trim_ascii();
+        start = end + 1;
+        if record.is_empty() {
+            continue;
+        }
+        records += 1;
+        let fp = raw_fingerprint(record);
+        if sets.raw.contains(fp) {
+            // The same bytes were cleaned into a row before: an exact duplicate.
+            *skipped += 1;
+            continue;
+        }
+        if cleaner.push(record, || Origin::Object { path: path(), line }) {
+            sets.remember_raw(fp);
+        }
+    }
+    records
+}
+
+/// A gzip object's text.
+fn gunzip(data: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let mut text = Vec::with_capacity(data.len() * 4);
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(data), &mut text).map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+/// Cleans the rows of a Parquet object (the raw schema of its topic) through the same rules;
+/// returns how many records it covers (from the sink's metadata: refused records included).
+fn clean_parquet(
+    cleaner: &mut Cleaner,
+    data: &Bytes,
+    start: u64,
+    path: &dyn Fn() -> String,
+) -> std::result::Result<u64, String> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(data.clone()).map_err(|e| e.to_string())?;
+    let next = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == pinpipe_store::layout::PARQUET_NEXT_OFFSET))
+        .and_then(|k| k.value.as_deref()?.parse::<u64>().ok());
+    let mut rows = 0u64;
+    for batch in builder.build().map_err(|e| e.to_string())? {
+        let batch = batch.map_err(|e| e.to_string())?;
+        let first = rows;
+        cleaner
+            .push_raw_batch(&batch, |i| Origin::Object { path: path(), line: first + i as u64 + 1 })
+            .map_err(|e| e.to_string())?;
+        rows += batch.num_rows() as u64;
+    }
+    Ok(next.map_or(rows, |n| n.saturating_sub(start)))
 }

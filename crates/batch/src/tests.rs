@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::{Job, Outcome, read::ReadProgress};
 
 mod incremental;
+mod layouts;
 
 /// One post of the fixture: (ind, country, category, post time, poster, followers, first,
 /// last, age, joined).

@@ -30,6 +30,13 @@ pub enum Error {
         /// The log's end offset.
         log_end: u64,
     },
+    /// An object could not be encoded (a bug) or an existing one decoded (written by something
+    /// else).
+    #[error("{0}")]
+    Encode(String),
+    /// A storage contract (commit marker, listing) could not be kept.
+    #[error(transparent)]
+    Layout(#[from] pinpipe_store::Error),
     /// A background task failed.
     #[error("sink task failed: {0}")]
     Task(String),

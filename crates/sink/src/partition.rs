@@ -1,19 +1,30 @@
-//! One partition's worker: resume after what the store holds, read records from the log, and
-//! write an object every `flush_size` records (or after `rotate_interval` without new data).
+//! One partition's worker: resume after what the store holds, read records from the log, place
+//! each in its directory, and write a group of objects at every rotation ([`crate::group`]).
+//!
+//! **Exactly once.** With the default partitioner a group is one object, written whole and named
+//! by its first offset; a partition resumes after its newest object. With the field and time
+//! partitioners a group is several objects: the partition's commit marker first names them
+//! (`writing`), then they are written, then the marker moves past them (`next`); a restart
+//! removes what an unfinished group left and resumes at `next`
+//! ([`pinpipe_store::layout::SinkCommit`]). Either way every record is in exactly one object or
+//! one dead letter, whatever the moment of a crash.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use object_store::ObjectStoreExt;
-use pinpipe_log::{OffsetLog, ReadLimits};
+use object_store::{ObjectStoreExt, PutPayload};
+use pinpipe_log::{OffsetLog, ReadLimits, StoredRecord};
+use pinpipe_model::Kind;
 use pinpipe_store::Store;
+use pinpipe_store::layout::{SinkCommit, object_key};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Resolved;
-use crate::layout::{object_name, resume_offset};
+use crate::group::Group;
+use crate::layout::{dead_letter_key, resume_offset};
+use crate::partitioner::{Placer, Scheme};
 use crate::runtime::{Mode, PartitionStatus};
 use crate::{Error, Result};
-use pinpipe_store::layout::frame;
 
 /// Longest wait for new data before looking again (also bounds how late a rotation can be).
 const POLL: Duration = Duration::from_secs(1);
@@ -21,28 +32,8 @@ const POLL: Duration = Duration::from_secs(1);
 const RETRY_MIN: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
-/// The records of the object being built: one line each.
-struct Pending {
-    /// The object's bytes so far.
-    bytes: Vec<u8>,
-    /// Offset of its first record (its name).
-    start: u64,
-    /// Records in it.
-    count: usize,
-}
-
-impl Pending {
-    /// An empty object starting at `start`.
-    fn at(start: u64) -> Self {
-        Pending { bytes: Vec::new(), start, count: 0 }
-    }
-
-    /// Adds a record as exactly one line, whatever its bytes: resuming counts lines.
-    fn push(&mut self, value: &[u8]) {
-        self.bytes.extend_from_slice(&frame(value));
-        self.bytes.push(b'\n');
-        self.count += 1;
-    }
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// What one worker needs.
@@ -55,6 +46,41 @@ pub(crate) struct Worker {
     pub status: Arc<Mutex<PartitionStatus>>,
 }
 
+/// The wall-clock rotation schedule (`rotate_schedule_interval`, aligned in the time zone).
+struct Schedule {
+    interval_ms: Option<i64>,
+    next_ms: i64,
+}
+
+impl Schedule {
+    fn new(config: &Resolved) -> Schedule {
+        let interval_ms =
+            config.rotate_schedule_interval.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1));
+        let mut s = Schedule { interval_ms, next_ms: i64::MAX };
+        s.advance(config, now_ms());
+        s
+    }
+
+    /// Sets the next rotation to the first multiple of the interval (local time) after `now`.
+    fn advance(&mut self, config: &Resolved, now: i64) {
+        if let Some(every) = self.interval_ms {
+            let offset = config.timezone.offset_ms(now);
+            let local = now + offset;
+            self.next_ms = local - local.rem_euclid(every) + every - offset;
+        }
+    }
+
+    fn due(&self, now: i64) -> bool {
+        now >= self.next_ms
+    }
+
+    /// How long until the next rotation (at most `POLL`).
+    fn wait(&self, now: i64) -> Duration {
+        let left = u64::try_from(self.next_ms.saturating_sub(now)).unwrap_or(0);
+        Duration::from_millis(left.max(10)).min(POLL)
+    }
+}
+
 impl Worker {
     fn update(&self, f: impl FnOnce(&mut PartitionStatus)) {
         if let Ok(mut s) = self.status.lock() {
@@ -62,83 +88,139 @@ impl Worker {
         }
     }
 
+    /// The kind of records the topic holds (`<prefix>.pin`, ...), for Parquet's schema.
+    fn kind(&self) -> Option<Kind> {
+        pinpipe_model::Names::new(&self.config.prefix).ok()?.kind_of_topic(&self.topic)
+    }
+
+    fn placer(&self) -> Placer {
+        Placer {
+            scheme: self.config.scheme.clone(),
+            extractor: self.config.extractor,
+            timestamp_field: self.config.timestamp_field.clone(),
+            timezone: self.config.timezone,
+            last_dir: None,
+        }
+    }
+
     /// Runs until the end (`Once`) or until `stop` (`Follow`); writes what it holds before stopping.
     pub(crate) async fn run(self, mode: Mode, stop: CancellationToken) -> Result<()> {
-        let (topic, p) = (self.topic.as_str(), self.partition);
         let (next, end) = self.resume().await?;
         let target = match mode {
             Mode::Once => end,
             Mode::Follow => u64::MAX,
         };
-        let mut pending = Pending::at(next);
+        let (mut placer, kind, format) = (self.placer(), self.kind(), self.config.format);
+        let rotate_ms = self.config.rotate_interval.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let mut schedule = Schedule::new(&self.config);
+        let mut group = Group::at(next, format, kind);
         let mut read_at = next;
-        let mut last_data = Instant::now();
-        loop {
-            if read_at >= target || stop.is_cancelled() {
-                break;
-            }
+        while read_at < target && !stop.is_cancelled() {
             // Read ahead across several objects when they are small; never past `target`.
-            let want = (self.config.flush_size - pending.count).clamp(1_000, 10_000);
+            let want = (self.config.flush_size.saturating_sub(group.records)).clamp(1_000, 10_000);
             let want = want.min(usize::try_from(target - read_at).unwrap_or(usize::MAX));
-            let limits = ReadLimits { max_records: want, max_bytes: 64 << 20 };
-            let records = match self.log.read(topic, p, read_at, limits).await {
-                Ok(r) => r,
-                Err(pinpipe_log::Error::OffsetOutOfRange { start, end, .. }) if read_at < start => {
+            let records = match self.read(read_at, want).await? {
+                Read::Records(r) => r,
+                Read::Moved { start, end } => {
                     // Retention removed records under us; nothing can bring them back.
-                    tracing::warn!(
-                        topic,
-                        partition = p,
-                        "records {read_at}..{start} were removed by retention before the sink wrote them"
-                    );
-                    self.flush(&mut pending, read_at).await?;
+                    self.flush(&mut group, read_at).await?;
                     read_at = start;
-                    pending.start = start;
+                    group = Group::at(start, format, kind);
                     self.update(|s| s.end = end);
                     continue;
                 }
-                Err(e) => return Err(e.into()),
             };
             if records.is_empty() {
-                let idle = last_data.elapsed();
-                if pending.count > 0 && self.config.rotate_interval.is_some_and(|r| idle >= r) {
-                    self.flush(&mut pending, read_at).await?;
-                    continue;
+                if schedule.due(now_ms()) {
+                    self.flush(&mut group, read_at).await?;
+                    schedule.advance(&self.config, now_ms());
                 }
-                if !self.wait(&stop, read_at, pending.count, idle).await? {
+                if !self.wait(&stop, read_at, schedule.wait(now_ms())).await? {
                     break;
                 }
                 continue;
             }
-            last_data = Instant::now();
             for r in &records {
-                // Offsets a repair of the log cut: the records after them start a new object (an
-                // object never spans a gap, so its name plus its lines is always where it ends).
+                // Offsets a repair of the log cut: the records after them start a new group (an
+                // object never spans a gap, so its name plus its records is always where it ends).
                 if r.offset > read_at {
                     tracing::warn!(
-                        topic,
-                        partition = p,
-                        "records {read_at}..{} are missing from the log (cut by a repair)",
-                        r.offset
+                        topic = %self.topic, partition = self.partition,
+                        "records {read_at}..{} are missing from the log (cut by a repair)", r.offset
                     );
-                    self.flush(&mut pending, read_at).await?;
-                    pending.start = r.offset;
+                    self.flush(&mut group, read_at).await?;
+                    group = Group::at(r.offset, format, kind);
                 }
-                pending.push(&r.value);
+                let now = now_ms();
+                if schedule.due(now) {
+                    self.flush(&mut group, r.offset).await?;
+                    schedule.advance(&self.config, now);
+                }
+                self.take(&mut group, &mut placer, rotate_ms, r, now).await?;
                 read_at = r.offset + 1;
-                if pending.count >= self.config.flush_size {
+                if group.records >= self.config.flush_size {
                     self.update(|s| s.end = s.end.max(read_at));
-                    self.flush(&mut pending, read_at).await?;
+                    self.flush(&mut group, read_at).await?;
                 }
             }
             self.update(|s| s.end = s.end.max(read_at));
         }
         // Whatever is held when stopping or at the end of `--once` is written as a last,
-        // partial object; a restart continues after it.
-        self.flush(&mut pending, read_at).await?;
+        // partial group; a restart continues after it.
+        self.flush(&mut group, read_at).await?;
         Ok(())
     }
 
-    /// Where the partition resumes: after what the store holds (or at the log's start, when
+    /// Places record `r` and adds it to the group (closing the group first when the record's
+    /// time or directory rotates it).
+    async fn take(
+        &self,
+        group: &mut Group,
+        placer: &mut Placer,
+        rotate_ms: Option<i64>,
+        r: &StoredRecord,
+        now: i64,
+    ) -> Result<()> {
+        match placer.place(self.partition, r.timestamp_ms, now, &r.value) {
+            Ok(placed) => {
+                if group.rotates_before(&placed, rotate_ms) {
+                    self.flush(group, r.offset).await?;
+                }
+                group.add(&self.topic, self.partition, r.offset, &r.value, placed);
+            }
+            // The default partitioner places every record: a time it cannot read is the log's.
+            Err(_) if self.config.scheme == Scheme::Default => {
+                let placed = crate::partitioner::Placed {
+                    dir: std::sync::Arc::from(format!("partition={}", self.partition)),
+                    time_ms: r.timestamp_ms,
+                };
+                if group.rotates_before(&placed, rotate_ms) {
+                    self.flush(group, r.offset).await?;
+                }
+                group.add(&self.topic, self.partition, r.offset, &r.value, placed);
+            }
+            Err(reason) => group.refuse(&self.topic, self.partition, r.offset, &r.value, reason),
+        }
+        Ok(())
+    }
+
+    /// Reads from `at`: records, or where the partition now starts when retention removed `at`.
+    async fn read(&self, at: u64, want: usize) -> Result<Read> {
+        let limits = ReadLimits { max_records: want, max_bytes: 64 << 20 };
+        match self.log.read(&self.topic, self.partition, at, limits).await {
+            Ok(r) => Ok(Read::Records(r)),
+            Err(pinpipe_log::Error::OffsetOutOfRange { start, end, .. }) if at < start => {
+                tracing::warn!(
+                    topic = %self.topic, partition = self.partition,
+                    "records {at}..{start} were removed by retention before the sink wrote them"
+                );
+                Ok(Read::Moved { start, end })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Where the partition resumes (after what the store holds, or at the log's start when
     /// retention removed records the sink never wrote); with the log's end.
     async fn resume(&self) -> Result<(u64, u64)> {
         let (topic, p) = (self.topic.as_str(), self.partition);
@@ -170,15 +252,10 @@ impl Worker {
         Ok((next, bounds.end))
     }
 
-    /// Waits for data after `read_at` (at most until a rotation is due for `held` pending
-    /// records, `idle` after the last data), then refreshes the log's end in the status.
+    /// Waits up to `wait` for data after `read_at`, then refreshes the log's end in the status.
     /// `false` when stopped.
-    async fn wait(&self, stop: &CancellationToken, read_at: u64, held: usize, idle: Duration) -> Result<bool> {
+    async fn wait(&self, stop: &CancellationToken, read_at: u64, wait: Duration) -> Result<bool> {
         let (topic, p) = (self.topic.as_str(), self.partition);
-        let wait = match self.config.rotate_interval {
-            Some(r) if held > 0 => r.saturating_sub(idle).clamp(Duration::from_millis(10), POLL),
-            _ => POLL,
-        };
         tokio::select! {
             () = stop.cancelled() => return Ok(false),
             ready = self.log.wait_for(topic, p, read_at, wait) => { ready?; }
@@ -191,19 +268,67 @@ impl Worker {
         Ok(true)
     }
 
-    /// Writes the pending records (if any) as the object named by their first offset,
-    /// retrying until the store takes it (the same name and content each time, so a retry is
-    /// harmless); the next object starts at `next`.
-    async fn flush(&self, pending: &mut Pending, next: u64) -> Result<()> {
-        if pending.count == 0 {
+    /// Writes the group (if it holds records): its dead letters, its objects, and with the
+    /// partitioners whose objects interleave the commit marker around them; the next group
+    /// starts at `next`.
+    async fn flush(&self, group: &mut Group, next: u64) -> Result<()> {
+        if group.is_empty() {
+            *group = Group::at(next, self.config.format, self.kind());
             return Ok(());
         }
-        let key = self.store.key(&object_name(&self.topic, self.partition, pending.start));
-        let payload = bytes::Bytes::from(std::mem::take(&mut pending.bytes));
+        let done = std::mem::replace(group, Group::at(next, self.config.format, self.kind()));
+        let (start, end) = (done.start, done.next);
+        let mut writes: Vec<(String, bytes::Bytes)> = Vec::with_capacity(done.objects.len() + 1);
+        if !done.dead.is_empty() {
+            let mut body = Vec::new();
+            for d in &done.dead {
+                if serde_json::to_writer(&mut body, d).is_ok() {
+                    body.push(b'\n');
+                }
+            }
+            writes.push((dead_letter_key(&self.topic, self.partition, start), bytes::Bytes::from(body)));
+        }
+        let objects = done.objects.len() as u64;
+        let dead = done.dead.len() as u64;
+        let records = (done.records as u64).saturating_sub(dead);
+        for (dir, o) in done.objects {
+            let key = object_key(&self.topic, &dir, self.partition, o.start, self.config.format);
+            // A default object covers its whole group (refused records included).
+            let covers = if self.config.scheme == Scheme::Default { end } else { o.next };
+            writes.push((key, o.encoder.finish(o.start, covers)?));
+        }
+        let nested = self.config.scheme != Scheme::Default;
+        if nested {
+            let writing = writes.iter().map(|(k, _)| k.clone()).collect();
+            SinkCommit { next: start, writing }.write(&self.store, &self.topic, self.partition).await?;
+        }
+        for (key, body) in writes {
+            self.put(&key, body).await;
+        }
+        if nested {
+            SinkCommit { next: end, writing: Vec::new() }.write(&self.store, &self.topic, self.partition).await?;
+        }
+        // Retention keeps what the sink has not written yet (embedded log).
+        if let Err(e) = self.log.hold(&self.topic, self.partition, "sink", end).await {
+            tracing::warn!(topic = %self.topic, partition = self.partition, "could not record the sink's position for retention: {e}");
+        }
+        self.update(|s| {
+            s.written = end;
+            s.objects += objects;
+            s.records += records;
+            s.dead_letters += dead;
+        });
+        Ok(())
+    }
+
+    /// Writes one object, retrying until the store takes it (the same name and content each
+    /// time, so a retry is harmless).
+    async fn put(&self, rel: &str, body: bytes::Bytes) {
+        let key = self.store.key(rel);
         let mut backoff = RETRY_MIN;
         loop {
-            match self.store.inner.put(&key, payload.clone().into()).await {
-                Ok(_) => break,
+            match self.store.inner.put(&key, PutPayload::from(body.clone())).await {
+                Ok(_) => return,
                 Err(e) => {
                     tracing::error!(key = %key, "writing an object failed, retrying in {backoff:?}: {e}");
                     tokio::time::sleep(backoff).await;
@@ -211,17 +336,13 @@ impl Worker {
                 }
             }
         }
-        // Retention keeps what the sink has not written yet (embedded log).
-        if let Err(e) = self.log.hold(&self.topic, self.partition, "sink", next).await {
-            tracing::warn!(topic = %self.topic, partition = self.partition, "could not record the sink's position for retention: {e}");
-        }
-        let records = pending.count as u64;
-        self.update(|s| {
-            s.written = next;
-            s.objects += 1;
-            s.records += records;
-        });
-        *pending = Pending::at(next);
-        Ok(())
     }
+}
+
+/// What a read found.
+enum Read {
+    /// Records (none at the end).
+    Records(Vec<StoredRecord>),
+    /// Retention removed the records asked for: the partition now starts at `start`.
+    Moved { start: u64, end: u64 },
 }

@@ -37,6 +37,8 @@ pub struct PartitionStatus {
     pub objects: u64,
     /// Records written by this run.
     pub records: u64,
+    /// Records this run could not place or encode, written to the sink's dead letters.
+    pub dead_letters: u64,
 }
 
 impl PartitionStatus {

@@ -185,7 +185,16 @@ fn file_lease(path: &Path, what: String, job: &str) -> Result<Lease> {
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str::<Holder>(&t).ok());
+            // The holder writes who it is just after taking the lock: give it a moment to.
+            let read = || std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str::<Holder>(&t).ok());
+            let mut holder = read();
+            for _ in 0..20 {
+                if holder.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+                holder = read();
+            }
             return Err(Error::LeaseHeld {
                 what,
                 holder: holder.map_or_else(|| "another process".into(), |h| h.describe()),

@@ -51,6 +51,14 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+    /// A sink's commit marker could not be read.
+    #[error("the sink's commit marker {key} is unreadable ({reason}); remove it only if no sink writes this store")]
+    Marker {
+        /// Its key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
     /// Another job holds the lease.
     #[error("{what} is held by {holder}: another job is working on the same tables; wait for it to finish or stop it")]
     LeaseHeld {

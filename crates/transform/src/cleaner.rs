@@ -156,6 +156,33 @@ impl Cleaner {
         }
     }
 
+    /// Cleans the rows of a batch of raw records (columns of `pinpipe_model::schema::raw`, as the
+    /// sink's Parquet objects hold them) through the same rules as [`Cleaner::push`]; a row that
+    /// fails a rule becomes a dead letter (`origin(row)`, the row as JSON). Returns the rows
+    /// appended.
+    pub fn push_raw_batch(&mut self, batch: &RecordBatch, origin: impl Fn(usize) -> Origin) -> Result<usize> {
+        let rows = crate::raw_batch::RawRows::new(self.kind, batch)?;
+        let mut appended = 0;
+        for i in 0..batch.num_rows() {
+            self.records += 1;
+            let outcome = match &mut self.table {
+                Table::Pin(c) => rows.pin(i).and_then(|r| append_pin(c, &r)),
+                Table::Geo(c) => rows.geo(i).and_then(|r| append_geo(c, &r)),
+                Table::User(c) => rows.user(i).and_then(|r| append_user(c, &r)),
+            };
+            match outcome {
+                Ok(()) => {
+                    self.rows += 1;
+                    appended += 1;
+                }
+                Err(reason) => {
+                    self.dead.push(DeadLetter { kind: self.kind, reason, origin: origin(i), record: rows.json(i) })
+                }
+            }
+        }
+        Ok(appended)
+    }
+
     /// The clean rows, their fingerprints and the dead letters; the cleaner starts over empty.
     pub fn finish(&mut self) -> Result<Cleaned> {
         let columns: Vec<ArrayRef> = match &mut self.table {
@@ -202,7 +229,10 @@ fn parse<'a, T: serde::Deserialize<'a>>(kind: Kind, record: &'a [u8]) -> Result<
 }
 
 fn push_pin(c: &mut PinColumns, record: &[u8]) -> Result<(), String> {
-    let r: raw::Pin = parse(Kind::Pin, record)?;
+    append_pin(c, &parse(Kind::Pin, record)?)
+}
+
+fn append_pin(c: &mut PinColumns, r: &raw::Pin<'_>) -> Result<(), String> {
     // Every fallible step first, so a refused record leaves the columns untouched.
     let follower_count = match &r.follower_count {
         None => None,
@@ -224,7 +254,10 @@ fn push_pin(c: &mut PinColumns, record: &[u8]) -> Result<(), String> {
 }
 
 fn push_geo(c: &mut GeoColumns, record: &[u8]) -> Result<(), String> {
-    let r: raw::Geo = parse(Kind::Geo, record)?;
+    append_geo(c, &parse(Kind::Geo, record)?)
+}
+
+fn append_geo(c: &mut GeoColumns, r: &raw::Geo<'_>) -> Result<(), String> {
     let timestamp = rules::timestamp_micros("timestamp", r.timestamp.as_deref())?;
     c.ind.append_value(r.ind);
     c.country.append_option(r.country.as_deref());
@@ -237,7 +270,10 @@ fn push_geo(c: &mut GeoColumns, record: &[u8]) -> Result<(), String> {
 }
 
 fn push_user(c: &mut UserColumns, record: &[u8]) -> Result<(), String> {
-    let r: raw::User = parse(Kind::User, record)?;
+    append_user(c, &parse(Kind::User, record)?)
+}
+
+fn append_user(c: &mut UserColumns, r: &raw::User<'_>) -> Result<(), String> {
     let date_joined = rules::timestamp_micros("date_joined", r.date_joined.as_deref())?;
     c.ind.append_value(r.ind);
     c.user_name.append_option(rules::user_name(r.first_name.as_deref(), r.last_name.as_deref()).as_deref());

@@ -7,6 +7,9 @@ pub enum Error {
     /// Building or filtering an Arrow batch failed (a bug: the schema is fixed).
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    /// A batch of raw records lacks a raw field (an object written by something else).
+    #[error("{0}")]
+    Schema(String),
 }
 
 /// Result alias of the transform crate.

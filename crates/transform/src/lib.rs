@@ -11,6 +11,8 @@
 //! * [`dedup`]: exact removal of duplicate clean rows across cleaned chunks, keeping the first
 //!   occurrence (the batch job against everything it ingests and its tables hold, the streaming
 //!   job within one micro-batch).
+//! * [`raw_batch`]: raw records as Arrow columns: how the sink writes Parquet objects, and how
+//!   their rows go through the same rules ([`Cleaner::push_raw_batch`]).
 //! * [`seen`]: fingerprints of the rows a table already holds, for the streaming job's
 //!   de-duplication across micro-batches.
 
@@ -20,6 +22,7 @@ pub mod dedup;
 pub mod error;
 pub mod fingerprint;
 mod raw;
+pub mod raw_batch;
 pub mod rules;
 pub mod seen;
 
@@ -28,6 +31,7 @@ pub use dead_letter::{DeadLetter, Origin};
 pub use dedup::dedup;
 pub use error::{Error, Result};
 pub use fingerprint::{FingerprintSet, Fingerprinter, raw_fingerprint};
+pub use raw_batch::RawBuilder;
 pub use seen::Seen;
 
 #[cfg(test)]

@@ -25,8 +25,8 @@ pub(crate) struct Pin<'a> {
     pub is_image_or_video: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub image_src: Option<Cow<'a, str>>,
+    /// Typed (a wrong type is a dead letter) but not a clean column.
     #[serde(default)]
-    #[allow(dead_code)] // typed (a wrong type is a dead letter) but not a clean column
     pub downloaded: Option<i64>,
     #[serde(borrow, default)]
     pub save_location: Option<Cow<'a, str>>,

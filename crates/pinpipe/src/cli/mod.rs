@@ -385,12 +385,27 @@ pub struct SinkArgs {
     /// Topics to copy (whole-name regular expression) [config: sink.topics_regex, default <prefix>\..*].
     #[arg(long, value_name = "REGEX")]
     pub topics_regex: Option<String>,
-    /// Records per object [config: sink.flush_size, default 1].
+    /// Records per commit (an object holds at most this many) [config: sink.flush_size, default 1].
     #[arg(long, value_name = "N")]
     pub flush_size: Option<usize>,
-    /// Write a partial object after this long without new data, e.g. 30s [config: sink.rotate_interval].
+    /// Close the objects when a record's time is this far past the first one's, or when it
+    /// belongs in another directory, e.g. 1h [config: sink.rotate_interval].
     #[arg(long, value_name = "DURATION")]
     pub rotate_interval: Option<String>,
+    /// Close the objects at every multiple of this wall-clock interval, e.g. 30s
+    /// [config: sink.rotate_schedule_interval].
+    #[arg(long, value_name = "DURATION")]
+    pub rotate_schedule_interval: Option<String>,
+    /// `default` (partition=<p>/), `field` (sink.partition_fields) or `time` (sink.path_format,
+    /// sink.partition_duration, sink.timestamp_extractor) [config: sink.partitioner].
+    #[arg(long, value_name = "NAME", value_parser = ["default", "field", "time"])]
+    pub partitioner: Option<String>,
+    /// `json` or `parquet` [config: sink.format, default json].
+    #[arg(long, value_name = "FORMAT", value_parser = ["json", "parquet"])]
+    pub format: Option<String>,
+    /// JSON: none or gzip; Parquet: snappy (default), gzip, zstd or none [config: sink.compression].
+    #[arg(long, value_name = "CODEC")]
+    pub compression: Option<String>,
     /// Copy everything up to the current end, then exit.
     #[arg(long, conflicts_with = "follow")]
     pub once: bool,
@@ -406,5 +421,13 @@ impl SinkArgs {
         o.set("sink.topics_regex", "--topics-regex", self.topics_regex.clone().map(Value::from));
         o.set("sink.flush_size", "--flush-size", self.flush_size.map(|c| Value::from(c as u64)));
         o.set("sink.rotate_interval", "--rotate-interval", self.rotate_interval.clone().map(Value::from));
+        o.set(
+            "sink.rotate_schedule_interval",
+            "--rotate-schedule-interval",
+            self.rotate_schedule_interval.clone().map(Value::from),
+        );
+        o.set("sink.partitioner", "--partitioner", self.partitioner.clone().map(Value::from));
+        o.set("sink.format", "--format", self.format.clone().map(Value::from));
+        o.set("sink.compression", "--compression", self.compression.clone().map(Value::from));
     }
 }

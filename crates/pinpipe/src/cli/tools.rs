@@ -182,6 +182,10 @@ pub enum BenchCommand {
         /// The incremental scenario: tables of --posts posts, then this many new posts.
         #[arg(long, value_name = "N")]
         new: Option<u64>,
+        /// Object format: json, gzip or parquet, or several comma-separated (e.g.
+        /// json,gzip,parquet: the same posts in each, reading and cleaning compared to JSON).
+        #[arg(long, default_value = "json", value_name = "FORMATS")]
+        format: String,
     },
     /// The streaming job: latency from the API's acknowledgement to the row being visible in
     /// Delta at a fixed record rate (baseline: the ack round trip), and throughput draining a

@@ -38,8 +38,15 @@ pub async fn run(loaded: &Loaded, args: SinkArgs) -> anyhow::Result<()> {
         r.abort();
     }
     let snapshot = sink.snapshot();
-    let (objects, records) = snapshot.values().fold((0, 0), |(o, r), s| (o + s.objects, r + s.records));
+    let (objects, records, dead) =
+        snapshot.values().fold((0, 0, 0), |(o, r, d), s| (o + s.objects, r + s.records, d + s.dead_letters));
     line(&format!("sink: wrote {} objects ({} records) to {url}", output::int(objects), output::int(records)))?;
+    if dead > 0 {
+        line(&format!(
+            "sink: {} records could not be placed or encoded: dead letters under {url}/_pinpipe/sink/<topic>/<partition>/dead_letters/",
+            output::int(dead)
+        ))?;
+    }
     for ((topic, p), s) in &snapshot {
         line(&format!("  {topic}/{p}: next offset {}, log end {}, lag {}", s.written, s.end, s.lag()))?;
     }

@@ -29,6 +29,42 @@ async fn assert_store_is_exact(w: &Workdir, store: &pinpipe_store::Store) -> u64
     total
 }
 
+/// Posts `records(i)` (the body's records of request `i`) to `url` until `stop`; the task's
+/// result is the number of requests acknowledged.
+fn keep_posting(
+    url: String,
+    stop: tokio_util::sync::CancellationToken,
+    records: impl Fn(u64) -> Vec<serde_json::Value> + Send + 'static,
+) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let http = HttpClient::default();
+        let mut i = 0u64;
+        while !stop.is_cancelled() {
+            let body = json!({"records": records(i)});
+            let r = http
+                .send("POST", &url, &[("content-type", "application/vnd.kafka.json.v2+json")], body.to_string())
+                .await
+                .unwrap();
+            assert_eq!(r.status, 200);
+            i += 1;
+        }
+        i
+    })
+}
+
+/// Runs `pinpipe sink --follow <args>` with `env` `rounds` times, killing it with SIGKILL after
+/// `first_ms`, then `step_ms` longer each round.
+async fn kill_loop(w: &Workdir, args: &[&str], env: &[(&str, &str)], rounds: u64, first_ms: u64, step_ms: u64) {
+    for round in 0..rounds {
+        let mut sink = w.cmd(&[&["sink", "--follow"], args].concat());
+        sink.envs(env.iter().copied()).stdout(std::process::Stdio::null());
+        let mut sink = sink.spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(first_ms + step_ms * round)).await;
+        sink.kill().unwrap();
+        sink.wait().unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sink_once_writes_the_confluent_layout_from_an_emulated_run() {
     let w = Workdir::new();
@@ -72,30 +108,8 @@ async fn sigkill_and_restart_under_load_keeps_every_record_exactly_once() {
     let server = Server::start(&w, &env);
     let url = server.url("/topics/pinterest.pin");
     let stop = tokio_util::sync::CancellationToken::new();
-    let producer = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let http = HttpClient::default();
-            let mut i = 0u64;
-            while !stop.is_cancelled() {
-                let body = json!({"records": (0..3).map(|j| json!({"value": {"i": i, "j": j}})).collect::<Vec<_>>()});
-                let r = http
-                    .send("POST", &url, &[("content-type", "application/vnd.kafka.json.v2+json")], body.to_string())
-                    .await
-                    .unwrap();
-                assert_eq!(r.status, 200);
-                i += 1;
-            }
-            i
-        })
-    };
-    for round in 0..5u64 {
-        let mut sink =
-            w.cmd(&["sink", "--follow", "--flush-size", "4"]).stdout(std::process::Stdio::null()).spawn().unwrap();
-        tokio::time::sleep(Duration::from_millis(500 + 173 * round)).await;
-        sink.kill().unwrap();
-        sink.wait().unwrap();
-    }
+    let producer = keep_posting(url, stop.clone(), |i| (0..3).map(|j| json!({"value": {"i": i, "j": j}})).collect());
+    kill_loop(&w, &["--flush-size", "4"], &[], 5, 500, 173).await;
     stop.cancel();
     let posted = producer.await.unwrap();
     assert!(posted > 50, "only {posted} requests");
@@ -122,4 +136,99 @@ async fn sink_writes_to_s3() {
         .unwrap();
     assert_eq!(assert_store_is_exact(&w, &store).await, 27);
     drop(server);
+}
+
+/// Every geo record the producer posted (`ind` values), by reading what the sink wrote with
+/// independent tools: gzip JSON objects through `gzip -dc`, Parquet objects through pyarrow (their
+/// schema checked), plus the sink's dead letters. Returns (ind values in objects, in dead letters).
+fn read_back_with_independent_tools(objects: &std::path::Path) -> (Vec<u64>, Vec<u64>) {
+    let script = r#"
+import json, os, sys, gzip, subprocess
+import pyarrow.parquet as pq
+root = sys.argv[1]
+inds, dead = [], []
+for d, _, files in os.walk(root):
+    for f in sorted(files):
+        p = os.path.join(d, f)
+        if f.endswith('.json.gz'):
+            text = subprocess.run(['gzip', '-dc', p], check=True, capture_output=True).stdout.decode()
+            inds += [json.loads(l)['ind'] for l in text.splitlines()]
+        elif f.endswith('.snappy.parquet'):
+            t = pq.read_table(p)
+            assert [x.name for x in t.schema] == ['ind', 'timestamp', 'latitude', 'longitude', 'country'], t.schema
+            assert str(t.schema.field('ind').type) == 'int64' and str(t.schema.field('latitude').type) == 'double'
+            inds += t.column('ind').to_pylist()
+        elif f.endswith('.jsonl') and '/dead_letters' in d:
+            for l in open(p):
+                dead.append(json.loads(json.loads(l)['value'])['ind'])
+print(json.dumps([inds, dead]))
+"#;
+    let out = std::process::Command::new("python3").args(["-c", script]).arg(objects).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_loops_with_time_and_field_partitioners_in_gzip_and_parquet_keep_every_record_once() {
+    if std::process::Command::new("python3").args(["-c", "import pyarrow"]).status().map_or(true, |s| !s.success()) {
+        assert!(std::env::var_os("TEST_PINPIPE_REQUIRE_SERVERS").is_none(), "pyarrow is required here");
+        eprintln!("skipped: python3 with pyarrow is not installed");
+        return;
+    }
+    let configs: [(&str, &[(&str, &str)]); 2] = [
+        (
+            "time partitioner by the record's timestamp, minute directories, gzip JSON",
+            &[
+                ("PINPIPE_SINK__PARTITIONER", "time"),
+                ("PINPIPE_SINK__PATH_FORMAT", "'dt'=YYYY-MM-dd/'minute'=mm"),
+                ("PINPIPE_SINK__PARTITION_DURATION", "1m"),
+                ("PINPIPE_SINK__TIMESTAMP_EXTRACTOR", "record_field"),
+                ("PINPIPE_SINK__TIMESTAMP_FIELD", "timestamp"),
+                ("PINPIPE_SINK__COMPRESSION", "gzip"),
+            ],
+        ),
+        (
+            "field partitioner by country, Parquet",
+            &[
+                ("PINPIPE_SINK__PARTITIONER", "field"),
+                ("PINPIPE_SINK__PARTITION_FIELDS", "[country]"),
+                ("PINPIPE_SINK__FORMAT", "parquet"),
+            ],
+        ),
+    ];
+    for (name, env) in configs {
+        let w = Workdir::new();
+        let server = Server::start(&w, &[("PINPIPE_LOG__DEFAULT_PARTITIONS", "2")]);
+        let url = server.url("/topics/pinterest.geo");
+        let stop = tokio_util::sync::CancellationToken::new();
+        let producer = keep_posting(url, stop.clone(), |i| {
+            let geo = |ind: u64| {
+                // Times over ten minutes; every 17th one not a time (a dead letter).
+                let ts = if ind % 17 == 16 { "soon".to_owned() } else { format!("2020-08-28T03:{:02}:07", ind % 10) };
+                let country = ["Albania", "Chad", "Peru"][(ind % 3) as usize];
+                json!({"value": {"ind": ind, "timestamp": ts, "latitude": 1.5, "longitude": 2.5, "country": country}})
+            };
+            (0..3).map(|j| geo(i * 3 + j)).collect()
+        });
+        kill_loop(&w, &["--flush-size", "7"], env, 4, 600, 191).await;
+        stop.cancel();
+        let posted = producer.await.unwrap();
+        assert!(posted > 30, "{name}: only {posted} requests");
+        let r = w.run_with(&["sink", "--once", "--flush-size", "7"], env);
+        assert_eq!(r.code, 0, "{name}: {}{}", r.stdout, r.stderr);
+        let (mut stored, mut dead) = read_back_with_independent_tools(&w.path().join(".pinpipe/objects"));
+        stored.sort_unstable();
+        dead.sort_unstable();
+        let expected_dead: Vec<u64> = (0..posted * 3).filter(|i| i % 17 == 16).collect();
+        if name.contains("time") {
+            // A time that is not one cannot be placed: a dead letter, once.
+            assert_eq!(dead, expected_dead, "{name}");
+        } else {
+            assert!(dead.is_empty(), "{name}: {dead:?}");
+        }
+        let mut all: Vec<u64> = stored.iter().chain(&dead).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..posted * 3).collect::<Vec<_>>(), "{name}: every record exactly once");
+        drop(server);
+    }
 }

@@ -19,7 +19,7 @@
 
 pub mod listing;
 
-pub use listing::{RawObject, SinkCommit, list_objects, list_partitions, list_topic};
+pub use listing::{Layout, RawObject, SinkCommit, list_objects, list_partitions, list_topic, partitions};
 
 use std::borrow::Cow;
 
@@ -108,6 +108,13 @@ impl Format {
     }
 }
 
+/// Key-value metadata of the sink's Parquet objects: the offset of the object's first record.
+pub const PARQUET_FIRST_OFFSET: &str = "pinpipe.first_offset";
+/// Key-value metadata of the sink's Parquet objects: the offset after the last record the object
+/// covers (records the sink refused included), so that readers and a resuming sink know where it
+/// ends.
+pub const PARQUET_NEXT_OFFSET: &str = "pinpipe.next_offset";
+
 /// What an object's file name says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ObjectFile {
@@ -177,9 +184,6 @@ pub fn parse_partition(dir_name: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-    use object_store::ObjectStoreExt;
-
     use super::*;
 
     #[test]

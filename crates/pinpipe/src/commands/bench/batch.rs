@@ -48,12 +48,13 @@ impl Layout {
     }
 }
 
-/// How the posts of a benchmark are drawn.
+/// How the posts of a benchmark are drawn, and how their objects are encoded.
 #[derive(Clone, Copy)]
 struct Posting {
     source_rows: u64,
     loss: f64,
     layout: Layout,
+    format: pinpipe_store::layout::Format,
 }
 
 impl Posting {
@@ -107,10 +108,15 @@ fn generate(dir: &Path, posting: Posting, from: u64, to: u64) -> anyhow::Result<
         let part = dir.join(format!("topics/{topic}/partition=0"));
         std::fs::create_dir_all(&part)?;
         let mut offset = posting.offset_at(kind, from);
-        let (mut buf, mut start, mut in_buf) = (Vec::new(), offset, 0u64);
-        let flush = |buf: &mut Vec<u8>, start: u64, d: &mut Dataset| -> anyhow::Result<()> {
-            std::fs::File::create(part.join(format!("{topic}+0+{start:010}.json")))?.write_all(buf)?;
-            d.bytes += buf.len() as u64;
+        let (mut buf, mut start, mut in_buf) = (Vec::<Vec<u8>>::new(), offset, 0u64);
+        let format = posting.format;
+        let flush = |buf: &mut Vec<Vec<u8>>, start: u64, d: &mut Dataset| -> anyhow::Result<()> {
+            let next = start + buf.len() as u64;
+            let bytes =
+                pinpipe_sink::encode::encode_records(format, Some(kind), buf.iter().map(Vec::as_slice), start, next)?;
+            let name = pinpipe_store::layout::object_file(&topic, 0, start, format);
+            std::fs::File::create(part.join(name))?.write_all(&bytes)?;
+            d.bytes += bytes.len() as u64;
             d.objects += 1;
             buf.clear();
             Ok(())
@@ -120,8 +126,7 @@ fn generate(dir: &Path, posting: Posting, from: u64, to: u64) -> anyhow::Result<
             if !arrive[kind_index(kind)] {
                 continue;
             }
-            serde_json::to_writer(&mut buf, &g.post(row).json(kind))?;
-            buf.push(b'\n');
+            buf.push(serde_json::to_vec(&g.post(row).json(kind))?);
             offset += 1;
             in_buf += 1;
             d.records += 1;
@@ -252,6 +257,31 @@ pub struct Options {
     pub loss: f64,
     /// New posts of the incremental scenario (none: the full scenario).
     pub new: Option<u64>,
+    /// Object formats: `json`, `gzip`, `parquet`, or several separated by commas (the full
+    /// scenario then compares reading and cleaning them).
+    pub formats: String,
+}
+
+fn parse_formats(text: &str) -> anyhow::Result<Vec<pinpipe_store::layout::Format>> {
+    use pinpipe_store::layout::{Format, ParquetCodec};
+    text.split(',')
+        .map(|f| match f.trim() {
+            "json" => Ok(Format::Json),
+            "gzip" => Ok(Format::JsonGzip),
+            "parquet" => Ok(Format::Parquet(ParquetCodec::Snappy)),
+            other => {
+                anyhow::bail!("--format must be json, gzip or parquet (or several, comma-separated), not {other:?}")
+            }
+        })
+        .collect()
+}
+
+fn format_name(f: pinpipe_store::layout::Format) -> &'static str {
+    match f {
+        pinpipe_store::layout::Format::Json => "json",
+        pinpipe_store::layout::Format::JsonGzip => "gzip",
+        pinpipe_store::layout::Format::Parquet(_) => "parquet",
+    }
 }
 
 /// Runs the benchmark.
@@ -266,48 +296,100 @@ pub async fn run(loaded: &Loaded, o: Options) -> anyhow::Result<()> {
     anyhow::ensure!(o.posts > 0, "--posts must be at least 1");
     let source_rows = o.source_rows.unwrap_or(o.posts).max(1);
     let data_root = loaded.config.data_dir.join("bench").join("batch-data");
+    let formats = parse_formats(&o.formats)?;
     for layout in layouts {
-        let posting = Posting { source_rows, loss: o.loss, layout };
-        let tag = format!("{}-{}-rows{}-loss{}", layout.name(), o.posts, source_rows, o.loss);
-        let base_dir: PathBuf = data_root.join(&tag);
-        let t = Instant::now();
-        let base = tokio::task::spawn_blocking({
-            let dir = base_dir.clone();
-            let posts = o.posts;
-            move || generate(&dir, posting, 0, posts)
-        })
-        .await??;
-        line(&format!(
-            "bench batch: {} posts drawn from {} source rows ({:.1}% loss), {} layout: {} records in {} objects, {} MB (ready in {:.1} s), {} runs",
-            output::int(o.posts),
-            output::int(source_rows),
-            o.loss * 100.0,
-            layout.name(),
-            output::int(base.records),
-            output::int(base.objects),
-            base.bytes / 1_000_000,
-            t.elapsed().as_secs_f64(),
-            o.runs
-        ))?;
-        match o.new {
-            None => full_scenario(loaded, &base_dir, &base, layout, o.posts, o.runs).await?,
-            Some(new) => {
-                let new_dir = data_root.join(format!("{tag}-new{new}"));
-                let posts = o.posts;
-                let added = tokio::task::spawn_blocking({
-                    let dir = new_dir.clone();
-                    move || generate(&dir, posting, posts, posts + new)
-                })
-                .await??;
-                incremental_scenario(loaded, &base_dir, &new_dir, &added, new, o.runs).await?;
-                if !o.keep {
-                    let _ = std::fs::remove_dir_all(&new_dir);
-                }
+        let mut compared = Vec::new();
+        for &format in &formats {
+            let posting = Posting { source_rows, loss: o.loss, layout, format };
+            let measured = scenario(loaded, &o, &data_root, posting, source_rows).await?;
+            if let Some(m) = measured {
+                compared.push((format, m));
             }
         }
-        if !o.keep {
-            let _ = std::fs::remove_dir_all(&base_dir);
+        compare_formats(&compared)?;
+    }
+    Ok(())
+}
+
+/// The full (or incremental) scenario on the objects of `posting`; returns the full scenario's
+/// medians of read+clean: (ingest wall, busy cleaning) in seconds.
+async fn scenario(
+    loaded: &Loaded,
+    o: &Options,
+    data_root: &Path,
+    posting: Posting,
+    source_rows: u64,
+) -> anyhow::Result<Option<(f64, f64)>> {
+    let layout = posting.layout;
+    let tag =
+        format!("{}-{}-{}-rows{}-loss{}", layout.name(), format_name(posting.format), o.posts, source_rows, o.loss);
+    let base_dir: PathBuf = data_root.join(&tag);
+    let t = Instant::now();
+    let base = tokio::task::spawn_blocking({
+        let dir = base_dir.clone();
+        let posts = o.posts;
+        move || generate(&dir, posting, 0, posts)
+    })
+    .await??;
+    line(&format!(
+        "bench batch: {} posts drawn from {} source rows ({:.1}% loss), {} layout, {} objects: {} records in {} objects, {} MB (ready in {:.1} s), {} runs",
+        output::int(o.posts),
+        output::int(source_rows),
+        o.loss * 100.0,
+        layout.name(),
+        format_name(posting.format),
+        output::int(base.records),
+        output::int(base.objects),
+        base.bytes / 1_000_000,
+        t.elapsed().as_secs_f64(),
+        o.runs
+    ))?;
+    let measured = match o.new {
+        None => Some(full_scenario(loaded, &base_dir, &base, layout, o.posts, o.runs).await?),
+        Some(new) => {
+            let new_dir = data_root.join(format!("{tag}-new{new}"));
+            let posts = o.posts;
+            let added = tokio::task::spawn_blocking({
+                let dir = new_dir.clone();
+                move || generate(&dir, posting, posts, posts + new)
+            })
+            .await??;
+            incremental_scenario(loaded, &base_dir, &new_dir, &added, new, o.runs).await?;
+            if !o.keep {
+                let _ = std::fs::remove_dir_all(&new_dir);
+            }
+            None
         }
+    };
+    if !o.keep {
+        let _ = std::fs::remove_dir_all(&base_dir);
+    }
+    Ok(measured)
+}
+
+/// Reading and cleaning the same posts in each format, against JSON.
+fn compare_formats(compared: &[(pinpipe_store::layout::Format, (f64, f64))]) -> anyhow::Result<()> {
+    let Some((_, (json_ingest, json_clean))) = compared.iter().find(|(f, _)| *f == pinpipe_store::layout::Format::Json)
+    else {
+        return Ok(());
+    };
+    if compared.len() < 2 {
+        return Ok(());
+    }
+    line("read+clean by format (medians; busy = summed over the cleaning threads):")?;
+    for (format, (ingest, clean)) in compared {
+        let goal = if matches!(format, pinpipe_store::layout::Format::Parquet(_)) {
+            let met = json_clean / clean.max(1e-9) >= 3.0;
+            format!(" (goal: >= 3x faster than JSON: {})", if met { "met" } else { "NOT met" })
+        } else {
+            String::new()
+        };
+        line(&format!(
+            "  {:<8} ingest {ingest:.2} s ({:.1}x JSON's speed), read+clean busy {clean:.2} s ({:.1}x){goal}",
+            format_name(*format),
+            json_ingest / ingest.max(1e-9),
+            json_clean / clean.max(1e-9),
+        ))?;
     }
     Ok(())
 }
@@ -319,7 +401,7 @@ async fn full_scenario(
     layout: Layout,
     posts: u64,
     runs: u32,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(f64, f64)> {
     let mut rows = Vec::new();
     for run in 1..=runs {
         let scratch = super::Scratch::new(loaded, "batch")?;
@@ -347,7 +429,15 @@ async fn full_scenario(
             baseline,
             first.wall / baseline.max(1e-9)
         ))?;
-        rows.push([first.wall, first.peak_mib(), baseline, noop.wall, noop.peak_mib()]);
+        rows.push([
+            first.wall,
+            first.peak_mib(),
+            baseline,
+            noop.wall,
+            noop.peak_mib(),
+            first.phase("ingest_s"),
+            first.phase("clean_busy_s"),
+        ]);
     }
     let m = |i: usize| median(rows.iter().map(|r| r[i]).collect());
     let goal = match (layout, posts) {
@@ -366,7 +456,7 @@ async fn full_scenario(
         m(2),
         m(0) / m(2).max(1e-9)
     ))?;
-    Ok(())
+    Ok((m(5), m(6)))
 }
 
 async fn incremental_scenario(

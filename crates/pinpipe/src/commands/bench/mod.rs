@@ -34,8 +34,17 @@ pub async fn run(loaded: &Loaded, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Source { rows, runs, source_url } => source(loaded, rows, runs.max(1), source_url).await,
         BenchCommand::Log { records, runs } => log::run(loaded, records, runs.max(1)).await,
         BenchCommand::Sink { records, runs } => sink::run(loaded, records, runs.max(1)).await,
-        BenchCommand::Batch { posts, layout, runs, keep_data, source_rows, loss, new } => {
-            let options = batch::Options { posts, layout, runs: runs.max(1), keep: keep_data, source_rows, loss, new };
+        BenchCommand::Batch { posts, layout, runs, keep_data, source_rows, loss, new, format } => {
+            let options = batch::Options {
+                posts,
+                layout,
+                runs: runs.max(1),
+                keep: keep_data,
+                source_rows,
+                loss,
+                new,
+                formats: format,
+            };
             batch::run(loaded, options).await
         }
         BenchCommand::Stream { rate, seconds, backlog, runs, trigger_interval } => {
