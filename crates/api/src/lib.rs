@@ -88,6 +88,11 @@ impl AppState {
         }))
     }
 
+    /// The API's metrics, to which a process adds its other stages' collectors.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
     /// The log that holds names of `kind`.
     pub fn log_for(&self, kind: TopicKind) -> &dyn Log {
         match kind {
@@ -221,10 +226,7 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         state.metrics.retention_held.get_or_create(&metrics::PartitionLabels { topic, partition }).set(bytes);
     }
     let mut r = state.metrics.render().into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE));
     r
 }
 

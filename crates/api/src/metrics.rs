@@ -1,10 +1,16 @@
 //! Prometheus metrics of the API (OpenMetrics text at `GET /metrics`): requests by route, method
 //! and status; request latency by route; records and bytes appended per topic; end offsets.
+//!
+//! The other stages of a process (the sink, the streaming job, the scheduler, the emulator in
+//! `pinpipe up`) add their metrics as collectors ([`Metrics::register_collector`]): read from
+//! their status at each scrape, so they cost the stages' hot paths nothing. A process without
+//! the API serves the same text on its own listener ([`serve_metrics`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -125,6 +131,71 @@ pub struct Metrics {
     /// REST Proxy consumer instances (refreshed at each scrape).
     pub consumer_instances: Gauge,
     topics: RwLock<HashMap<String, Arc<TopicCounters>>>,
+    /// The other stages' collectors.
+    stages: StageMetrics,
+}
+
+/// The metrics of the stages of a process, as collectors read at each scrape.
+pub struct StageMetrics {
+    registry: RwLock<Registry>,
+}
+
+impl Default for StageMetrics {
+    fn default() -> Self {
+        StageMetrics { registry: RwLock::new(Registry::with_prefix("pinpipe")) }
+    }
+}
+
+impl StageMetrics {
+    /// Adds a stage's collector (its metric names get the `pinpipe_` prefix).
+    pub fn register_collector(&self, collector: Box<dyn Collector>) {
+        if let Ok(mut r) = self.registry.write() {
+            r.register_collector(collector);
+        }
+    }
+
+    fn encode(&self, out: &mut String) {
+        if let Ok(r) = self.registry.read() {
+            // Writing into a String cannot fail.
+            let _ = prometheus_client::encoding::text::encode_registry(out, &r);
+        }
+    }
+
+    /// The OpenMetrics text of the stages alone.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.encode(&mut out);
+        let _ = prometheus_client::encoding::text::encode_eof(&mut out);
+        out
+    }
+}
+
+/// The content type of OpenMetrics text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Serves `GET /metrics` (the stages' metrics) and `GET /healthz` on `listener` until `stop`:
+/// for a stage run alone, without the API (`--metrics-listen`).
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    stages: Arc<StageMetrics>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let stages = Arc::clone(&stages);
+                async move {
+                    let mut r = stages.render().into_response();
+                    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+                    r
+                }
+            }),
+        )
+        .route("/healthz", axum::routing::get(|| async { r#"{"status":"ok"}"# }));
+    axum::serve(listener, app).with_graceful_shutdown(stop).await
 }
 
 impl Default for Metrics {
@@ -172,6 +243,7 @@ impl Default for Metrics {
             overloaded,
             consumer_instances,
             topics: RwLock::default(),
+            stages: StageMetrics::default(),
         }
     }
 }
@@ -202,7 +274,14 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
+        self.stages.encode(&mut out);
+        let _ = prometheus_client::encoding::text::encode_eof(&mut out);
         out
+    }
+
+    /// Adds a stage's collector to this process's `/metrics`.
+    pub fn register_collector(&self, collector: Box<dyn Collector>) {
+        self.stages.register_collector(collector);
     }
 }

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod config;
+mod metrics;
 mod output;
 
 use std::process::ExitCode;
@@ -18,16 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // The Delta kernel logs an ERROR whenever a table does not exist yet, which is
-                // normal here (the first write creates it); its real errors reach pinpipe as
-                // returned errors and are reported there.
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,buoyant_kernel::snapshot::builder=off")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -45,5 +37,23 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Log lines on stderr: the level from `-v`/`-q` (or `RUST_LOG`), as text or JSON.
+fn init_logging(global: &cli::GlobalArgs) {
+    let level =
+        if global.log_quiet { "error" } else { ["warn", "info", "debug", "trace"][usize::from(global.verbose.min(3))] };
+    // The Delta kernel logs an ERROR whenever a table does not exist yet, which is normal here
+    // (the first write creates it); its real errors reach pinpipe as returned errors and are
+    // reported there.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},buoyant_kernel::snapshot::builder=off"))
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if global.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
     }
 }

@@ -276,6 +276,7 @@ impl Worker {
             *group = Group::at(next, self.config.format, self.kind());
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let done = std::mem::replace(group, Group::at(next, self.config.format, self.kind()));
         let (start, end) = (done.start, done.next);
         let mut writes: Vec<(String, bytes::Bytes)> = Vec::with_capacity(done.objects.len() + 1);
@@ -297,6 +298,7 @@ impl Worker {
             let covers = if self.config.scheme == Scheme::Default { end } else { o.next };
             writes.push((key, o.encoder.finish(o.start, covers)?));
         }
+        let bytes: u64 = writes.iter().map(|(_, b)| b.len() as u64).sum();
         let nested = self.config.scheme != Scheme::Default;
         if nested {
             let writing = writes.iter().map(|(k, _)| k.clone()).collect();
@@ -317,6 +319,9 @@ impl Worker {
             s.objects += objects;
             s.records += records;
             s.dead_letters += dead;
+            s.bytes += bytes;
+            s.flushes += 1;
+            s.flush_nanos += u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         });
         Ok(())
     }

@@ -39,6 +39,12 @@ pub struct PartitionStatus {
     pub records: u64,
     /// Records this run could not place or encode, written to the sink's dead letters.
     pub dead_letters: u64,
+    /// Bytes of the objects (and dead letters) this run wrote.
+    pub bytes: u64,
+    /// Groups this run wrote (each one or more objects).
+    pub flushes: u64,
+    /// Nanoseconds spent writing them (encoding, storing, committing).
+    pub flush_nanos: u64,
 }
 
 impl PartitionStatus {

@@ -46,6 +46,8 @@ pub struct TableStatus {
     pub dead_letters: u64,
     /// Compactions run by this run.
     pub compactions: u64,
+    /// Nanoseconds the committed micro-batches took (read to commit).
+    pub batch_nanos: u64,
 }
 
 impl TableStatus {

@@ -43,6 +43,16 @@ pub struct GlobalArgs {
     /// Kafka cluster [config: log.topics, log.streams, log.kafka.bootstrap_servers].
     #[arg(long, global = true, value_name = "URL", value_parser = parse_log_url)]
     pub log: Option<LogUrl>,
+    /// Log lines as `text` (default) or `json` (one object per line: timestamp, level, target,
+    /// fields), on stderr.
+    #[arg(long, global = true, value_name = "FORMAT", value_parser = ["text", "json"], default_value = "text")]
+    pub log_format: String,
+    /// More log lines: -v info, -vv debug, -vvv trace (warnings by default; RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "log_quiet")]
+    pub verbose: u8,
+    /// Fewer log lines: errors only.
+    #[arg(short = 'q', long, global = true)]
+    pub log_quiet: bool,
 }
 
 impl GlobalArgs {
@@ -159,6 +169,9 @@ pub struct ScheduleArgs {
     /// and exit.
     #[arg(long)]
     pub trigger_now: bool,
+    /// Serve this stage's metrics (OpenMetrics text) at http://ADDR/metrics, e.g. 127.0.0.1:9101.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl ScheduleArgs {
@@ -281,6 +294,9 @@ pub struct StreamArgs {
     /// Keep running micro-batches until Ctrl-C (the default).
     #[arg(long)]
     pub follow: bool,
+    /// Serve this stage's metrics (OpenMetrics text) at http://ADDR/metrics, e.g. 127.0.0.1:9101.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl StreamArgs {
@@ -412,6 +428,9 @@ pub struct SinkArgs {
     /// Keep copying new records until Ctrl-C (the default).
     #[arg(long)]
     pub follow: bool,
+    /// Serve this stage's metrics (OpenMetrics text) at http://ADDR/metrics, e.g. 127.0.0.1:9101.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl SinkArgs {

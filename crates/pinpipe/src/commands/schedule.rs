@@ -63,6 +63,14 @@ pub async fn run(loaded: &Loaded, args: ScheduleArgs) -> anyhow::Result<()> {
             ),
         };
     }
+    let _metrics = crate::metrics::listen(
+        args.metrics_listen,
+        vec![Box::new(crate::metrics::SchedulerMetrics {
+            history: scheduler.history().clone(),
+            schedule: config.clone(),
+        })],
+    )
+    .await?;
     line(&format!(
         "schedule: the batch job at {:?} (UTC), {} retries {:?} apart, no catch-up, one run at a time; history in {}",
         config.expression,

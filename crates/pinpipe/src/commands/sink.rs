@@ -20,6 +20,11 @@ pub async fn run(loaded: &Loaded, args: SinkArgs) -> anyhow::Result<()> {
     let url = store.url.clone();
     let sink = std::sync::Arc::new(Sink::new(log, store, loaded.resolved.sink.clone()));
     let mode = if args.once { Mode::Once } else { Mode::Follow };
+    let _metrics = crate::metrics::listen(
+        args.metrics_listen,
+        vec![Box::new(crate::metrics::SinkMetrics(std::sync::Arc::clone(&sink)))],
+    )
+    .await?;
     let stop = stop_on_signal();
     let reporter = (mode == Mode::Follow).then(|| {
         let sink = std::sync::Arc::clone(&sink);

@@ -36,6 +36,11 @@ pub async fn run(loaded: &Loaded, args: StreamArgs) -> anyhow::Result<()> {
     }
     let job = std::sync::Arc::new(StreamJob::new(log, r.warehouse.clone(), r.names.clone(), r.stream.clone()));
     let mode = if args.once { Mode::Once } else { Mode::Follow };
+    let _metrics = crate::metrics::listen(
+        args.metrics_listen,
+        vec![Box::new(crate::metrics::StreamMetrics(std::sync::Arc::clone(&job)))],
+    )
+    .await?;
     let stop = stop_on_signal();
     let reporter = (mode == Mode::Follow).then(|| {
         let job = std::sync::Arc::clone(&job);

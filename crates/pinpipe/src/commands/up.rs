@@ -28,8 +28,9 @@ pub async fn run(loaded: &Loaded, args: UpArgs) -> anyhow::Result<()> {
     prepare_source(source.as_ref(), &args).await?;
     let api = Api::start(loaded).await?;
     let followers = Followers::start(loaded, &api.logs, args.once)?;
+    followers.register_metrics(loaded, api.state.metrics());
     let user_stop = stop_on_signal();
-    let posted = post(loaded, source, &api.url, &args, &user_stop).await?;
+    let posted = post(loaded, source, &api, &args, &user_stop).await?;
     if !args.once && !user_stop.is_cancelled() {
         line(&format!("pinpipe up: running (API at {}, sink, streaming job, scheduler); Ctrl-C to stop", api.url))?;
         user_stop.cancelled().await;
@@ -54,6 +55,8 @@ pub async fn run(loaded: &Loaded, args: UpArgs) -> anyhow::Result<()> {
 struct Api {
     logs: pinpipe_log::Logs,
     url: String,
+    /// Its state: its `/metrics` carries every stage's metrics.
+    state: AppState,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -70,11 +73,12 @@ impl Api {
         let state = AppState::with_streams(Arc::clone(&logs.topics), Arc::clone(&logs.streams), r.api.clone());
         let stop = CancellationToken::new();
         let task = {
-            let stop = stop.clone();
+            let (state, stop) = (state.clone(), stop.clone());
             tokio::spawn(async move { pinpipe_api::serve(listener, state, stop.cancelled_owned()).await })
         };
         line(&format!("api: listening on {url} ({})", logs.describe()))?;
-        Ok(Api { logs, url, stop, task })
+        line(&format!("metrics: {url}/metrics (every stage)"))?;
+        Ok(Api { logs, url, state, stop, task })
     }
 
     /// Stops serving once the requests in flight are answered; hands back the logs.
@@ -133,6 +137,20 @@ impl Followers {
         Ok(Followers { sink, job, stop, sink_task, stream_task, scheduler_task })
     }
 
+    /// Adds their metrics to the API's `/metrics`.
+    fn register_metrics(&self, loaded: &Loaded, metrics: &pinpipe_api::metrics::Metrics) {
+        use crate::metrics::{SchedulerMetrics, SinkMetrics, StreamMetrics};
+        metrics.register_collector(Box::new(SinkMetrics(Arc::clone(&self.sink))));
+        metrics.register_collector(Box::new(StreamMetrics(Arc::clone(&self.job))));
+        if self.scheduler_task.is_some() {
+            let scheduler = super::schedule::scheduler(loaded);
+            metrics.register_collector(Box::new(SchedulerMetrics {
+                history: scheduler.history().clone(),
+                schedule: loaded.resolved.schedule.clone(),
+            }));
+        }
+    }
+
     /// Stops them; each commits what it holds.
     async fn stop(self) -> anyhow::Result<Done> {
         self.stop.cancel();
@@ -151,15 +169,17 @@ impl Followers {
 async fn post(
     loaded: &Loaded,
     source: Arc<dyn pinpipe_source::SourceStore>,
-    api_url: &str,
+    api: &Api,
     args: &UpArgs,
     stop: &CancellationToken,
 ) -> anyhow::Result<pinpipe_emulate::Summary> {
     let r = &loaded.resolved;
+    let api_url = api.url.as_str();
     let mut emulate = r.emulate.clone();
     emulate.api_url = api_url.to_owned();
     emulate.mode = pinpipe_emulate::config::Mode::Both;
     let emulator = Arc::new(pinpipe_emulate::Emulator::new(source, emulate, r.names.clone())?);
+    api.state.metrics().register_collector(Box::new(crate::metrics::EmulatorMetrics(emulator.counters())));
     let bar = output::bar(args.posts, "posts");
     let ticker = {
         let (bar, counters) = (bar.clone(), emulator.counters());

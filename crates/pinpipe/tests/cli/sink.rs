@@ -232,3 +232,62 @@ async fn sigkill_loops_with_time_and_field_partitioners_in_gzip_and_parquet_keep
         drop(server);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sink_run_alone_serves_its_metrics_on_metrics_listen() {
+    use std::io::BufRead;
+    let w = Workdir::new();
+    let server = Server::start(&w, &[]);
+    let http = HttpClient::default();
+    let body = json!({"records": (0..7).map(|i| json!({"value": {"i": i}})).collect::<Vec<_>>()});
+    let r = http
+        .send(
+            "POST",
+            &server.url("/topics/pinterest.pin"),
+            &[("content-type", "application/vnd.kafka.json.v2+json")],
+            body.to_string(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let mut sink = w
+        .cmd(&["sink", "--follow", "--flush-size", "2", "--metrics-listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(sink.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("the sink exited before naming its metrics URL").unwrap();
+        if let Some(url) = line.strip_prefix("metrics: ") {
+            break url.trim().to_owned();
+        }
+    };
+    // Seven records at flush size 2: three objects of two, and one record waiting (lag 1).
+    let wanted = [
+        r#"pinpipe_sink_records_total{topic="pinterest.pin",partition="0"} 6"#,
+        r#"pinpipe_sink_objects_total{topic="pinterest.pin",partition="0"} 3"#,
+        r#"pinpipe_sink_lag_records{topic="pinterest.pin",partition="0"} 1"#,
+        r#"pinpipe_sink_committed_offset{topic="pinterest.pin",partition="0"} 6"#,
+        "# EOF",
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = http.send("GET", &url, &[], String::new()).await.unwrap();
+        assert_eq!(r.status, 200);
+        if wanted.iter().all(|w| r.body.lines().any(|l| l == *w)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", r.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sink.kill().unwrap();
+    sink.wait().unwrap();
+    // A port in use: a clear error, exit != 0.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let r = w.run(&["sink", "--once", "--metrics-listen", &addr]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains(&format!("cannot listen on {addr} for metrics")), "{}", r.stderr);
+    drop(server);
+}

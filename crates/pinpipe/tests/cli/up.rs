@@ -92,6 +92,19 @@ async fn up_once_runs_the_whole_pipeline_and_a_second_run_reuses_the_database_an
     );
 }
 
+/// What `pinpipe up` prints until it says it is running.
+fn read_until_running(reader: &mut impl BufRead) -> String {
+    let mut out = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "up exited early:\n{out}");
+        out.push_str(&line);
+        if line.contains("Ctrl-C to stop") {
+            return out;
+        }
+    }
+}
+
 #[test]
 fn up_runs_until_sigterm_and_stops_gracefully() {
     let w = Workdir::new();
@@ -102,15 +115,7 @@ fn up_runs_until_sigterm_and_stops_gracefully() {
         .spawn()
         .unwrap();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut out = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "up exited early:\n{out}");
-        out.push_str(&line);
-        if line.contains("Ctrl-C to stop") {
-            break;
-        }
-    }
+    let out = read_until_running(&mut reader);
     assert!(out.contains("schedule: the batch job at \"@daily\" UTC"), "{out}");
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
@@ -177,4 +182,138 @@ async fn up_once_runs_the_whole_pipeline_on_kafka() {
     assert!(after(&second, "objects written:").starts_with("30 under"), "{second}");
     assert_eq!(second.matches(", lag 0 (").count(), 3, "{second}");
     assert!(records_on_kafka(&broker.bootstrap).await.iter().all(|(_, n)| *n == 50));
+}
+
+/// One sample: name, labels, value.
+type Sample = (String, serde_json::Map<String, serde_json::Value>, f64);
+
+/// Samples of an OpenMetrics text, parsed by the Prometheus project's own parser
+/// (`prometheus_client` from PyPI): `(name, labels, value)`. `None` when it is not installed.
+fn parse_openmetrics(text: &str) -> Option<Vec<Sample>> {
+    let script = "import sys, json\n\
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse\n\
+        out = [[s.name, s.labels, s.value] for f in parse(sys.stdin.read()) for s in f.samples]\n\
+        print(json.dumps(out))";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("No module named 'prometheus_client'") {
+        return None;
+    }
+    assert!(out.status.success(), "the OpenMetrics parser refused the text: {stderr}\n{text}");
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// The sum of the samples named `name` whose label `label` starts with `prefix`.
+fn sum(
+    samples: &[(String, serde_json::Map<String, serde_json::Value>, f64)],
+    name: &str,
+    label: &str,
+    prefix: &str,
+) -> f64 {
+    samples
+        .iter()
+        .filter(|(n, l, _)| n == name && l.get(label).and_then(|v| v.as_str()).is_some_and(|v| v.starts_with(prefix)))
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_stage_of_up_has_metrics_that_a_prometheus_parser_reads_and_that_match_the_run() {
+    let w = Workdir::new();
+    let mut child = w
+        .cmd(&["up", "--posts", "30", "--source-rows", "200", "--listen", "127.0.0.1:0", "--log-format", "json", "-v"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let stderr = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
+    let out = read_until_running(&mut reader);
+    let metrics_url = after(&out, "api: listening on").split_whitespace().next().unwrap().to_owned() + "/metrics";
+    let http = pinpipe_testkit::http::HttpClient::default();
+    // Wait until the sink and the streaming job have taken everything (lag 0 everywhere).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let samples = loop {
+        let r = http.send("GET", &metrics_url, &[], String::new()).await.unwrap();
+        assert_eq!(r.status, 200);
+        let Some(samples) = parse_openmetrics(&r.body) else {
+            assert!(std::env::var_os("TEST_PINPIPE_REQUIRE_SERVERS").is_none(), "prometheus_client is required here");
+            eprintln!("skipped: python3 with prometheus_client is not installed");
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            child.wait().unwrap();
+            return;
+        };
+        let drained = sum(&samples, "pinpipe_sink_records_total", "topic", "pinterest.") == 90.0
+            && sum(&samples, "pinpipe_stream_records_total", "stream", "streaming-") == 90.0
+            && sum(&samples, "pinpipe_sink_lag_records", "topic", "") == 0.0
+            && sum(&samples, "pinpipe_stream_lag_records", "stream", "") == 0.0;
+        if drained {
+            break samples;
+        }
+        assert!(std::time::Instant::now() < deadline, "not drained in 60 s:\n{}", r.body);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let names: std::collections::BTreeSet<&str> = samples.iter().map(|(n, _, _)| n.as_str()).collect();
+    for family in [
+        "pinpipe_api_requests_total",
+        "pinpipe_log_appended_records_total",
+        "pinpipe_log_end_offset",
+        "pinpipe_sink_objects_total",
+        "pinpipe_sink_written_bytes_total",
+        "pinpipe_sink_flush_duration_seconds_total",
+        "pinpipe_sink_committed_offset",
+        "pinpipe_stream_rows_total",
+        "pinpipe_stream_micro_batches_total",
+        "pinpipe_stream_table_version",
+        "pinpipe_stream_last_commit_timestamp_seconds",
+        "pinpipe_emulate_records_accepted_total",
+        "pinpipe_schedule_attempts_total",
+        "pinpipe_schedule_next_run_timestamp_seconds",
+    ] {
+        assert!(names.contains(family), "no {family} in {names:?}");
+    }
+    // The stages agree with each other and with the run: 30 posts, each 3 records to the topics
+    // and 3 to the streams.
+    let total = |name: &str| samples.iter().filter(|(n, _, _)| n == name).map(|(_, _, v)| v).sum::<f64>();
+    assert_eq!(total("pinpipe_emulate_records_accepted_total"), 180.0);
+    assert_eq!(total("pinpipe_emulate_records_refused_total"), 0.0);
+    assert_eq!(sum(&samples, "pinpipe_log_appended_records_total", "topic", "pinterest."), 90.0);
+    assert_eq!(sum(&samples, "pinpipe_log_appended_records_total", "topic", "streaming-"), 90.0);
+    assert_eq!(sum(&samples, "pinpipe_log_end_offset", "topic", "pinterest."), 90.0);
+    // The classic setting: one object per record.
+    assert_eq!(sum(&samples, "pinpipe_sink_objects_total", "topic", "pinterest."), 90.0);
+    let stream = |name: &str| sum(&samples, name, "stream", "streaming-");
+    assert_eq!(
+        stream("pinpipe_stream_rows_total")
+            + stream("pinpipe_stream_duplicates_dropped_total")
+            + stream("pinpipe_stream_dead_letters_total"),
+        90.0
+    );
+    assert!(total("pinpipe_sink_written_bytes_total") > 90.0 * 50.0);
+    let next_run = total("pinpipe_schedule_next_run_timestamp_seconds");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!(next_run > now && next_run <= now + 86_400.0, "next run {next_run}, now {now}");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{out}{rest}");
+    // --log-format json -v: every log line is a JSON object, and info lines are there.
+    let logs = stderr.join().unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| l["level"] == "INFO"), "{logs}");
+    assert!(lines.iter().all(|l| l["timestamp"].is_string() && l["level"].is_string()), "{logs}");
 }

@@ -62,6 +62,7 @@ impl Worker {
         seen: &mut Option<Seen>,
         reads: Vec<PartitionRead>,
     ) -> Result<DeltaTable> {
+        let started = std::time::Instant::now();
         let prepared = self.prepare(pos, seen.as_ref(), &reads)?;
         if !prepared.dead_letters.is_empty() {
             self.write_dead_letters(pos.batch, &prepared.dead_letters).await?;
@@ -73,6 +74,8 @@ impl Worker {
             }
             Committed::Ours(table) => {
                 self.advance(&table, pos, seen, prepared).await;
+                let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                self.update_status(|s| s.batch_nanos += nanos);
                 Ok(table)
             }
         }

@@ -1,0 +1,276 @@
+//! The metrics of the stages besides the API — the sink, the streaming job, the scheduler and
+//! the emulator — as Prometheus collectors. Each reads its stage's status at every scrape (the
+//! stages count for their own summaries anyway), so metrics cost their hot paths nothing. They are
+//! served at the API's `/metrics` in `pinpipe up` and on `--metrics-listen` when a stage runs
+//! alone.
+//!
+//! Names follow Prometheus conventions: `pinpipe_<stage>_<what>`, counters end in `_total`,
+//! durations in seconds, sizes in bytes. Labels are topics, partitions and tables (bounded by the
+//! configuration), never records.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeCounterValue, EncodeGaugeValue, EncodeLabelSet, EncodeMetric, MetricEncoder,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Unit;
+
+/// A stage's own metrics listener (`--metrics-listen`); stops serving when dropped.
+pub struct Listener {
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Serves `collectors` at `http://<addr>/metrics` (and `/healthz`) when `addr` is set.
+pub async fn listen(
+    addr: Option<std::net::SocketAddr>,
+    collectors: Vec<Box<dyn Collector>>,
+) -> anyhow::Result<Option<Listener>> {
+    use anyhow::Context as _;
+    let Some(addr) = addr else { return Ok(None) };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for metrics (in use? pick another --metrics-listen)"))?;
+    let local = listener.local_addr()?;
+    let stages = Arc::new(pinpipe_api::metrics::StageMetrics::default());
+    for c in collectors {
+        stages.register_collector(c);
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let cancelled = stop.clone().cancelled_owned();
+    tokio::spawn(async move {
+        if let Err(e) = pinpipe_api::metrics::serve_metrics(listener, stages, cancelled).await {
+            tracing::warn!("the metrics listener stopped: {e}");
+        }
+    });
+    crate::output::line(&format!("metrics: http://{local}/metrics"))?;
+    Ok(Some(Listener { stop }))
+}
+
+/// Writes one family of `kind`, each series' value by `encode`.
+fn family<L: EncodeLabelSet, N>(
+    enc: &mut DescriptorEncoder<'_>,
+    (name, help, unit): (&str, &str, Option<&Unit>),
+    kind: MetricType,
+    series: &[(L, N)],
+    encode: impl Fn(&N, MetricEncoder<'_>) -> fmt::Result,
+) -> fmt::Result {
+    let mut family = enc.encode_descriptor(name, help, unit, kind)?;
+    for (labels, value) in series {
+        encode(value, family.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+/// Writes one counter family.
+fn counters<L: EncodeLabelSet, N: EncodeCounterValue + Copy>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    series: &[(L, N)],
+) -> fmt::Result {
+    family(enc, (name, help, unit), MetricType::Counter, series, |v, m| ConstCounter::new(*v).encode(m))
+}
+
+/// Writes one counter without labels.
+fn counter<N: EncodeCounterValue>(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: N) -> fmt::Result {
+    ConstCounter::new(value).encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)
+}
+
+/// Writes one gauge family.
+fn gauges<L: EncodeLabelSet, N: EncodeGaugeValue + Copy>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    series: &[(L, N)],
+) -> fmt::Result {
+    family(enc, (name, help, unit), MetricType::Gauge, series, |v, m| ConstGauge::new(*v).encode(m))
+}
+
+fn seconds(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+/// `Debug` (which collectors need) by name: the stages' handles have no useful one.
+macro_rules! debug_by_name {
+    ($($t:ident),*) => {$(
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(stringify!($t))
+            }
+        }
+    )*};
+}
+debug_by_name!(SinkMetrics, StreamMetrics, EmulatorMetrics, SchedulerMetrics);
+
+type PartitionLabels = [(&'static str, String); 2];
+type TableLabels = [(&'static str, String); 2];
+
+/// The sink's partitions.
+pub struct SinkMetrics(pub Arc<pinpipe_sink::Sink>);
+
+impl Collector for SinkMetrics {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let snapshot = self.0.snapshot();
+        let series = |f: &dyn Fn(&pinpipe_sink::PartitionStatus) -> u64| -> Vec<(PartitionLabels, u64)> {
+            snapshot
+                .iter()
+                .map(|((topic, p), s)| ([("topic", topic.clone()), ("partition", p.to_string())], f(s)))
+                .collect()
+        };
+        let e = &mut enc;
+        counters(e, "sink_records", "Records written to objects", None, &series(&|s| s.records))?;
+        counters(e, "sink_objects", "Objects written", None, &series(&|s| s.objects))?;
+        counters(
+            e,
+            "sink_written",
+            "Bytes of objects and dead letters written",
+            Some(&Unit::Bytes),
+            &series(&|s| s.bytes),
+        )?;
+        counters(
+            e,
+            "sink_dead_letters",
+            "Records that could not be placed or encoded, written to the sink's dead letters",
+            None,
+            &series(&|s| s.dead_letters),
+        )?;
+        counters(e, "sink_flushes", "Groups of objects written (commits)", None, &series(&|s| s.flushes))?;
+        let flush: Vec<(PartitionLabels, f64)> = snapshot
+            .iter()
+            .map(|((topic, p), s)| ([("topic", topic.clone()), ("partition", p.to_string())], seconds(s.flush_nanos)))
+            .collect();
+        counters(e, "sink_flush_duration", "Time spent writing groups of objects", Some(&Unit::Seconds), &flush)?;
+        gauges(e, "sink_lag_records", "Records in the log not yet in the store", None, &series(&|s| s.lag()))?;
+        gauges(e, "sink_committed_offset", "Offset after the last record in the store", None, &series(&|s| s.written))?;
+        Ok(())
+    }
+}
+
+/// The streaming job's tables.
+pub struct StreamMetrics(pub Arc<pinpipe_stream::StreamJob>);
+
+impl Collector for StreamMetrics {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let tables = self.0.snapshot();
+        let labels = |t: &pinpipe_stream::TableStatus| [("stream", t.stream.clone()), ("table", t.table.clone())];
+        let series = |f: &dyn Fn(&pinpipe_stream::TableStatus) -> u64| -> Vec<(TableLabels, u64)> {
+            tables.iter().map(|t| (labels(t), f(t))).collect()
+        };
+        let e = &mut enc;
+        counters(e, "stream_micro_batches", "Micro-batches committed", None, &series(&|t| t.batches))?;
+        counters(e, "stream_records", "Records read from the stream", None, &series(&|t| t.records))?;
+        counters(e, "stream_rows", "Rows appended to the table", None, &series(&|t| t.rows))?;
+        counters(e, "stream_duplicates_dropped", "Exact duplicate rows dropped", None, &series(&|t| t.duplicates))?;
+        counters(e, "stream_dead_letters", "Records that could not be cleaned", None, &series(&|t| t.dead_letters))?;
+        let busy: Vec<(TableLabels, f64)> = tables.iter().map(|t| (labels(t), seconds(t.batch_nanos))).collect();
+        counters(
+            e,
+            "stream_micro_batch_duration",
+            "Time the committed micro-batches took, read to commit",
+            Some(&Unit::Seconds),
+            &busy,
+        )?;
+        let lag: Vec<(TableLabels, u64)> = tables.iter().filter_map(|t| Some((labels(t), t.lag()?))).collect();
+        gauges(e, "stream_lag_records", "Records in the stream not yet committed to the table", None, &lag)?;
+        let version: Vec<(TableLabels, u64)> = tables.iter().filter_map(|t| Some((labels(t), t.version?))).collect();
+        gauges(e, "stream_table_version", "The table's Delta version", None, &version)?;
+        let commit: Vec<(TableLabels, f64)> =
+            tables.iter().filter_map(|t| Some((labels(t), t.last_commit_ms? as f64 / 1e3))).collect();
+        gauges(
+            e,
+            "stream_last_commit_timestamp",
+            "Time of the table's last commit since the epoch (freshness: now minus this)",
+            Some(&Unit::Seconds),
+            &commit,
+        )?;
+        Ok(())
+    }
+}
+
+/// The emulator's requests.
+pub struct EmulatorMetrics(pub Arc<pinpipe_emulate::run::Counters>);
+
+impl Collector for EmulatorMetrics {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let c = &self.0;
+        let e = &mut enc;
+        counter(e, "emulate_posts", "Posts whose requests all finished", c.posts.load(Ordering::Relaxed))?;
+        counter(e, "emulate_records_sent", "Records sent to the API", c.records.load(Ordering::Relaxed))?;
+        counter(e, "emulate_records_accepted", "Records the API accepted", c.accepted.load(Ordering::Relaxed))?;
+        counter(e, "emulate_records_refused", "Records the API did not accept", c.failed.load(Ordering::Relaxed))?;
+        Ok(())
+    }
+}
+
+/// The scheduler's attempts (from its run history) and its next tick.
+pub struct SchedulerMetrics {
+    /// The run history.
+    pub history: pinpipe_schedule::History,
+    /// The schedule.
+    pub schedule: pinpipe_schedule::Resolved,
+}
+
+impl Collector for SchedulerMetrics {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        use pinpipe_schedule::Outcome;
+        let runs = self.history.list().unwrap_or_default();
+        let count = |o: Outcome| runs.iter().filter(|r| r.outcome == o).count() as u64;
+        let outcomes: Vec<([(&str, &str); 1], u64)> =
+            [("success", Outcome::Success), ("failed", Outcome::Failed), ("skipped", Outcome::Skipped)]
+                .into_iter()
+                .map(|(name, o)| ([("outcome", name)], count(o)))
+                .collect();
+        let e = &mut enc;
+        counters(e, "schedule_attempts", "Batch job attempts (and skipped ticks) by outcome", None, &outcomes)?;
+        if let Some(next) = pinpipe_schedule::plan::next_tick(&self.schedule.cron, chrono::Utc::now()) {
+            let name = "schedule_next_run_timestamp";
+            let unit = Some(&Unit::Seconds);
+            ConstGauge::new(next.timestamp_millis() as f64 / 1e3).encode(enc.encode_descriptor(
+                name,
+                "Time of the next scheduled run",
+                unit,
+                MetricType::Gauge,
+            )?)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_are_named_by_convention_and_carry_their_values() {
+        let counters = Arc::new(pinpipe_emulate::run::Counters::default());
+        counters.records.store(12, Ordering::Relaxed);
+        counters.accepted.store(11, Ordering::Relaxed);
+        counters.failed.store(1, Ordering::Relaxed);
+        let stages = pinpipe_api::metrics::StageMetrics::default();
+        stages.register_collector(Box::new(EmulatorMetrics(counters)));
+        let text = stages.render();
+        for line in [
+            "# TYPE pinpipe_emulate_records_sent counter",
+            "pinpipe_emulate_records_sent_total 12",
+            "pinpipe_emulate_records_accepted_total 11",
+            "pinpipe_emulate_records_refused_total 1",
+            "# EOF",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} missing in:\n{text}");
+        }
+    }
+}
