@@ -5,7 +5,9 @@
 //! * [`streams`]: the classic API Gateway → Kinesis routes (`PUT /streams/{stream}/record`, ...).
 //! * [`error`]: Confluent and Kinesis error bodies; [`body`]: request bodies and their limits;
 //!   [`extract`]: validated path and query parameters, rejected with the family's error body.
-//! * [`metrics`]: Prometheus metrics; `GET /healthz`.
+//! * [`metrics`]: Prometheus metrics (the API's, and the process's other stages' collectors);
+//!   `GET /healthz`.
+//! * [`console`]: the web console, `GET /ui`, and the JSON it reads under `/api/v1/`.
 //! * [`server`]: the server: timeouts, a connection cap, a shutdown deadline.
 //! * [`pressure`]: backpressure, a budget of request bytes in flight (429 beyond it).
 //! * [`consumers`]: REST Proxy v2 consumer groups and instances (subscribe, read, commit).
@@ -18,6 +20,7 @@
 pub mod append;
 pub mod body;
 pub mod config;
+pub mod console;
 pub mod consumers;
 pub mod error;
 pub mod extract;
@@ -64,6 +67,8 @@ pub struct Inner {
     pub budget: pressure::Budget,
     /// REST Proxy consumer groups and their instances.
     pub consumers: consumers::Consumers,
+    /// What the process's other stages report to the console (`pinpipe up`).
+    pub stages: std::sync::OnceLock<Arc<dyn console::Stages>>,
 }
 
 impl AppState {
@@ -85,6 +90,7 @@ impl AppState {
             round_robin: RoundRobin::default(),
             budget,
             consumers,
+            stages: std::sync::OnceLock::new(),
         }))
     }
 
@@ -170,7 +176,7 @@ impl std::ops::Deref for AppState {
 
 /// The whole API as a router.
 pub fn app(state: AppState) -> Router {
-    let mut api = topics::routes().merge(streams::routes()).merge(consumers::routes());
+    let mut api = topics::routes().merge(streams::routes()).merge(consumers::routes()).merge(console::routes());
     if !state.config.metrics_public {
         api = api.route("/metrics", get(metrics_text));
     }
@@ -285,7 +291,9 @@ fn key_matches(keys: &[String], given: &[u8]) -> bool {
 async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let keys = &state.config.api_keys;
     if !keys.is_empty() {
-        let given = request.headers().get("x-api-key").map(HeaderValue::as_bytes);
+        // A browser cannot set a header on the console's page itself: there, `?key=` is taken too.
+        let query_key = console::query_key(request.uri(), &state.config.base_path);
+        let given = request.headers().get("x-api-key").map(HeaderValue::as_bytes).or(query_key.as_deref());
         if !given.is_some_and(|g| key_matches(keys, g)) {
             let family = Family::of(request.uri().path(), &state.config.base_path);
             let message =

@@ -59,6 +59,10 @@ pub const ROUTES: &[&str] = &[
     "/consumers/{group}/instances/{instance}/offsets",
     "/healthz",
     "/metrics",
+    "/ui",
+    "/api/v1/overview",
+    "/api/v1/records/{name}",
+    "/api/v1/batch/report",
 ];
 
 /// The static label of a matched route (`other` for anything unexpected).
@@ -249,6 +253,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Records appended to `topic` through this API since it started.
+    pub fn appended_records(&self, topic: &str) -> u64 {
+        self.topics.read().ok().and_then(|t| t.get(topic).map(|c| c.records.get())).unwrap_or(0)
+    }
+
     /// Counts an append of `records` records and `bytes` bytes to `topic`.
     pub fn appended(&self, topic: &str, records: u64, bytes: u64) {
         let known = self.topics.read().ok().and_then(|t| t.get(topic).cloned());

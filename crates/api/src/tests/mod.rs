@@ -571,3 +571,55 @@ async fn concurrent_first_produces_create_the_topic_once() {
     assert!(results.iter().all(|(s, _)| *s == StatusCode::OK), "{results:?}");
     assert_eq!(api.values("fresh.topic", 0).await.len(), 24);
 }
+
+#[tokio::test]
+async fn the_console_serves_its_page_and_json_behind_the_api_keys() {
+    let api = Api::with(ApiConfig { base_path: "/prod".into(), api_keys: "k1".into(), ..ApiConfig::default() });
+    let key = [("x-api-key", "k1")];
+    let body = r#"{"records":[{"value":{"a":1}},{"value":{"a":2}},{"value":{"a":3}}]}"#;
+    let (s, _, _) = api.call("POST", "/prod/topics/t", &[("content-type", JSON_V2), key[0]], body).await;
+    assert_eq!(s, StatusCode::OK);
+    // Without a key: refused, with the contract's body; a wrong `?key=` too.
+    for uri in ["/prod/ui", "/prod/api/v1/overview", "/prod/api/v1/records/t", "/prod/api/v1/batch/report"] {
+        let (s, _, v) = api.call("GET", uri, &[], "").await;
+        assert_kafka_error((s, v), 403, 40301);
+        let (s, _, v) = api.call("GET", &format!("{uri}?key=k2"), &[], "").await;
+        assert_kafka_error((s, v), 403, 40301);
+    }
+    // `?key=` opens the console's routes only (a browser cannot set a header on a page).
+    let (s, _, v) = api.call("GET", "/prod/topics?key=k1", &[], "").await;
+    assert_kafka_error((s, v), 403, 40301);
+    let (s, ct, page) = api.call("GET", "/prod/ui?key=k1", &[], "").await;
+    assert_eq!((s, ct.as_str()), (StatusCode::OK, "text/html; charset=utf-8"));
+    let page = page.as_str().unwrap();
+    assert!(page.contains("<title>pinpipe console</title>"));
+    // Nothing is fetched from elsewhere: no absolute URL but the SVG namespace.
+    let absolute: Vec<&str> =
+        page.match_indices("://").map(|(i, _)| &page[i.saturating_sub(5)..(i + 25).min(page.len())]).collect();
+    assert!(absolute.iter().all(|a| a.contains("www.w3.org/2000/svg")), "{absolute:?}");
+    let mut req = axum::http::Request::builder().uri("/prod/ui").header("x-api-key", "k1");
+    req = req.method("GET");
+    let resp = api.router.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.starts_with("default-src 'self'"), "{csp}");
+    // The overview: the topic and its records; no other stage runs in this process.
+    let (s, _, v) = api.call("GET", "/prod/api/v1/overview", &key, "").await;
+    assert_eq!(s, StatusCode::OK);
+    let t = v["log"]["names"].as_array().unwrap().iter().find(|n| n["name"] == "t").unwrap().clone();
+    assert_eq!((t["kind"].as_str(), t["records"].as_u64(), t["appended"].as_u64()), (Some("topic"), Some(3), Some(3)));
+    assert!(v.get("sink").is_none() && v["time_ms"].as_i64().unwrap() > 0, "{v}");
+    // The newest records, newest first, at most `limit` per partition.
+    let (s, _, v) = api.call("GET", "/prod/api/v1/records/t?limit=2", &key, "").await;
+    assert_eq!(s, StatusCode::OK);
+    let values: Vec<&str> = v["records"].as_array().unwrap().iter().map(|r| r["value"].as_str().unwrap()).collect();
+    assert_eq!(values.len(), 2);
+    assert!(values.iter().all(|v| *v == r#"{"a":2}"# || *v == r#"{"a":3}"#), "{values:?}");
+    // Bad and unknown names: the contract's errors.
+    let (s, _, v) = api.call("GET", "/prod/api/v1/records/nope", &key, "").await;
+    assert_kafka_error((s, v), 404, 40401);
+    let (s, _, v) = api.call("GET", "/prod/api/v1/records/..", &key, "").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, _, v) = api.call("GET", "/prod/api/v1/batch/report", &key, "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v.as_str().unwrap().contains("No batch run yet"));
+}

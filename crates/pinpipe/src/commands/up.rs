@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Access, open_logs, open_source, stop_on_signal};
 use crate::cli::UpArgs;
 use crate::config::Loaded;
+use crate::console::UpStages;
 use crate::output::{self, line};
 
 /// Runs `pinpipe up`: start the API and its followers, post, stop, drain, answer, report.
@@ -28,9 +29,9 @@ pub async fn run(loaded: &Loaded, args: UpArgs) -> anyhow::Result<()> {
     prepare_source(source.as_ref(), &args).await?;
     let api = Api::start(loaded).await?;
     let followers = Followers::start(loaded, &api.logs, args.once)?;
-    followers.register_metrics(loaded, api.state.metrics());
+    let stages = followers.observe(loaded, &api.state)?;
     let user_stop = stop_on_signal();
-    let posted = post(loaded, source, &api, &args, &user_stop).await?;
+    let posted = post(loaded, source, &api, &stages, &args, &user_stop).await?;
     if !args.once && !user_stop.is_cancelled() {
         line(&format!("pinpipe up: running (API at {}, sink, streaming job, scheduler); Ctrl-C to stop", api.url))?;
         user_stop.cancelled().await;
@@ -77,7 +78,7 @@ impl Api {
             tokio::spawn(async move { pinpipe_api::serve(listener, state, stop.cancelled_owned()).await })
         };
         line(&format!("api: listening on {url} ({})", logs.describe()))?;
-        line(&format!("metrics: {url}/metrics (every stage)"))?;
+        line(&format!("metrics: {url}/metrics (every stage); console: {url}/ui"))?;
         Ok(Api { logs, url, state, stop, task })
     }
 
@@ -137,18 +138,33 @@ impl Followers {
         Ok(Followers { sink, job, stop, sink_task, stream_task, scheduler_task })
     }
 
-    /// Adds their metrics to the API's `/metrics`.
-    fn register_metrics(&self, loaded: &Loaded, metrics: &pinpipe_api::metrics::Metrics) {
+    /// Adds their metrics to the API's `/metrics` and their state to its console (`/ui`).
+    fn observe(&self, loaded: &Loaded, api: &AppState) -> anyhow::Result<Arc<UpStages>> {
         use crate::metrics::{SchedulerMetrics, SinkMetrics, StreamMetrics};
+        let r = &loaded.resolved;
+        let metrics = api.metrics();
         metrics.register_collector(Box::new(SinkMetrics(Arc::clone(&self.sink))));
         metrics.register_collector(Box::new(StreamMetrics(Arc::clone(&self.job))));
-        if self.scheduler_task.is_some() {
-            let scheduler = super::schedule::scheduler(loaded);
+        let schedule = self.scheduler_task.is_some().then(|| {
+            let history = super::schedule::scheduler(loaded).history().clone();
+            (history, r.schedule.clone())
+        });
+        if let Some((history, schedule)) = &schedule {
             metrics.register_collector(Box::new(SchedulerMetrics {
-                history: scheduler.history().clone(),
-                schedule: loaded.resolved.schedule.clone(),
+                history: history.clone(),
+                schedule: schedule.clone(),
             }));
         }
+        let stages = Arc::new(UpStages {
+            sink: Arc::clone(&self.sink),
+            job: Arc::clone(&self.job),
+            warehouse: r.warehouse.open()?,
+            schedule,
+            results: r.batch.output.clone(),
+            emulator: std::sync::OnceLock::new(),
+        });
+        pinpipe_api::console::set_stages(api, Arc::clone(&stages) as Arc<dyn pinpipe_api::console::Stages>);
+        Ok(stages)
     }
 
     /// Stops them; each commits what it holds.
@@ -170,6 +186,7 @@ async fn post(
     loaded: &Loaded,
     source: Arc<dyn pinpipe_source::SourceStore>,
     api: &Api,
+    stages: &UpStages,
     args: &UpArgs,
     stop: &CancellationToken,
 ) -> anyhow::Result<pinpipe_emulate::Summary> {
@@ -180,6 +197,7 @@ async fn post(
     emulate.mode = pinpipe_emulate::config::Mode::Both;
     let emulator = Arc::new(pinpipe_emulate::Emulator::new(source, emulate, r.names.clone())?);
     api.state.metrics().register_collector(Box::new(crate::metrics::EmulatorMetrics(emulator.counters())));
+    let _ = stages.emulator.set(emulator.counters());
     let bar = output::bar(args.posts, "posts");
     let ticker = {
         let (bar, counters) = (bar.clone(), emulator.counters());

@@ -105,23 +105,37 @@ fn read_until_running(reader: &mut impl BufRead) -> String {
     }
 }
 
-#[test]
-fn up_runs_until_sigterm_and_stops_gracefully() {
-    let w = Workdir::new();
-    let mut child = w
-        .cmd(&["up", "--posts", "15", "--source-rows", "200", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+/// A running `pinpipe up --posts <posts> --source-rows 200 --listen 127.0.0.1:0 <extra>`, its
+/// stdout, and what it printed until it said it is running.
+fn start_up(
+    w: &Workdir,
+    posts: &str,
+    extra: &[&str],
+    stderr: Stdio,
+) -> (std::process::Child, BufReader<std::process::ChildStdout>, String) {
+    let args = [&["up", "--posts", posts, "--source-rows", "200", "--listen", "127.0.0.1:0"], extra].concat();
+    let mut child = w.cmd(&args).stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let out = read_until_running(&mut reader);
-    assert!(out.contains("schedule: the batch job at \"@daily\" UTC"), "{out}");
+    (child, reader, out)
+}
+
+/// Stops a running `pinpipe up` with SIGTERM; it must exit 0. Returns what it printed then.
+fn stop_up(mut child: std::process::Child, mut reader: impl std::io::Read, out: &str) -> String {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let mut rest = String::new();
-    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    reader.read_to_string(&mut rest).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0), "{out}{rest}");
+    rest
+}
+
+#[test]
+fn up_runs_until_sigterm_and_stops_gracefully() {
+    let w = Workdir::new();
+    let (child, reader, out) = start_up(&w, "15", &[], Stdio::null());
+    assert!(out.contains("schedule: the batch job at \"@daily\" UTC"), "{out}");
+    let rest = stop_up(child, reader, &out);
     // The followers committed everything before stopping.
     assert!(after(&rest, "records in:").starts_with("90 accepted"), "{rest}");
     assert!(after(&rest, "objects written:").starts_with("45 under"), "{rest}");
@@ -228,16 +242,9 @@ fn sum(
 #[tokio::test(flavor = "multi_thread")]
 async fn every_stage_of_up_has_metrics_that_a_prometheus_parser_reads_and_that_match_the_run() {
     let w = Workdir::new();
-    let mut child = w
-        .cmd(&["up", "--posts", "30", "--source-rows", "200", "--listen", "127.0.0.1:0", "--log-format", "json", "-v"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let (mut child, reader, out) = start_up(&w, "30", &["--log-format", "json", "-v"], Stdio::piped());
     let stderr = child.stderr.take().unwrap();
     let stderr = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
-    let out = read_until_running(&mut reader);
     let metrics_url = after(&out, "api: listening on").split_whitespace().next().unwrap().to_owned() + "/metrics";
     let http = pinpipe_testkit::http::HttpClient::default();
     // Wait until the sink and the streaming job have taken everything (lag 0 everywhere).
@@ -302,11 +309,7 @@ async fn every_stage_of_up_has_metrics_that_a_prometheus_parser_reads_and_that_m
     let next_run = total("pinpipe_schedule_next_run_timestamp_seconds");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     assert!(next_run > now && next_run <= now + 86_400.0, "next run {next_run}, now {now}");
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(0), "{out}{rest}");
+    stop_up(child, reader, &out);
     // --log-format json -v: every log line is a JSON object, and info lines are there.
     let logs = stderr.join().unwrap();
     let lines: Vec<serde_json::Value> = logs
@@ -316,4 +319,107 @@ async fn every_stage_of_up_has_metrics_that_a_prometheus_parser_reads_and_that_m
         .collect();
     assert!(lines.iter().any(|l| l["level"] == "INFO"), "{logs}");
     assert!(lines.iter().all(|l| l["timestamp"].is_string() && l["level"].is_string()), "{logs}");
+}
+
+/// Chromium's view of `url` after its scripts ran: the DOM, and what it logged on stderr.
+fn chromium_dom(chromium: &std::path::Path, profile: &std::path::Path, url: &str) -> (String, String) {
+    let out = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .args(["--enable-logging=stderr", "--v=0", "--virtual-time-budget=4000", "--dump-dom"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (String::from_utf8(out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Polls `GET url` (JSON) until `want` holds (at most a minute); returns the value.
+async fn poll_json(url: &str, want: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let http = pinpipe_testkit::http::HttpClient::default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = http.send("GET", url, &[], String::new()).await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        if want(&v) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "never reached: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_shows_the_running_pipeline_in_headless_chromium() {
+    let chromium = std::path::PathBuf::from("/usr/bin/chromium");
+    if !chromium.exists() {
+        assert!(std::env::var_os("TEST_PINPIPE_REQUIRE_SERVERS").is_none(), "chromium is required here");
+        return;
+    }
+    let w = Workdir::new();
+    let (child, reader, out) = start_up(&w, "30", &[], Stdio::null());
+    let base = after(&out, "api: listening on").split_whitespace().next().unwrap().to_owned();
+    assert!(out.contains(&format!("console: {base}/ui")), "{out}");
+    let overview = format!("{base}/api/v1/overview");
+    // Drained: the sink and the streaming job are at the log's end.
+    let v = poll_json(&overview, |v| {
+        let records: u64 = v["stream"].as_array().map_or(0, |t| t.iter().map(|t| t["records"].as_u64().unwrap()).sum());
+        records == 90
+            && v["sink"].as_array().is_some_and(|s| s.len() == 3 && s.iter().all(|p| p["lag"] == 0))
+            && v["stream"].as_array().is_some_and(|t| t.len() == 3 && t.iter().all(|t| t["lag"] == 0))
+    })
+    .await;
+    assert_eq!(v["emulator"]["accepted"], 180, "{v}");
+    assert!(v["schedule"]["next_run_ms"].as_i64().unwrap() > v["time_ms"].as_i64().unwrap(), "{v}");
+    let profile = w.path().join("chromium-profile");
+    let (dom, log) = chromium_dom(&chromium, &profile, &format!("{base}/ui"));
+    // The script ran (it counts its polls on the body) without an error (it notes them there).
+    assert!(dom.contains(r#"data-polls=""#) && !dom.contains(r#"data-errors=""#), "{dom}\n{log}");
+    // The diagram's numbers are the run's: 90 records in the topics and in the streams, lag 0.
+    for (id, text) in [("v-topics", "90 records"), ("v-streams", "90 records"), ("v-sink", "lag 0"), ("v-job", "lag 0")]
+    {
+        let at = dom.find(&format!(r#"id="{id}""#)).unwrap_or_else(|| panic!("no {id}:\n{dom}"));
+        let shown = &dom[at..][dom[at..].find('>').unwrap() + 1..];
+        assert!(shown.starts_with(&format!("{text}</text>")), "{id}: {}", &shown[..40.min(shown.len())]);
+    }
+    assert!(dom.contains("pinterest_geo_table") && dom.contains("live · "), "{dom}");
+    // A record the streaming job cannot clean: its dead letter appears on the page.
+    let bad = r#"{"StreamName":"streaming-pinterest-geo","Data":{"ind":"not a number"},"PartitionKey":"k"}"#;
+    let r = pinpipe_testkit::http::HttpClient::default()
+        .send(
+            "PUT",
+            &format!("{base}/streams/streaming-pinterest-geo/record"),
+            &[("content-type", "application/json")],
+            bad.to_owned(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = poll_json(&overview, |v| v["dead_letters_total"] == 1).await;
+    assert_eq!(v["dead_letters"][0]["origin"]["stream"], "streaming-pinterest-geo", "{v}");
+    let (dom, _) = chromium_dom(&chromium, &profile, &format!("{base}/ui"));
+    assert!(dom.contains("not a valid geo record") && dom.contains(">1 newest (of 1)<"), "{dom}");
+    // The screenshot: the diagram is drawn (its boxes and arrows in the accent colour).
+    let shot = w.path().join("console.png");
+    let status = Command::new(&chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars"])
+        .args(["--window-size=1200,900", "--virtual-time-budget=4000"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("{base}/ui"))
+        .output()
+        .unwrap();
+    assert!(status.status.success() && shot.is_file());
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut png = decoder.read_info().unwrap();
+    let mut buf = vec![0; png.output_buffer_size().unwrap()];
+    let info = png.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let accent = buf[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|p| p[0].abs_diff(0x4e) < 10 && p[1].abs_diff(0x79) < 10 && p[2].abs_diff(0xa7) < 10)
+        .count();
+    assert!(accent > 3_000, "accent-coloured pixels: {accent}");
+    stop_up(child, reader, &out);
 }
