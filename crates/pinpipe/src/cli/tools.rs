@@ -219,5 +219,9 @@ pub enum BenchCommand {
         /// Concurrent connections for single-record requests and /healthz.
         #[arg(long, default_value_t = 64, value_name = "C")]
         concurrency: usize,
+        /// Also run the single-record scenario with a /ui page polling, and time the console's
+        /// first paint with the scenarios' records in the log.
+        #[arg(long)]
+        console: bool,
     },
 }

@@ -7,7 +7,9 @@
 //!
 //! The client and the server share the machine's cores, as they do in every loopback test.
 //! When `wrk` is installed, each scenario is driven by wrk too (one thread), the independent
-//! generator: the goal's ratio is reported for both.
+//! generator: the goal's ratio is reported for both. With `--console`, the single-record
+//! scenario runs again with a console page polling, and the console's first paint is timed
+//! ([`console`]).
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -17,6 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 
+use super::console;
 use super::loadgen::{self, Scenario};
 use super::wrk;
 use super::{Scratch, median, pin_values};
@@ -116,7 +119,13 @@ type Results = Vec<(Vec<(f64, f64, f64)>, Vec<f64>)>;
 
 /// Runs the benchmark: every run starts a fresh server and drives each scenario with our load
 /// generator, then (when installed) with wrk.
-pub async fn run(loaded: &Loaded, seconds: u64, runs: u32, concurrency: usize) -> anyhow::Result<()> {
+pub async fn run(
+    loaded: &Loaded,
+    seconds: u64,
+    runs: u32,
+    concurrency: usize,
+    with_console: bool,
+) -> anyhow::Result<()> {
     let values = pin_values(BATCH);
     let scenarios = scenarios(seconds, concurrency, &values);
     let use_wrk = wrk::available();
@@ -127,6 +136,7 @@ pub async fn run(loaded: &Loaded, seconds: u64, runs: u32, concurrency: usize) -
         if use_wrk { " and wrk -t1" } else { " (wrk not installed: apt install wrk adds the independent one)" }
     ))?;
     let mut results: Results = vec![(Vec::new(), Vec::new()); scenarios.len()];
+    let mut with_page = Console::default();
     for run in 1..=runs {
         let scratch = Scratch::new(loaded, "api")?;
         let (server, addr) = start_server(&scratch.0)?;
@@ -137,9 +147,67 @@ pub async fn run(loaded: &Loaded, seconds: u64, runs: u32, concurrency: usize) -
                 results[i].1.push(rate);
             }
         }
+        if with_console {
+            with_page.measure(run, &scenarios[1], addr, server.0.id()).await?;
+        }
         drop(server);
     }
-    report(&scenarios, &results, use_wrk)
+    report(&scenarios, &results, use_wrk)?;
+    if with_console {
+        with_page.report(median(results[1].0.iter().map(|r| r.0).collect()))?;
+    }
+    Ok(())
+}
+
+/// The console's figures over the runs.
+#[derive(Default)]
+struct Console {
+    /// Single-record req/s with a console page polling.
+    rates: Vec<f64>,
+    /// First paint (page + first overview), milliseconds.
+    paints: Vec<f64>,
+    /// Records in the log when the first paint was measured.
+    records: u64,
+}
+
+impl Console {
+    async fn measure(
+        &mut self,
+        run: u32,
+        single: &(&'static str, u64, Scenario),
+        addr: SocketAddr,
+        pid: u32,
+    ) -> anyhow::Result<()> {
+        let poller = console::poll(addr);
+        let (name, per_request, s) = single;
+        self.rates.push(ours(run, &format!("{name} + /ui"), *per_request, s, addr, pid).await?.0);
+        drop(poller);
+        let mut paints = Vec::new();
+        for _ in 0..10 {
+            let (t, records) = console::first_paint(addr).await?;
+            paints.push(t.as_secs_f64() * 1e3);
+            self.records = records;
+        }
+        let paint = median(paints);
+        line(&format!(
+            "  run {run}: console first paint (page + overview) {paint:.1} ms with {} records in the log",
+            output::int(self.records)
+        ))?;
+        self.paints.push(paint);
+        Ok(())
+    }
+
+    fn report(&self, without: f64) -> anyhow::Result<()> {
+        let with = median(self.rates.clone());
+        line(&format!(
+            "console: single-record POSTs {} req/s with a /ui page polling vs {} without ({:.0}%); first paint {:.1} ms with {} records (goal < 1 s)",
+            output::int(with as u64),
+            output::int(without as u64),
+            with / without.max(1e-9) * 100.0,
+            median(self.paints.clone()),
+            output::int(self.records)
+        ))
+    }
 }
 
 /// One scenario with our load generator; prints the run's line.

@@ -14,6 +14,7 @@
 
 mod api;
 mod batch;
+mod console;
 mod loadgen;
 mod log;
 mod sink;
@@ -50,7 +51,9 @@ pub async fn run(loaded: &Loaded, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Stream { rate, seconds, backlog, runs, trigger_interval } => {
             stream::run(loaded, rate, seconds, backlog, runs.max(1), trigger_interval).await
         }
-        BenchCommand::Api { seconds, runs, concurrency } => api::run(loaded, seconds, runs.max(1), concurrency).await,
+        BenchCommand::Api { seconds, runs, concurrency, console } => {
+            api::run(loaded, seconds, runs.max(1), concurrency, console).await
+        }
     }
 }
 
