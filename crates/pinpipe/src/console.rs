@@ -108,15 +108,18 @@ impl UpStages {
     }
 }
 
-/// The newest run directory under `results` holding a summary (run ids sort by time).
-fn latest_run(results: &Path) -> Option<PathBuf> {
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(results)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("summary.json").is_file())
-        .collect();
+/// The run directories under `results` holding a summary, oldest first (by the summary's time).
+pub fn runs(results: &Path) -> Vec<PathBuf> {
+    let Ok(dir) = std::fs::read_dir(results) else { return Vec::new() };
+    let mut runs: Vec<PathBuf> =
+        dir.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("summary.json").is_file()).collect();
     runs.sort_by_key(|p| std::fs::metadata(p.join("summary.json")).and_then(|m| m.modified()).ok());
-    runs.pop()
+    runs
+}
+
+/// The newest run directory under `results` holding a summary.
+pub fn latest_run(results: &Path) -> Option<PathBuf> {
+    runs(results).pop()
 }
 
 impl pinpipe_api::console::Stages for UpStages {

@@ -89,6 +89,17 @@ fn counter<N: EncodeCounterValue>(enc: &mut DescriptorEncoder<'_>, name: &str, h
     ConstCounter::new(value).encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)
 }
 
+/// Writes one gauge without labels.
+fn gauge<N: EncodeGaugeValue>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    value: N,
+) -> fmt::Result {
+    ConstGauge::new(value).encode(enc.encode_descriptor(name, help, unit, MetricType::Gauge)?)
+}
+
 /// Writes one gauge family.
 fn gauges<L: EncodeLabelSet, N: EncodeGaugeValue + Copy>(
     enc: &mut DescriptorEncoder<'_>,
@@ -114,7 +125,7 @@ macro_rules! debug_by_name {
         }
     )*};
 }
-debug_by_name!(SinkMetrics, StreamMetrics, EmulatorMetrics, SchedulerMetrics);
+debug_by_name!(SinkMetrics, StreamMetrics, EmulatorMetrics, SchedulerMetrics, BatchMetrics);
 
 type PartitionLabels = [(&'static str, String); 2];
 type TableLabels = [(&'static str, String); 2];
@@ -237,14 +248,85 @@ impl Collector for SchedulerMetrics {
         let e = &mut enc;
         counters(e, "schedule_attempts", "Batch job attempts (and skipped ticks) by outcome", None, &outcomes)?;
         if let Some(next) = pinpipe_schedule::plan::next_tick(&self.schedule.cron, chrono::Utc::now()) {
-            let name = "schedule_next_run_timestamp";
-            let unit = Some(&Unit::Seconds);
-            ConstGauge::new(next.timestamp_millis() as f64 / 1e3).encode(enc.encode_descriptor(
-                name,
-                "Time of the next scheduled run",
-                unit,
-                MetricType::Gauge,
-            )?)?;
+            let at = next.timestamp_millis() as f64 / 1e3;
+            gauge(e, "schedule_next_run_timestamp", "Time of the next scheduled run", Some(&Unit::Seconds), at)?;
+        }
+        Ok(())
+    }
+}
+
+/// The batch job's runs, from the summaries under its results directory: how many, and the
+/// newest one's phases, records and rows.
+pub struct BatchMetrics {
+    /// `batch.output`.
+    pub results: std::path::PathBuf,
+}
+
+impl Collector for BatchMetrics {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let runs = crate::console::runs(&self.results);
+        let e = &mut enc;
+        counter(e, "batch_runs", "Batch job runs that wrote a summary", runs.len() as u64)?;
+        let Some(dir) = runs.last() else { return Ok(()) };
+        let path = dir.join("summary.json");
+        let Some(summary) =
+            std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        else {
+            return Ok(());
+        };
+        if let Some(t) = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        {
+            gauge(
+                e,
+                "batch_last_run_timestamp",
+                "When the newest run finished",
+                Some(&Unit::Seconds),
+                t.as_secs_f64(),
+            )?;
+        }
+        let phases: Vec<([(&str, String); 1], f64)> = summary["phases"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some(([("phase", k.trim_end_matches("_s").to_owned())], v.as_f64()?)))
+            .collect();
+        gauges(
+            e,
+            "batch_last_run_phase_duration",
+            "The newest run's phases (busy: summed over threads)",
+            Some(&Unit::Seconds),
+            &phases,
+        )?;
+        let per_kind = |key: &str, outcome: &'static str| -> Vec<([(&'static str, String); 2], u64)> {
+            summary[key]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some(([("kind", k.clone()), ("outcome", outcome.to_owned())], v.as_u64()?)))
+                .collect()
+        };
+        let records: Vec<_> = [
+            ("raw_records", "read"),
+            ("dead_letters", "dead_letter"),
+            ("duplicates_dropped", "duplicate"),
+            ("clean_rows", "added"),
+        ]
+        .into_iter()
+        .flat_map(|(key, outcome)| per_kind(key, outcome))
+        .collect();
+        gauges(e, "batch_last_run_records", "The newest run's records by kind and outcome", None, &records)?;
+        let rows: Vec<([(&str, String); 1], u64)> = summary["table_rows"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some(([("kind", k.clone())], v.as_u64()?)))
+            .collect();
+        gauges(e, "batch_table_rows", "Rows in each batch table after the newest run", None, &rows)?;
+        if let Some(peak) = summary["peak_rss_bytes"].as_u64() {
+            gauge(e, "batch_last_run_peak_memory", "The newest run's peak resident memory", Some(&Unit::Bytes), peak)?;
         }
         Ok(())
     }
@@ -269,6 +351,42 @@ mod tests {
             "pinpipe_emulate_records_accepted_total 11",
             "pinpipe_emulate_records_refused_total 1",
             "# EOF",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} missing in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_newest_batch_run_is_read_from_its_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let stages = pinpipe_api::metrics::StageMetrics::default();
+        stages.register_collector(Box::new(BatchMetrics { results: dir.path().to_owned() }));
+        assert!(stages.render().contains("pinpipe_batch_runs_total 0\n"), "{}", stages.render());
+        // run-b is the newest by its summary's time, whatever the names.
+        for (run, pins, age) in [("run-b", 9, 10), ("run-a", 7, 20)] {
+            std::fs::create_dir(dir.path().join(run)).unwrap();
+            let summary = serde_json::json!({
+                "phases": {"ingest_s": 1.5, "total_s": 2.25},
+                "raw_records": {"pin": pins, "geo": 3}, "dead_letters": {"pin": 1, "geo": 0},
+                "duplicates_dropped": {"pin": 2, "geo": 0}, "clean_rows": {"pin": pins - 3, "geo": 3},
+                "table_rows": {"pin": 40 + pins, "geo": 30}, "peak_rss_bytes": 1234,
+            });
+            let path = dir.path().join(run).join("summary.json");
+            std::fs::write(&path, summary.to_string()).unwrap();
+            let at = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+            std::fs::File::options().write(true).open(&path).unwrap().set_modified(at).unwrap();
+        }
+        let text = stages.render();
+        for line in [
+            "pinpipe_batch_runs_total 2",
+            r#"pinpipe_batch_last_run_phase_duration_seconds{phase="ingest"} 1.5"#,
+            r#"pinpipe_batch_last_run_phase_duration_seconds{phase="total"} 2.25"#,
+            r#"pinpipe_batch_last_run_records{kind="pin",outcome="read"} 9"#,
+            r#"pinpipe_batch_last_run_records{kind="pin",outcome="dead_letter"} 1"#,
+            r#"pinpipe_batch_last_run_records{kind="pin",outcome="duplicate"} 2"#,
+            r#"pinpipe_batch_last_run_records{kind="pin",outcome="added"} 6"#,
+            r#"pinpipe_batch_table_rows{kind="pin"} 49"#,
+            "pinpipe_batch_last_run_peak_memory_bytes 1234",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} missing in:\n{text}");
         }

@@ -65,10 +65,13 @@ pub async fn run(loaded: &Loaded, args: ScheduleArgs) -> anyhow::Result<()> {
     }
     let _metrics = crate::metrics::listen(
         args.metrics_listen,
-        vec![Box::new(crate::metrics::SchedulerMetrics {
-            history: scheduler.history().clone(),
-            schedule: config.clone(),
-        })],
+        vec![
+            Box::new(crate::metrics::SchedulerMetrics {
+                history: scheduler.history().clone(),
+                schedule: config.clone(),
+            }),
+            Box::new(crate::metrics::BatchMetrics { results: loaded.resolved.batch.output.clone() }),
+        ],
     )
     .await?;
     line(&format!(

@@ -140,11 +140,12 @@ impl Followers {
 
     /// Adds their metrics to the API's `/metrics` and their state to its console (`/ui`).
     fn observe(&self, loaded: &Loaded, api: &AppState) -> anyhow::Result<Arc<UpStages>> {
-        use crate::metrics::{SchedulerMetrics, SinkMetrics, StreamMetrics};
+        use crate::metrics::{BatchMetrics, SchedulerMetrics, SinkMetrics, StreamMetrics};
         let r = &loaded.resolved;
         let metrics = api.metrics();
         metrics.register_collector(Box::new(SinkMetrics(Arc::clone(&self.sink))));
         metrics.register_collector(Box::new(StreamMetrics(Arc::clone(&self.job))));
+        metrics.register_collector(Box::new(BatchMetrics { results: r.batch.output.clone() }));
         let schedule = self.scheduler_task.is_some().then(|| {
             let history = super::schedule::scheduler(loaded).history().clone();
             (history, r.schedule.clone())
