@@ -5,8 +5,10 @@
 //! * [`names`]: every topic, stream and table name derived from the prefix in one place, and the
 //!   validation rules for names that arrive in requests.
 //! * [`time`]: the timestamp text format shared by source, emulator and cleaning.
+//! * [`histogram`]: latency counts a stage keeps in its status for the metrics.
 
 pub mod error;
+pub mod histogram;
 pub mod names;
 pub mod raw;
 pub mod schema;

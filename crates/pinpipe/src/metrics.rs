@@ -89,6 +89,18 @@ fn counter<N: EncodeCounterValue>(enc: &mut DescriptorEncoder<'_>, name: &str, h
     ConstCounter::new(value).encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)
 }
 
+/// Writes one histogram family of latencies in seconds.
+fn histograms<L: EncodeLabelSet>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    series: &[(L, &pinpipe_model::histogram::Histogram)],
+) -> fmt::Result {
+    family(enc, (name, help, Some(&Unit::Seconds)), MetricType::Histogram, series, |h, mut m| {
+        m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(h.sum_seconds(), h.count, &h.buckets(), None)
+    })
+}
+
 /// Writes one gauge without labels.
 fn gauge<N: EncodeGaugeValue>(
     enc: &mut DescriptorEncoder<'_>,
@@ -109,10 +121,6 @@ fn gauges<L: EncodeLabelSet, N: EncodeGaugeValue + Copy>(
     series: &[(L, N)],
 ) -> fmt::Result {
     family(enc, (name, help, unit), MetricType::Gauge, series, |v, m| ConstGauge::new(*v).encode(m))
-}
-
-fn seconds(nanos: u64) -> f64 {
-    nanos as f64 / 1e9
 }
 
 /// `Debug` (which collectors need) by name: the stages' handles have no useful one.
@@ -159,12 +167,11 @@ impl Collector for SinkMetrics {
             None,
             &series(&|s| s.dead_letters),
         )?;
-        counters(e, "sink_flushes", "Groups of objects written (commits)", None, &series(&|s| s.flushes))?;
-        let flush: Vec<(PartitionLabels, f64)> = snapshot
+        let flush: Vec<(PartitionLabels, &pinpipe_model::histogram::Histogram)> = snapshot
             .iter()
-            .map(|((topic, p), s)| ([("topic", topic.clone()), ("partition", p.to_string())], seconds(s.flush_nanos)))
+            .map(|((topic, p), s)| ([("topic", topic.clone()), ("partition", p.to_string())], &s.flush_latency))
             .collect();
-        counters(e, "sink_flush_duration", "Time spent writing groups of objects", Some(&Unit::Seconds), &flush)?;
+        histograms(e, "sink_flush_duration", "Time to write a group of objects (encode, store, commit)", &flush)?;
         gauges(e, "sink_lag_records", "Records in the log not yet in the store", None, &series(&|s| s.lag()))?;
         gauges(e, "sink_committed_offset", "Offset after the last record in the store", None, &series(&|s| s.written))?;
         Ok(())
@@ -187,13 +194,16 @@ impl Collector for StreamMetrics {
         counters(e, "stream_rows", "Rows appended to the table", None, &series(&|t| t.rows))?;
         counters(e, "stream_duplicates_dropped", "Exact duplicate rows dropped", None, &series(&|t| t.duplicates))?;
         counters(e, "stream_dead_letters", "Records that could not be cleaned", None, &series(&|t| t.dead_letters))?;
-        let busy: Vec<(TableLabels, f64)> = tables.iter().map(|t| (labels(t), seconds(t.batch_nanos))).collect();
-        counters(
+        let batch: Vec<(TableLabels, &pinpipe_model::histogram::Histogram)> =
+            tables.iter().map(|t| (labels(t), &t.batch_latency)).collect();
+        histograms(e, "stream_micro_batch_duration", "Time a committed micro-batch took, read to commit", &batch)?;
+        let visible: Vec<(TableLabels, &pinpipe_model::histogram::Histogram)> =
+            tables.iter().map(|t| (labels(t), &t.visible_latency)).collect();
+        histograms(
             e,
-            "stream_micro_batch_duration",
-            "Time the committed micro-batches took, read to commit",
-            Some(&Unit::Seconds),
-            &busy,
+            "stream_visible_latency",
+            "Per record: from its arrival in the log (the API's ack) to its commit in the table",
+            &visible,
         )?;
         let lag: Vec<(TableLabels, u64)> = tables.iter().filter_map(|t| Some((labels(t), t.lag()?))).collect();
         gauges(e, "stream_lag_records", "Records in the stream not yet committed to the table", None, &lag)?;

@@ -320,8 +320,7 @@ impl Worker {
             s.records += records;
             s.dead_letters += dead;
             s.bytes += bytes;
-            s.flushes += 1;
-            s.flush_nanos += u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            s.flush_latency.observe(started.elapsed());
         });
         Ok(())
     }

@@ -41,10 +41,9 @@ pub struct PartitionStatus {
     pub dead_letters: u64,
     /// Bytes of the objects (and dead letters) this run wrote.
     pub bytes: u64,
-    /// Groups this run wrote (each one or more objects).
-    pub flushes: u64,
-    /// Nanoseconds spent writing them (encoding, storing, committing).
-    pub flush_nanos: u64,
+    /// Time to write each group this run wrote (encoding, storing, committing): its count is
+    /// the number of groups.
+    pub flush_latency: pinpipe_model::histogram::Histogram,
 }
 
 impl PartitionStatus {

@@ -46,8 +46,13 @@ pub struct TableStatus {
     pub dead_letters: u64,
     /// Compactions run by this run.
     pub compactions: u64,
-    /// Nanoseconds the committed micro-batches took (read to commit).
-    pub batch_nanos: u64,
+    /// Time each committed micro-batch took, read to commit.
+    #[serde(skip)]
+    pub batch_latency: pinpipe_model::histogram::Histogram,
+    /// Per record committed: from its arrival in the log (its timestamp; the API's ack) to its
+    /// commit in the table, when it became visible to readers.
+    #[serde(skip)]
+    pub visible_latency: pinpipe_model::histogram::Histogram,
 }
 
 impl TableStatus {

@@ -276,7 +276,8 @@ async fn every_stage_of_up_has_metrics_that_a_prometheus_parser_reads_and_that_m
         "pinpipe_log_end_offset",
         "pinpipe_sink_objects_total",
         "pinpipe_sink_written_bytes_total",
-        "pinpipe_sink_flush_duration_seconds_total",
+        "pinpipe_sink_flush_duration_seconds_bucket",
+        "pinpipe_stream_visible_latency_seconds_count",
         "pinpipe_sink_committed_offset",
         "pinpipe_stream_rows_total",
         "pinpipe_stream_micro_batches_total",
@@ -306,6 +307,16 @@ async fn every_stage_of_up_has_metrics_that_a_prometheus_parser_reads_and_that_m
         90.0
     );
     assert!(total("pinpipe_sink_written_bytes_total") > 90.0 * 50.0);
+    // Every record committed by the streaming job has its ack-to-visible latency; every group of
+    // the sink (one per record at flush size 1) its flush time.
+    assert_eq!(stream("pinpipe_stream_visible_latency_seconds_count"), 90.0);
+    assert_eq!(sum(&samples, "pinpipe_sink_flush_duration_seconds_count", "topic", "pinterest."), 90.0);
+    let inf = samples
+        .iter()
+        .filter(|(n, l, _)| n == "pinpipe_stream_visible_latency_seconds_bucket" && l["le"] == "+Inf")
+        .map(|(_, _, v)| v)
+        .sum::<f64>();
+    assert_eq!(inf, 90.0);
     let next_run = total("pinpipe_schedule_next_run_timestamp_seconds");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     assert!(next_run > now && next_run <= now + 86_400.0, "next run {next_run}, now {now}");

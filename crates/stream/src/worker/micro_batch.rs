@@ -74,8 +74,14 @@ impl Worker {
             }
             Committed::Ours(table) => {
                 self.advance(&table, pos, seen, prepared).await;
-                let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                self.update_status(|s| s.batch_nanos += nanos);
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                self.update_status(|s| {
+                    s.batch_latency.observe(started.elapsed());
+                    for r in reads.iter().flat_map(|r| &r.records) {
+                        let ms = u64::try_from(now_ms.saturating_sub(r.timestamp_ms)).unwrap_or(0);
+                        s.visible_latency.observe(std::time::Duration::from_millis(ms));
+                    }
+                });
                 Ok(table)
             }
         }
