@@ -82,11 +82,13 @@ impl AppState {
     pub fn with_streams(log: Arc<dyn OffsetLog>, streams: Arc<dyn Log>, config: Resolved) -> Self {
         let budget = pressure::Budget::new(config.max_inflight_bytes);
         let consumers = consumers::Consumers::new(&config);
+        let metrics = Metrics::default();
+        metrics.register_collector(Box::new(metrics::LogMetrics(Arc::clone(&log))));
         AppState(Arc::new(Inner {
             log,
             streams,
             config,
-            metrics: Metrics::default(),
+            metrics,
             round_robin: RoundRobin::default(),
             budget,
             consumers,

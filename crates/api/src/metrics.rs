@@ -174,6 +174,58 @@ impl StageMetrics {
     }
 }
 
+/// Writes one histogram family of latencies (seconds) kept as [`Histogram`] counts.
+///
+/// [`Histogram`]: pinpipe_model::histogram::Histogram
+pub fn latency_histograms<L: EncodeLabelSet>(
+    enc: &mut prometheus_client::encoding::DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    series: &[(L, &pinpipe_model::histogram::Histogram)],
+) -> std::fmt::Result {
+    let unit = prometheus_client::registry::Unit::Seconds;
+    let mut family =
+        enc.encode_descriptor(name, help, Some(&unit), prometheus_client::metrics::MetricType::Histogram)?;
+    for (labels, h) in series {
+        family.encode_family(labels)?.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            h.sum_seconds(),
+            h.count,
+            &h.buckets(),
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+/// The log's own series that it measures itself (the embedded log's fsync latencies).
+pub struct LogMetrics(pub Arc<dyn pinpipe_log::OffsetLog>);
+
+impl std::fmt::Debug for LogMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogMetrics")
+    }
+}
+
+impl Collector for LogMetrics {
+    fn encode(&self, mut enc: prometheus_client::encoding::DescriptorEncoder) -> std::fmt::Result {
+        let Some(h) = self.0.sync_latency() else { return Ok(()) };
+        let help = "Time of each fsync that made appends durable (one per partition and group of appends)";
+        let unit = prometheus_client::registry::Unit::Seconds;
+        enc.encode_descriptor(
+            "log_fsync_duration",
+            help,
+            Some(&unit),
+            prometheus_client::metrics::MetricType::Histogram,
+        )?
+        .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            h.sum_seconds(),
+            h.count,
+            &h.buckets(),
+            None,
+        )
+    }
+}
+
 /// The content type of OpenMetrics text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 

@@ -183,6 +183,12 @@ pub trait OffsetLog: Log {
         Ok(())
     }
 
+    /// The latencies of the fsyncs that made appends durable, where the backend does them
+    /// itself (the embedded log).
+    fn sync_latency(&self) -> Option<pinpipe_model::histogram::Histogram> {
+        None
+    }
+
     /// Per partition, bytes retention would have removed but keeps because a consumer has not
     /// read them yet: `(topic, partition, bytes)`.
     fn retention_held(&self) -> Vec<(String, u32, u64)> {

@@ -89,17 +89,7 @@ fn counter<N: EncodeCounterValue>(enc: &mut DescriptorEncoder<'_>, name: &str, h
     ConstCounter::new(value).encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)
 }
 
-/// Writes one histogram family of latencies in seconds.
-fn histograms<L: EncodeLabelSet>(
-    enc: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    series: &[(L, &pinpipe_model::histogram::Histogram)],
-) -> fmt::Result {
-    family(enc, (name, help, Some(&Unit::Seconds)), MetricType::Histogram, series, |h, mut m| {
-        m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(h.sum_seconds(), h.count, &h.buckets(), None)
-    })
-}
+use pinpipe_api::metrics::latency_histograms as histograms;
 
 /// Writes one gauge without labels.
 fn gauge<N: EncodeGaugeValue>(

@@ -56,6 +56,8 @@ pub struct EmbeddedLog {
     max_partitions: u32,
     /// Topics that could not be opened, with why (the others work).
     broken: Vec<String>,
+    /// The writer's fsync latencies.
+    syncs: Arc<Mutex<pinpipe_model::histogram::Histogram>>,
 }
 
 impl EmbeddedLog {
@@ -89,7 +91,8 @@ impl EmbeddedLog {
             }
         }
         let topics = Arc::new(RwLock::new(topics));
-        let writer = Writer::new(root.clone(), config.clone(), Arc::clone(&topics), loaded)?;
+        let syncs = Arc::new(Mutex::new(pinpipe_model::histogram::Histogram::default()));
+        let writer = Writer::new(root.clone(), config.clone(), Arc::clone(&topics), loaded, Arc::clone(&syncs))?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("pinpipe-log-writer".into())
@@ -103,6 +106,7 @@ impl EmbeddedLog {
             _lock: Some(lock),
             max_partitions: config.max_partitions,
             broken,
+            syncs,
         })
     }
 
@@ -125,6 +129,7 @@ impl EmbeddedLog {
             _lock: None,
             max_partitions: crate::port::MAX_PARTITIONS,
             broken: Vec::new(),
+            syncs: Arc::default(),
         };
         log.rescan_topics()?;
         Ok(log)
@@ -429,6 +434,10 @@ impl OffsetLog for EmbeddedLog {
         let dir = p.dir.clone();
         let consumer = consumer.to_owned();
         tokio::task::spawn_blocking(move || load::write_hold(&dir, &consumer, next)).await.map_err(|_| Error::Closed)?
+    }
+
+    fn sync_latency(&self) -> Option<pinpipe_model::histogram::Histogram> {
+        self.syncs.lock().ok().map(|h| h.clone())
     }
 
     fn retention_held(&self) -> Vec<(String, u32, u64)> {

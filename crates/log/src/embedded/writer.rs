@@ -14,9 +14,10 @@ use std::fs::{self, File};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use pinpipe_model::histogram::Histogram;
 use tokio::sync::oneshot;
 
 use super::batch::{self, MAX_BATCH_BYTES};
@@ -90,10 +91,12 @@ struct Active {
     failed: bool,
     /// Where other processes learn how far the partition is durable.
     durable: File,
+    /// The log's fsync latencies.
+    syncs: Arc<Mutex<Histogram>>,
 }
 
 impl Active {
-    fn new(l: Loaded) -> Result<Self> {
+    fn new(l: Loaded, syncs: Arc<Mutex<Histogram>>) -> Result<Self> {
         let segment = l.partition.segments().last().cloned().ok_or_else(|| Error::Corrupt {
             path: l.partition.dir.clone(),
             reason: "partition has no segment".into(),
@@ -116,6 +119,7 @@ impl Active {
             replies: Vec::new(),
             failed: false,
             durable,
+            syncs,
         })
     }
 
@@ -174,7 +178,14 @@ impl Active {
         if self.pending.is_empty() {
             return;
         }
-        let outcome = self.write_pending(limit).and_then(|()| self.file.sync_data());
+        let outcome = self.write_pending(limit).and_then(|()| {
+            let started = Instant::now();
+            let synced = self.file.sync_data();
+            if let Ok(mut h) = self.syncs.lock() {
+                h.observe(started.elapsed());
+            }
+            synced
+        });
         match outcome {
             Ok(()) => {
                 self.written += self.pending.len() as u64;
@@ -248,6 +259,8 @@ pub(crate) struct Writer {
     /// Partitions with pending data in the current group.
     touched: Vec<(String, u32)>,
     last_retention: Instant,
+    /// fsync latencies, shared with the log ([`super::EmbeddedLog::sync_latency`]).
+    syncs: Arc<Mutex<Histogram>>,
 }
 
 impl Writer {
@@ -256,6 +269,7 @@ impl Writer {
         config: ResolvedLog,
         topics: Arc<RwLock<HashMap<String, Arc<Topic>>>>,
         loaded: Vec<Loaded>,
+        syncs: Arc<Mutex<Histogram>>,
     ) -> Result<Self> {
         let mut idle = HashMap::new();
         for l in loaded {
@@ -273,6 +287,7 @@ impl Writer {
             idle,
             touched: Vec::new(),
             last_retention: Instant::now(),
+            syncs,
         })
     }
 
@@ -367,7 +382,7 @@ impl Writer {
         let key = (topic, partition);
         if let Some(l) = self.idle.get(&key) {
             // First append since the partition was opened: open its files now.
-            match Active::new(l.clone()) {
+            match Active::new(l.clone(), Arc::clone(&self.syncs)) {
                 Ok(a) => {
                     self.idle.remove(&key);
                     self.active.insert(key.clone(), a);

@@ -274,6 +274,7 @@ async fn every_stage_of_up_has_metrics_that_a_prometheus_parser_reads_and_that_m
         "pinpipe_api_requests_total",
         "pinpipe_log_appended_records_total",
         "pinpipe_log_end_offset",
+        "pinpipe_log_fsync_duration_seconds_bucket",
         "pinpipe_sink_objects_total",
         "pinpipe_sink_written_bytes_total",
         "pinpipe_sink_flush_duration_seconds_bucket",
@@ -317,6 +318,9 @@ async fn every_stage_of_up_has_metrics_that_a_prometheus_parser_reads_and_that_m
         .map(|(_, _, v)| v)
         .sum::<f64>();
     assert_eq!(inf, 90.0);
+    // The embedded log synced at least once and at most once per request (appends share fsyncs).
+    let syncs = total("pinpipe_log_fsync_duration_seconds_count");
+    assert!((1.0..=180.0).contains(&syncs), "{syncs} fsyncs");
     let next_run = total("pinpipe_schedule_next_run_timestamp_seconds");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     assert!(next_run > now && next_run <= now + 86_400.0, "next run {next_run}, now {now}");
