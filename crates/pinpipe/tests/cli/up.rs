@@ -414,7 +414,10 @@ async fn the_console_shows_the_running_pipeline_in_headless_chromium() {
     let v = poll_json(&overview, |v| v["dead_letters_total"] == 1).await;
     assert_eq!(v["dead_letters"][0]["origin"]["stream"], "streaming-pinterest-geo", "{v}");
     let (dom, _) = chromium_dom(&chromium, &profile, &format!("{base}/ui"));
-    assert!(dom.contains("not a valid geo record") && dom.contains(">1 newest; 1 since this process started<"), "{dom}");
+    assert!(
+        dom.contains("not a valid geo record") && dom.contains(">1 newest; 1 since this process started<"),
+        "{dom}"
+    );
     // The screenshot: the diagram is drawn (its boxes and arrows in the accent colour).
     let shot = w.path().join("console.png");
     let status = Command::new(&chromium)
