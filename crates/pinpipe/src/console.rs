@@ -46,17 +46,7 @@ impl UpStages {
     }
 
     fn stream(&self) -> Value {
-        let tables: Vec<Value> = self
-            .job
-            .snapshot()
-            .into_iter()
-            .map(|t| {
-                json!({"stream": t.stream, "table": t.table, "location": t.location, "version": t.version,
-                       "rows": t.rows, "records": t.records, "duplicates": t.duplicates, "dead_letters": t.dead_letters,
-                       "batches": t.batches, "lag": t.lag(), "last_commit_ms": t.last_commit_ms})
-            })
-            .collect();
-        Value::Array(tables)
+        stream_tables(&self.job)
     }
 
     /// The newest dead letters of the stream tables (each file is one micro-batch's), newest first.
@@ -105,6 +95,33 @@ impl UpStages {
             json!({"posts": c.posts.load(Ordering::Relaxed), "records": c.records.load(Ordering::Relaxed),
                    "accepted": c.accepted.load(Ordering::Relaxed), "refused": c.failed.load(Ordering::Relaxed)})
         })
+    }
+}
+
+/// The stream tables of `job`, as the console shows them.
+pub fn stream_tables(job: &pinpipe_stream::StreamJob) -> Value {
+    let tables: Vec<Value> = job
+        .snapshot()
+        .into_iter()
+        .map(|t| {
+            json!({"stream": t.stream, "table": t.table, "location": t.location, "version": t.version,
+                   "rows": t.rows, "records": t.records, "duplicates": t.duplicates, "dead_letters": t.dead_letters,
+                   "batches": t.batches, "lag": t.lag(), "last_commit_ms": t.last_commit_ms})
+        })
+        .collect();
+    Value::Array(tables)
+}
+
+/// A streaming job alone, as the console's stages (`bench stream --console`).
+pub struct JobStages(pub Arc<pinpipe_stream::StreamJob>);
+
+impl pinpipe_api::console::Stages for JobStages {
+    fn overview(&self) -> BoxFuture<'_, Value> {
+        async move { json!({"stream": stream_tables(&self.0)}) }.boxed()
+    }
+
+    fn report(&self) -> BoxFuture<'_, Option<String>> {
+        async { None }.boxed()
     }
 }
 

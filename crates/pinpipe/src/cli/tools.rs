@@ -206,6 +206,10 @@ pub enum BenchCommand {
         /// Trigger interval of the job [config: stream.trigger_interval, default 1s].
         #[arg(long, value_name = "DURATION")]
         trigger_interval: Option<String>,
+        /// Also measure the latency with a /ui page polling the API (back to back with the run
+        /// without it, order alternating).
+        #[arg(long)]
+        console: bool,
     },
     /// The API over loopback: GET /healthz (the bare-HTTP baseline), single-record and
     /// 500-record produce requests against a `pinpipe serve` child process.

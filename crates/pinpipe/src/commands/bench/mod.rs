@@ -14,7 +14,7 @@
 
 mod api;
 mod batch;
-mod console;
+pub(crate) mod console;
 mod loadgen;
 mod log;
 mod sink;
@@ -48,8 +48,8 @@ pub async fn run(loaded: &Loaded, cmd: BenchCommand) -> anyhow::Result<()> {
             };
             batch::run(loaded, options).await
         }
-        BenchCommand::Stream { rate, seconds, backlog, runs, trigger_interval } => {
-            stream::run(loaded, rate, seconds, backlog, runs.max(1), trigger_interval).await
+        BenchCommand::Stream { rate, seconds, backlog, runs, trigger_interval, console } => {
+            stream::run(loaded, rate, seconds, backlog, runs.max(1), trigger_interval, console).await
         }
         BenchCommand::Api { seconds, runs, concurrency, console } => {
             api::run(loaded, seconds, runs.max(1), concurrency, console).await

@@ -145,16 +145,22 @@ struct LatencyRun {
     batches: u64,
 }
 
-async fn latency_run(loaded: &Loaded, rate: f64, seconds: u64, trigger: &str) -> anyhow::Result<LatencyRun> {
+async fn latency_run(
+    loaded: &Loaded,
+    rate: f64,
+    seconds: u64,
+    trigger: &str,
+    with_console: bool,
+) -> anyhow::Result<LatencyRun> {
     let scratch = Scratch::new(loaded, "stream")?;
     let log = open_log(&scratch.0).await?;
     let api = pinpipe_api::ApiConfig::default().validate(SHARDS).map_err(|(k, m)| anyhow::anyhow!("{k}: {m}"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let stop_api = CancellationToken::new();
+    let state = pinpipe_api::AppState::new(Arc::clone(&log), api);
     let server = {
-        let stop = stop_api.clone();
-        let state = pinpipe_api::AppState::new(Arc::clone(&log), api);
+        let (stop, state) = (stop_api.clone(), state.clone());
         tokio::spawn(async move { pinpipe_api::serve(listener, state, async move { stop.cancelled().await }).await })
     };
     let warehouse = StoreConfig::default().validate_or(scratch.0.join("warehouse"))?;
@@ -163,6 +169,8 @@ async fn latency_run(loaded: &Loaded, rate: f64, seconds: u64, trigger: &str) ->
         StreamJob::new(Arc::clone(&log) as Arc<dyn Log>, warehouse, names()?, stream_config(trigger)?)
             .with_commit_events(tx),
     );
+    pinpipe_api::console::set_stages(&state, Arc::new(crate::console::JobStages(Arc::clone(&job))));
+    let poller = with_console.then(|| super::console::poll(addr));
     let stop_job = CancellationToken::new();
     let running = {
         let (job, stop) = (Arc::clone(&job), stop_job.clone());
@@ -208,6 +216,7 @@ async fn latency_run(loaded: &Loaded, rate: f64, seconds: u64, trigger: &str) ->
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    drop(poller);
     stop_job.cancel();
     running.await??;
     stop_api.cancel();
@@ -276,6 +285,7 @@ pub async fn run(
     backlog: u64,
     runs: u32,
     trigger: Option<String>,
+    with_console: bool,
 ) -> anyhow::Result<()> {
     let trigger = trigger.unwrap_or_else(|| loaded.config.stream.trigger_interval.clone());
     line(&format!(
@@ -287,8 +297,9 @@ pub async fn run(
     ))?;
     let (mut p50s, mut p99s, mut rt50s, mut rt99s, mut bases, mut drains) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut console: Vec<(f64, f64)> = Vec::new();
     for run in 1..=runs {
-        let l = latency_run(loaded, rate as f64, seconds, &trigger).await?;
+        let l = latency_run(loaded, rate as f64, seconds, &trigger, false).await?;
         let (p50, p99, max) = (quantile(&l.latencies, 0.5), quantile(&l.latencies, 0.99), quantile(&l.latencies, 1.0));
         let (rt50, rt99) = (quantile(&l.round_trips, 0.5), quantile(&l.round_trips, 0.99));
         line(&format!(
@@ -311,6 +322,12 @@ pub async fn run(
             output::int(drain as u64),
             drain / base.max(1e-9)
         ))?;
+        if with_console {
+            let c = latency_run(loaded, rate as f64, seconds, &trigger, true).await?;
+            let (c50, c99) = (quantile(&c.latencies, 0.5), quantile(&c.latencies, 0.99));
+            line(&format!("  run {run}: with a /ui page polling: ack -> visible p50 {} p99 {}", ms(c50), ms(c99)))?;
+            console.push((c50.as_secs_f64(), c99.as_secs_f64()));
+        }
         p50s.push(p50.as_secs_f64());
         p99s.push(p99.as_secs_f64());
         rt50s.push(rt50.as_secs_f64());
@@ -330,5 +347,13 @@ pub async fn run(
         output::int(d as u64),
         output::int(b as u64),
         d / b.max(1e-9)
-    ))
+    ))?;
+    if !console.is_empty() {
+        line(&format!(
+            "console: with a /ui page polling, ack -> visible p50 {} p99 {}",
+            secs(console.iter().map(|c| c.0).collect()),
+            secs(console.iter().map(|c| c.1).collect())
+        ))?;
+    }
+    Ok(())
 }
