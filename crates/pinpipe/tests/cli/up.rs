@@ -399,21 +399,56 @@ async fn the_console_shows_the_running_pipeline_in_headless_chromium() {
         assert!(shown.starts_with(&format!("{text}</text>")), "{id}: {}", &shown[..40.min(shown.len())]);
     }
     assert!(dom.contains("pinterest_geo_table") && dom.contains("live · "), "{dom}");
-    // A record the streaming job cannot clean: its dead letter appears on the page.
+    // While one page stays open (a long virtual-time budget: it polls for many seconds of real
+    // time), records flow: a record the streaming job cannot clean, and five for a topic. The
+    // page's numbers move and the dead letter appears on it.
+    let http = pinpipe_testkit::http::HttpClient::default();
+    let overview_requests = || {
+        let (http, url) = (http.clone(), format!("{base}/metrics"));
+        async move {
+            let text = http.send("GET", &url, &[], String::new()).await.unwrap().body;
+            text.lines()
+                .filter(|l| l.starts_with(r#"pinpipe_api_requests_total{route="/api/v1/overview""#))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum::<u64>()
+        }
+    };
+    let before = overview_requests().await;
+    let page = {
+        let (chromium, profile, url) = (chromium.clone(), profile.clone(), format!("{base}/ui"));
+        std::thread::spawn(move || {
+            let out = Command::new(chromium)
+                .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dump-dom"])
+                .args(["--disable-background-networking", "--virtual-time-budget=3000000"])
+                .arg(format!("--user-data-dir={}", profile.display()))
+                .arg(url)
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while overview_requests().await < before + 3 {
+        assert!(std::time::Instant::now() < deadline && !page.is_finished(), "the page does not poll");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let bad = r#"{"StreamName":"streaming-pinterest-geo","Data":{"ind":"not a number"},"PartitionKey":"k"}"#;
-    let r = pinpipe_testkit::http::HttpClient::default()
-        .send(
-            "PUT",
-            &format!("{base}/streams/streaming-pinterest-geo/record"),
-            &[("content-type", "application/json")],
-            bad.to_owned(),
-        )
-        .await
-        .unwrap();
+    let stream_url = format!("{base}/streams/streaming-pinterest-geo/record");
+    let r = http.send("PUT", &stream_url, &[("content-type", "application/json")], bad.to_owned()).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let five =
+        serde_json::json!({"records": (0..5).map(|i| serde_json::json!({"value": {"i": i}})).collect::<Vec<_>>()});
+    let ct = [("content-type", "application/vnd.kafka.json.v2+json")];
+    let r = http.send("POST", &format!("{base}/topics/pinterest.pin"), &ct, five.to_string()).await.unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     let v = poll_json(&overview, |v| v["dead_letters_total"] == 1).await;
     assert_eq!(v["dead_letters"][0]["origin"]["stream"], "streaming-pinterest-geo", "{v}");
-    let (dom, _) = chromium_dom(&chromium, &profile, &format!("{base}/ui"));
+    let dom = page.join().unwrap();
+    let body = &dom[dom.find("<body").unwrap()..];
+    let body = &body[..body.find('>').unwrap()];
+    // (If the page had stopped polling before the records arrived, its budget is too short here.)
+    assert!(body.contains(r#"data-first-appended="180""#) && body.contains(r#"data-appended="186""#), "{body}");
+    assert!(!body.contains("data-errors"), "{body}");
     assert!(
         dom.contains("not a valid geo record") && dom.contains(">1 newest; 1 since this process started<"),
         "{dom}"
