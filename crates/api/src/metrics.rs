@@ -197,6 +197,18 @@ pub fn latency_histograms<L: EncodeLabelSet>(
     Ok(())
 }
 
+/// Writes one histogram of latencies (seconds) without labels.
+pub fn encode_latency(
+    enc: &mut prometheus_client::encoding::DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    h: &pinpipe_model::histogram::Histogram,
+) -> std::fmt::Result {
+    let unit = prometheus_client::registry::Unit::Seconds;
+    enc.encode_descriptor(name, help, Some(&unit), prometheus_client::metrics::MetricType::Histogram)?
+        .encode_histogram::<prometheus_client::encoding::NoLabelSet>(h.sum_seconds(), h.count, &h.buckets(), None)
+}
+
 /// The log's own series that it measures itself (the embedded log's fsync latencies).
 pub struct LogMetrics(pub Arc<dyn pinpipe_log::OffsetLog>);
 
@@ -210,19 +222,7 @@ impl Collector for LogMetrics {
     fn encode(&self, mut enc: prometheus_client::encoding::DescriptorEncoder) -> std::fmt::Result {
         let Some(h) = self.0.sync_latency() else { return Ok(()) };
         let help = "Time of each fsync that made appends durable (one per partition and group of appends)";
-        let unit = prometheus_client::registry::Unit::Seconds;
-        enc.encode_descriptor(
-            "log_fsync_duration",
-            help,
-            Some(&unit),
-            prometheus_client::metrics::MetricType::Histogram,
-        )?
-        .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
-            h.sum_seconds(),
-            h.count,
-            &h.buckets(),
-            None,
-        )
+        encode_latency(&mut enc, "log_fsync_duration", help, &h)
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Counters {
     pub failed: AtomicU64,
     /// Failed records by reason.
     pub failures: Mutex<BTreeMap<String, Failures>>,
+    /// Time of each request, sent to answered (retries included).
+    pub latency: Mutex<pinpipe_model::histogram::Histogram>,
 }
 
 /// What a run did.
@@ -216,11 +218,16 @@ impl Emulator {
             }
         }
         let n = posts.len() as u64;
-        let sends = requests
-            .into_iter()
-            .map(|(method, path, ct, body)| async move { self.client.send(method, &path, ct, body, n, stop).await });
-        for outcome in futures_util::future::join_all(sends).await {
+        let sends = requests.into_iter().map(|(method, path, ct, body)| async move {
+            let started = std::time::Instant::now();
+            let outcome = self.client.send(method, &path, ct, body, n, stop).await;
+            (outcome, started.elapsed())
+        });
+        for (outcome, took) in futures_util::future::join_all(sends).await {
             self.record(n, &outcome);
+            if let Ok(mut h) = self.counters.latency.lock() {
+                h.observe(took);
+            }
         }
     }
 

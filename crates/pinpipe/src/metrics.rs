@@ -223,6 +223,10 @@ impl Collector for EmulatorMetrics {
         counter(e, "emulate_records_sent", "Records sent to the API", c.records.load(Ordering::Relaxed))?;
         counter(e, "emulate_records_accepted", "Records the API accepted", c.accepted.load(Ordering::Relaxed))?;
         counter(e, "emulate_records_refused", "Records the API did not accept", c.failed.load(Ordering::Relaxed))?;
+        if let Ok(h) = c.latency.lock().map(|h| h.clone()) {
+            let help = "Time of each request, sent to answered (retries included)";
+            pinpipe_api::metrics::encode_latency(e, "emulate_request_duration", help, &h)?;
+        }
         Ok(())
     }
 }

@@ -285,6 +285,7 @@ async fn every_stage_of_up_has_metrics_that_a_prometheus_parser_reads_and_that_m
         "pinpipe_stream_table_version",
         "pinpipe_stream_last_commit_timestamp_seconds",
         "pinpipe_emulate_records_accepted_total",
+        "pinpipe_emulate_request_duration_seconds_bucket",
         "pinpipe_schedule_attempts_total",
         "pinpipe_schedule_next_run_timestamp_seconds",
     ] {
@@ -295,6 +296,8 @@ async fn every_stage_of_up_has_metrics_that_a_prometheus_parser_reads_and_that_m
     let total = |name: &str| samples.iter().filter(|(n, _, _)| n == name).map(|(_, _, v)| v).sum::<f64>();
     assert_eq!(total("pinpipe_emulate_records_accepted_total"), 180.0);
     assert_eq!(total("pinpipe_emulate_records_refused_total"), 0.0);
+    // One request per post and kind in each mode: 30 posts x 3 kinds x 2 modes.
+    assert_eq!(total("pinpipe_emulate_request_duration_seconds_count"), 180.0);
     assert_eq!(sum(&samples, "pinpipe_log_appended_records_total", "topic", "pinterest."), 90.0);
     assert_eq!(sum(&samples, "pinpipe_log_appended_records_total", "topic", "streaming-"), 90.0);
     assert_eq!(sum(&samples, "pinpipe_log_end_offset", "topic", "pinterest."), 90.0);
