@@ -45,20 +45,17 @@ impl UpStages {
         Value::Array(partitions)
     }
 
-    fn stream(&self) -> Value {
-        stream_tables(&self.job)
-    }
-
     /// The newest dead letters of the stream tables (each file is one micro-batch's), newest first.
     async fn dead_letters(&self) -> (Vec<Value>, u64) {
+        let tables = self.job.snapshot();
+        let total = tables.iter().map(|t| t.dead_letters).sum();
         let mut files = Vec::new();
-        for t in self.job.snapshot() {
+        for t in tables {
             let dir = self.warehouse.key(&pinpipe_store::warehouse::stream_dead_letter_dir(&t.table));
             let listed: Vec<object_store::ObjectMeta> =
                 self.warehouse.inner.list(Some(&dir)).try_collect().await.unwrap_or_default();
             files.extend(listed.into_iter().map(|m| (t.table.clone(), m)));
         }
-        let total = self.job.snapshot().iter().map(|t| t.dead_letters).sum();
         files.sort_by(|a, b| b.1.last_modified.cmp(&a.1.last_modified).then(b.1.location.cmp(&a.1.location)));
         let mut out = Vec::new();
         for (table, meta) in files {
@@ -149,7 +146,7 @@ impl pinpipe_api::console::Stages for UpStages {
             });
             json!({
                 "sink": self.sink(),
-                "stream": self.stream(),
+                "stream": stream_tables(&self.job),
                 "dead_letters": dead_letters,
                 "dead_letters_total": dead_total,
                 "schedule": self.schedule(),
