@@ -134,7 +134,7 @@ pub(crate) async fn ingest(
     }
     let (adds, rows) = writer.finish().await?;
     out.rows = rows;
-    commit(cx, &table, adds, read.per_partition, &state, full, topic, &mut out).await?;
+    commit(cx, &table, adds, read.positions(), &state, full, topic, &mut out).await?;
     for (p, gaps) in &out.gaps {
         tracing::warn!(topic, partition = p, ?gaps, "records are missing between the raw objects read");
     }
@@ -162,6 +162,8 @@ fn rebuild_needed(table: &deltalake::DeltaTable, state: &delta::TableState, url:
 #[derive(Default)]
 struct ReadTally {
     per_partition: BTreeMap<u32, PartitionIngest>,
+    /// Per partition, the first object that could not be decoded.
+    held_back: BTreeMap<u32, u64>,
     /// Objects interleave (no gaps to see between them).
     nested: bool,
 }
@@ -187,7 +189,22 @@ impl ReadTally {
             e.last_start = start;
             e.next_offset = e.next_offset.max(start + records);
         }
+        for &(p, start) in &c.unreadable {
+            let first = self.held_back.entry(p).or_insert(start);
+            *first = (*first).min(start);
+        }
         Ok(())
+    }
+
+    /// The positions to commit: a partition with an object that could not be decoded keeps its
+    /// previous position, so the next run reads that object again (and the objects after it,
+    /// whose rows the table then holds already: dropped as duplicates). Nothing in a torn object
+    /// is skipped for good.
+    fn positions(mut self) -> BTreeMap<u32, PartitionIngest> {
+        for p in self.held_back.keys() {
+            self.per_partition.remove(p);
+        }
+        self.per_partition
     }
 }
 

@@ -160,6 +160,9 @@ pub struct Chunk {
     pub dead_letters: Vec<DeadLetter>,
     /// Per object: partition, start offset, records.
     pub objects: Vec<(u32, u64, u64)>,
+    /// Objects that could not be decoded: partition, start offset. Their partition's position
+    /// must not pass them (a whole copy uploaded later is read then).
+    pub unreadable: Vec<(u32, u64)>,
 }
 
 /// Fetches and cleans `objects` as records of `kind`: cleaned chunks in key order.
@@ -219,6 +222,7 @@ fn clean_unit(
     let mut cleaner = Cleaner::new(kind)?;
     let mut skipped = 0u64;
     let mut undecodable = Vec::new();
+    let mut unreadable = Vec::new();
     let mut per_object = Vec::with_capacity(objects.len());
     let started = Instant::now();
     for (o, data) in objects {
@@ -230,6 +234,7 @@ fn clean_unit(
         };
         let covered = covered.unwrap_or_else(|reason| {
             // An object that cannot be decoded is one dead letter: nothing of it is lost silently.
+            unreadable.push((o.partition, o.start));
             undecodable.push(DeadLetter {
                 kind,
                 reason: format!("the object cannot be read as {:?}: {reason}", o.format),
@@ -256,6 +261,7 @@ fn clean_unit(
         cleaned,
         dead_letters,
         objects: per_object,
+        unreadable,
     })
 }
 
