@@ -135,7 +135,7 @@ impl Client {
                     (retriable(status, &text), format!("HTTP {}", status.as_u16()), message_of(&text))
                 }
                 Err(e) if e.is_timeout() => (true, "timeout".to_owned(), e.to_string()),
-                Err(e) => (true, "connection error".to_owned(), error_chain(&e)),
+                Err(e) => (true, "connection error".to_owned(), pinpipe_model::error_chain(&e)),
             };
             if !retry || attempt >= self.retries || stop.is_cancelled() {
                 return Outcome::all_failed(records, key, message);
@@ -152,17 +152,6 @@ impl Client {
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 #[cfg(test)]

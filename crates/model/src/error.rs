@@ -18,5 +18,18 @@ pub enum Error {
     InvalidTimestamp(String),
 }
 
+/// An error and its sources on one line, `outer: inner: innermost` (the AWS SDK's and hyper's
+/// top-level messages say little without their sources).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// Result alias of the model crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

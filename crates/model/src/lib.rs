@@ -14,6 +14,6 @@ pub mod raw;
 pub mod schema;
 pub mod time;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, error_chain};
 pub use names::{Kind, Names};
 pub use raw::{Post, RawGeo, RawPin, RawUser};

@@ -2,19 +2,99 @@
 //! `TEST_PINPIPE_TANSU`) started on a free port on 127.0.0.1 with its own SQLite storage, and
 //! stopped when the [`Broker`] is dropped.
 //!
+//! [`Broker::start_with`] adds what secured clusters have: TLS — `stunnel` (Debian's, found
+//! through `TEST_PINPIPE_STUNNEL`) in front of the broker with a CA and a certificate for
+//! `localhost` made by `openssl` for the test (tansu 0.6 takes a certificate but does not use
+//! it), the broker advertising the TLS port — and SASL (tansu's `--authentication`: SCRAM users
+//! created before it starts; tansu 0.6 offers no PLAIN).
+//!
 //! Each test gets its own broker: tansu 0.6's SQLite storage deletes every topic of the cluster
 //! when asked to delete one (its `topic_delete_by.sql` matches on the cluster only), so tests
 //! that delete topics cannot share a broker.
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running broker.
 pub struct Broker {
     child: Child,
-    /// `127.0.0.1:PORT`, for `bootstrap.servers`.
+    /// `127.0.0.1:PORT` (`localhost:PORT` with TLS, the name in the certificate), for
+    /// `bootstrap.servers`.
     pub bootstrap: String,
+    /// The TLS port's files, when started with TLS.
+    pub tls: Option<Tls>,
+    stunnel: Option<Child>,
     dir: tempfile::TempDir,
+}
+
+/// What a client of a TLS broker needs, and what it must refuse.
+pub struct Tls {
+    /// The CA that signed the broker's certificate (PEM).
+    pub ca: PathBuf,
+    /// A CA that did not (PEM): a client trusting only it must refuse the broker.
+    pub other_ca: PathBuf,
+    /// The TLS port on 127.0.0.1 (its certificate is for `localhost` only).
+    pub port: u16,
+}
+
+/// A SCRAM user the broker accepts.
+pub struct User {
+    /// The name.
+    pub name: &'static str,
+    /// The password.
+    pub password: &'static str,
+    /// `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: &'static str,
+}
+
+/// How a broker is reached.
+#[derive(Default)]
+pub struct Options {
+    /// Behind TLS.
+    pub tls: bool,
+    /// Clients must log in (SASL); these SCRAM users exist.
+    pub users: Option<Vec<User>>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_listening(port: u16, what: &str, log: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen within 60 s: {}", log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run(command: &mut Command) {
+    let out = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(out.status.success(), "{command:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA (`<name>.pem`, `<name>.key`) in `dir`.
+fn make_ca(dir: &Path, name: &str) -> PathBuf {
+    run(Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", &format!("/CN=pinpipe test {name}"), "-keyout", &format!("{name}.key"), "-out"])
+        .arg(format!("{name}.pem"))
+        .current_dir(dir));
+    dir.join(format!("{name}.pem"))
+}
+
+/// A certificate for `localhost` only, signed by the CA `ca`: `server.pem`, `server.key`.
+fn make_server_cert(dir: &Path, ca: &str) {
+    std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+    run(Command::new("openssl")
+        .args(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .args(["-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"])
+        .current_dir(dir));
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-in", "server.csr", "-CA", &format!("{ca}.pem"), "-CAkey", &format!("{ca}.key")])
+        .args(["-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem"])
+        .current_dir(dir));
 }
 
 impl Broker {
@@ -23,25 +103,88 @@ impl Broker {
     /// # Panics
     /// When it is unset but `TEST_PINPIPE_REQUIRE_SERVERS=1`, or the broker does not start.
     pub fn start() -> Option<Broker> {
+        Broker::start_with(Options::default())
+    }
+
+    /// Starts a broker as `options` say, or `None` (test skipped) when `TEST_PINPIPE_TANSU` (or,
+    /// for TLS, `TEST_PINPIPE_STUNNEL`) is unset.
+    ///
+    /// # Panics
+    /// As [`Broker::start`]; when TLS files cannot be made, or a user cannot be created.
+    pub fn start_with(options: Options) -> Option<Broker> {
         let binary = crate::service_url("TEST_PINPIPE_TANSU")?;
+        let stunnel = if options.tls { Some(crate::service_url("TEST_PINPIPE_STUNNEL")?) } else { None };
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let log = std::fs::File::create(dir.path().join("tansu.log")).unwrap();
-        let child = Command::new(&binary)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "sqlite://tansu.db", "--cluster-id", "pinpipe-test"])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
-        let broker = Broker { child, bootstrap: format!("127.0.0.1:{port}"), dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen within 60 s: {}", broker.log());
-            std::thread::sleep(Duration::from_millis(20));
+        let port = free_port();
+        let listen = format!("tcp://127.0.0.1:{port}");
+        let tls_port = stunnel.as_ref().map(|_| free_port());
+        let advertised = tls_port.map_or_else(|| listen.clone(), |p| format!("tcp://localhost:{p}"));
+        let tansu = |authentication: bool, log: &str| {
+            let log = std::fs::File::create(dir.path().join(log)).unwrap();
+            let mut command = Command::new(&binary);
+            command.args(["broker", "--listener-url", &listen, "--advertised-listener-url", &advertised]).args([
+                "--storage-engine",
+                "sqlite://tansu.db",
+                "--cluster-id",
+                "pinpipe-test",
+            ]);
+            if authentication {
+                command.arg("--authentication");
+            }
+            command
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"))
+        };
+        let path = dir.path().to_path_buf();
+        let read = |name: &str| std::fs::read_to_string(path.join(name)).unwrap_or_default();
+        if let Some(users) = &options.users {
+            // Users are created through the broker's API, which refuses everything before a
+            // login once authentication is on: create them first, then restart with it.
+            let mut setup = tansu(false, "tansu-setup.log");
+            wait_listening(port, "tansu", || read("tansu-setup.log"));
+            for u in users {
+                let mechanism = if u.mechanism == "SCRAM-SHA-256" { "scram256" } else { "scram512" };
+                run(Command::new(&binary)
+                    .args(["user", "create", "--broker", &listen, "--mechanism", mechanism, u.name, u.password])
+                    .current_dir(dir.path()));
+            }
+            let _ = setup.kill();
+            let _ = setup.wait();
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let child = tansu(options.users.is_some(), "tansu.log");
+        let mut broker = Broker { child, bootstrap: format!("127.0.0.1:{port}"), tls: None, stunnel: None, dir };
+        wait_listening(port, "tansu", || broker.log());
+        if let (Some(stunnel), Some(tls_port)) = (stunnel, tls_port) {
+            let d = broker.dir.path();
+            let ca = make_ca(d, "ca");
+            let other_ca = make_ca(d, "other-ca");
+            make_server_cert(d, "ca");
+            let config = format!(
+                "foreground = yes\npid =\noutput = {out}\n[kafka]\naccept = 127.0.0.1:{tls_port}\n\
+                 connect = 127.0.0.1:{port}\ncert = {cert}\nkey = {key}\n",
+                out = d.join("stunnel.log").display(),
+                cert = d.join("server.pem").display(),
+                key = d.join("server.key").display(),
+            );
+            std::fs::write(d.join("stunnel.conf"), config).unwrap();
+            let child = Command::new(&stunnel)
+                .arg(d.join("stunnel.conf"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {stunnel}: {e}"));
+            broker.stunnel = Some(child);
+            wait_listening(tls_port, "stunnel", || read("stunnel.log"));
+            broker.bootstrap = format!("localhost:{tls_port}");
+            broker.tls = Some(Tls { ca, other_ca, port: tls_port });
         }
         Some(broker)
     }
@@ -54,7 +197,9 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in [Some(&mut self.child), self.stunnel.as_mut()].into_iter().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

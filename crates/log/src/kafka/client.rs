@@ -1,33 +1,115 @@
-//! librdkafka's plumbing: where its logs go, which of its errors are worth a retry, and
-//! consumers closed off the caller's thread.
+//! librdkafka's plumbing: where its logs go, what its last connection error was, MSK IAM
+//! tokens on its request, which of its errors are worth a retry, and consumers closed off the
+//! caller's thread.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::client::ClientContext;
+use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer as RdBaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::SERVICE;
+use super::msk_iam::MskIam;
 use crate::Error;
 
-/// Where librdkafka's own logs and errors go: tracing at debug level (`RUST_LOG=librdkafka=debug`).
-/// pinpipe reports what fails through the results of its calls, once, with the broker named;
-/// librdkafka would otherwise log every reconnection attempt as an error.
-#[derive(Clone, Copy)]
-pub(super) struct Quiet;
+/// The context of every client of one log: where librdkafka's own logs and errors go (tracing at
+/// debug level, `RUST_LOG=librdkafka=debug`), the last of those errors (so that a failed connect
+/// says why: a TLS handshake or a refused login, with the broker named), and the MSK IAM signer
+/// when that is the mechanism. pinpipe reports what fails through the results of its calls,
+/// once; librdkafka would otherwise log every reconnection attempt as an error.
+#[derive(Clone, Default)]
+pub(super) struct Quiet {
+    last_error: Arc<Mutex<Option<String>>>,
+    iam: Option<Arc<MskIam>>,
+}
+
+impl Quiet {
+    pub(super) fn new(iam: Option<Arc<MskIam>>) -> Quiet {
+        Quiet { last_error: Arc::default(), iam }
+    }
+
+    /// The last error librdkafka reported, if any.
+    pub(super) fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Whether tokens are signed here (MSK IAM).
+    pub(super) fn has_signer(&self) -> bool {
+        self.iam.is_some()
+    }
+
+    /// Forgets the last error (before an attempt whose own errors are wanted).
+    pub(super) fn clear(&self) {
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = None;
+        }
+    }
+}
 
 impl ClientContext for Quiet {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         tracing::debug!(target: "librdkafka", ?level, facility, "{message}");
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!(target: "librdkafka", "{error}: {reason}");
+        // "1/1 brokers are down" follows the error that says why: it must not hide it.
+        let summary = error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown);
+        if let Ok(mut e) = self.last_error.lock()
+            && (!summary || e.is_none())
+        {
+            *e = Some(reason.to_owned());
+        }
+    }
+
+    fn generate_oauth_token(&self, _config: Option<&str>) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        // Only AWS_MSK_IAM reaches here: validation refuses OAUTHBEARER otherwise.
+        let Some(iam) = &self.iam else {
+            return Err("OAUTHBEARER tokens are only provided for sasl.mechanism = AWS_MSK_IAM".into());
+        };
+        let token = iam.token().inspect_err(|e| {
+            if let Ok(mut last) = self.last_error.lock() {
+                *last = Some(e.clone());
+            }
+        })?;
+        Ok(OAuthToken { token: token.value, principal_name: "pinpipe".into(), lifetime_ms: token.expires_ms })
     }
 }
 
 impl ConsumerContext for Quiet {}
+
+/// An error at connect that trying again will not cure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fatal {
+    /// The broker's certificate was refused (librdkafka does not say why).
+    Certificate,
+    /// Another TLS failure.
+    Tls,
+    /// The broker refused the login.
+    Login,
+}
+
+/// What a librdkafka error at connect means, if waiting will not cure it (`None`: e.g. a
+/// broker not up yet).
+pub(super) fn fatal(reason: &str) -> Option<Fatal> {
+    let lower = reason.to_ascii_lowercase();
+    if lower.contains("certificate verify failed") {
+        Some(Fatal::Certificate)
+    } else if lower.contains("ssl handshake failed") {
+        Some(Fatal::Tls)
+    } else if lower.contains("authentication failed")
+        || lower.contains("sasl authentication error")
+        || lower.contains("aws_msk_iam")
+    {
+        Some(Fatal::Login)
+    } else {
+        None
+    }
+}
 
 pub(super) type BaseConsumer = RdBaseConsumer<Quiet>;
 

@@ -17,16 +17,21 @@
 //!   stream names) is reported as a stream, every other one as a topic. Kafka keeps no creation
 //!   time: topics report 0. Internal topics (`__consumer_offsets`, ...) are not listed.
 //! * Any librdkafka property can be set (`[log.kafka] properties`), credentials only through
-//!   `${env:VARIABLE}`. This build has no OpenSSL: PLAINTEXT and SASL_PLAINTEXT with PLAIN work;
-//!   TLS, SCRAM and MSK IAM do not yet.
+//!   `${env:VARIABLE}`. TLS (librdkafka on OpenSSL built from source), SASL PLAIN and SCRAM, and
+//!   AWS MSK IAM ([`msk_iam`]) as the classic stack's MSK cluster used it. A connection that
+//!   fails for a reason waiting will not cure (TLS handshake, refused login) fails at once with
+//!   that reason and the broker named.
 //!
 //! Here: the clients and the requests the port is made of; [`port`]: the port's methods;
-//! [`reader`]: one partition's reader; [`client`]: librdkafka's logs, retries and closing.
+//! [`reader`]: one partition's reader; [`client`]: librdkafka's logs, errors, retries and
+//! closing.
 
 mod client;
 mod config;
+mod msk_iam;
 mod port;
 mod reader;
+mod tls_check;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -38,8 +43,8 @@ use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
 
-use self::client::{ATTEMPTS, BaseConsumer, Detached, Quiet, is_transient, remote};
-pub use self::config::{KafkaConfig, ResolvedKafka};
+use self::client::{ATTEMPTS, BaseConsumer, Detached, Fatal, Quiet, fatal, is_transient, remote};
+pub use self::config::{KafkaConfig, ResolvedKafka, Security};
 use self::reader::Reader;
 use crate::port::{MAX_PARTITIONS, PartitionOffsets, ReadLimits, StoredRecord, TopicKind};
 use crate::{Error, Result};
@@ -85,6 +90,10 @@ pub struct KafkaLog {
 struct Inner {
     describe: String,
     config: ClientConfig,
+    /// The clients' context (shared: its last error, its MSK IAM signer).
+    context: Quiet,
+    /// Topics cannot be created or deleted (MSK IAM: the admin client cannot refresh tokens).
+    no_admin: bool,
     replication_factor: Option<u16>,
     producer: FutureProducer<Quiet>,
     admin: AdminClient<Quiet>,
@@ -102,12 +111,32 @@ struct Inner {
 impl KafkaLog {
     /// Makes the clients (connections are opened lazily) and checks that the cluster answers.
     pub async fn connect(config: &ResolvedKafka) -> Result<Self> {
-        let properties = config.resolved_properties().map_err(|(property, variable)| {
+        let properties = config.librdkafka_properties().map_err(|(property, variable)| {
             remote(
                 "configuration",
                 format!("environment variable {variable} (for log.kafka.properties.{property}) is not set"),
             )
         })?;
+        for (k, v) in &properties {
+            if config::FILE_PROPERTIES.contains(&k.as_str()) && v != "probe" {
+                std::fs::File::open(v)
+                    .map_err(|e| remote("configuration", format!("log.kafka.properties.{k}: cannot read {v}: {e}")))?;
+            }
+            if k == "ssl.endpoint.identification.algorithm" && v.eq_ignore_ascii_case("none") {
+                tracing::warn!(
+                    "Kafka: broker host names are not verified (ssl.endpoint.identification.algorithm = none)"
+                );
+            }
+        }
+        let iam = match config.security.msk_iam {
+            true => Some(
+                msk_iam::MskIam::load(config.security.aws_region.as_deref(), &config.bootstrap_servers)
+                    .await
+                    .map_err(|e| remote("configuration", e))?,
+            ),
+            false => None,
+        };
+        let context = Quiet::new(iam);
         let mut base = ClientConfig::new();
         base.set("bootstrap.servers", &config.bootstrap_servers)
             .set("client.id", "pinpipe")
@@ -135,17 +164,19 @@ impl KafkaLog {
                 c.set(k, v);
             }
         }
-        let producer: FutureProducer<Quiet> =
-            producer.create_with_context(Quiet).map_err(|e| remote("configuration", e))?;
-        let admin: AdminClient<Quiet> = base.create_with_context(Quiet).map_err(|e| remote("configuration", e))?;
+        let create = |e: KafkaError| remote("configuration", e);
+        let producer: FutureProducer<Quiet> = producer.create_with_context(context.clone()).map_err(create)?;
+        let admin: AdminClient<Quiet> = base.create_with_context(context.clone()).map_err(create)?;
         // Metadata and offsets only: no group id, so nothing to leave when it is dropped.
         let mut meta = consumer.clone();
         meta.remove("group.id");
-        let meta: BaseConsumer = meta.create_with_context(Quiet).map_err(|e| remote("configuration", e))?;
+        let meta: BaseConsumer = meta.create_with_context(context.clone()).map_err(create)?;
         let log = KafkaLog {
             inner: Arc::new(Inner {
                 describe: format!("Kafka at {}", config.bootstrap_servers),
                 config: consumer,
+                context,
+                no_admin: config.security.msk_iam,
                 replication_factor: config.replication_factor,
                 producer,
                 admin,
@@ -156,14 +187,10 @@ impl KafkaLog {
                 queueing: Mutex::new(()),
             }),
         };
-        let servers = config.bootstrap_servers.clone();
-        // Once, without the retries of later requests: librdkafka already retries within the timeout.
-        log.blocking(move |i| {
-            i.meta.fetch_metadata(None, CONNECT_TIMEOUT).map(drop).map_err(|e| {
-                remote("Metadata", format!("no broker of {servers} answered within {CONNECT_TIMEOUT:?} ({e})"))
-            })
-        })
-        .await?;
+        let ca = properties.iter().find(|(k, _)| k == "ssl.ca.location").map(|(_, v)| v.clone());
+        let contact =
+            Contact { servers: config.bootstrap_servers.clone(), mechanism: config.security.mechanism.clone(), ca };
+        log.blocking(move |i| i.first_contact(&contact)).await?;
         Ok(log)
     }
 
@@ -177,6 +204,7 @@ impl KafkaLog {
         let run = move || {
             let mut attempt = 1;
             loop {
+                inner.serve_events();
                 match f(&inner) {
                     Err(e) if attempt < ATTEMPTS && is_transient(&e) => {
                         attempt += 1;
@@ -342,6 +370,16 @@ impl KafkaLog {
         .await
     }
 
+    /// `Error::Unsupported` for `what` when the admin client cannot authenticate: librdkafka asks
+    /// for OAUTHBEARER tokens through the client's event queue, and rust-rdkafka's admin client
+    /// never serves it (rust-rdkafka issue #757), so its requests would only time out.
+    fn admin_allowed(&self, what: &'static str) -> Result<()> {
+        match self.inner.no_admin {
+            true => Err(Error::Unsupported { backend: SERVICE, what }),
+            false => Ok(()),
+        }
+    }
+
     /// The port's error for a failed request on `topic`: the topic (or partition) no longer
     /// exists — and is forgotten — or the broker failed.
     fn request_error(&self, operation: &'static str, topic: &str, partition: u32, e: &KafkaError) -> Error {
@@ -357,6 +395,62 @@ impl KafkaLog {
             _ => remote(operation, e),
         }
     }
+}
+
+impl Inner {
+    /// Serves the events queued for the metadata client: an MSK IAM token refresh is one, and
+    /// that client is not polled otherwise.
+    fn serve_events(&self) {
+        if self.context.has_signer() {
+            let _ = self.meta.poll(Duration::ZERO);
+        }
+    }
+
+    /// The first metadata request, within [`CONNECT_TIMEOUT`], without the retries of later
+    /// requests (librdkafka retries within the timeout); it stops at the first error that
+    /// waiting will not cure (TLS, a refused login), and says which.
+    fn first_contact(&self, contact: &Contact) -> Result<()> {
+        let servers = &contact.servers;
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        self.context.clear();
+        loop {
+            self.serve_events();
+            let step = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(500));
+            let result = self.meta.fetch_metadata(None, step);
+            let last = self.context.last_error();
+            let Err(e) = result else { return Ok(()) };
+            if let Some((kind, reason)) = last.as_deref().and_then(|l| Some((fatal(l)?, l))) {
+                let why = match kind {
+                    Fatal::Certificate => {
+                        let first = servers.split(',').next().unwrap_or(servers);
+                        let why = tls_check::why_refused(first, contact.ca.as_deref());
+                        why.unwrap_or_else(|| "the broker's certificate was refused".into())
+                    }
+                    Fatal::Tls => "TLS handshake failed".into(),
+                    Fatal::Login => format!(
+                        "the broker refused the login with sasl.mechanism {}",
+                        contact.mechanism.as_deref().unwrap_or("(none)")
+                    ),
+                };
+                return Err(remote("connect", format!("cannot connect to {servers}: {why} ({reason})")));
+            }
+            if Instant::now() >= deadline {
+                let detail = last.map_or_else(|| e.to_string(), |l| format!("{e}; last error: {l}"));
+                return Err(remote(
+                    "Metadata",
+                    format!("no broker of {servers} answered within {CONNECT_TIMEOUT:?} ({detail})"),
+                ));
+            }
+        }
+    }
+}
+
+/// What the first contact needs to explain a failure.
+struct Contact {
+    servers: String,
+    mechanism: Option<String>,
+    /// `ssl.ca.location` as librdkafka was given it.
+    ca: Option<String>,
 }
 
 #[cfg(test)]

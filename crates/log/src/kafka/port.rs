@@ -27,6 +27,7 @@ impl Log for KafkaLog {
         if partitions == 0 || partitions > MAX_PARTITIONS {
             return Err(Error::InvalidPartitionCount(partitions));
         }
+        self.admin_allowed("creating topics with AWS_MSK_IAM (create them with the AWS console or kafka-topics.sh)")?;
         let replication = self.inner.replication_factor.map_or(-1, i32::from);
         let new = NewTopic::new(name, partitions as i32, TopicReplication::Fixed(replication));
         let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
@@ -59,6 +60,7 @@ impl Log for KafkaLog {
 
     async fn delete_topic(&self, name: &str) -> Result<()> {
         pinpipe_model::names::validate_topic(name)?;
+        self.admin_allowed("deleting topics with AWS_MSK_IAM (delete them with the AWS console or kafka-topics.sh)")?;
         self.forget(name);
         let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
         let results = self.inner.admin.delete_topics(&[name], &options).await.map_err(|e| remote("DeleteTopics", e))?;

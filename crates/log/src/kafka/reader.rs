@@ -9,7 +9,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use bytes::Bytes;
 
-use super::client::{Detached, Quiet, remote};
+use super::client::{Detached, remote};
 use super::{Inner, READ_TIMEOUT};
 use crate::Result;
 use crate::port::{ReadLimits, StoredRecord};
@@ -41,7 +41,9 @@ impl Reader {
         let pooled = inner.idle.lock().ok().and_then(|mut idle| idle.pop());
         let consumer = match pooled {
             Some(c) => c,
-            None => Detached(Some(inner.config.create_with_context(Quiet).map_err(|e| remote("configuration", e))?)),
+            None => Detached(Some(
+                inner.config.create_with_context(inner.context.clone()).map_err(|e| remote("configuration", e))?,
+            )),
         };
         let mut list = TopicPartitionList::new();
         list.add_partition_offset(&self.topic, self.partition as i32, Offset::Offset(offset as i64))

@@ -23,17 +23,45 @@ fn config(bootstrap: &str) -> ResolvedKafka {
     KafkaConfig { bootstrap_servers: Some(bootstrap.to_owned()), ..Default::default() }.validate().unwrap()
 }
 
-struct Broker(pinpipe_testkit::kafka::Broker);
+/// A broker and how its clients are configured.
+struct Broker(pinpipe_testkit::kafka::Broker, ResolvedKafka);
 
 #[async_trait]
 impl Harness for Broker {
     async fn open(&self) -> Arc<dyn OffsetLog> {
-        Arc::new(KafkaLog::connect(&config(&self.0.bootstrap)).await.unwrap())
+        Arc::new(KafkaLog::connect(&self.1).await.unwrap())
     }
 }
 
 fn broker() -> Option<Broker> {
-    pinpipe_testkit::kafka::Broker::start().map(Broker)
+    pinpipe_testkit::kafka::Broker::start().map(|b| {
+        let c = config(&b.bootstrap);
+        Broker(b, c)
+    })
+}
+
+/// A client configuration with `properties`; a `sasl.password` is given as an environment
+/// reference to pass validation, then replaced by its value (tests cannot set variables).
+fn secured(bootstrap: &str, properties: &[(&str, &str)]) -> ResolvedKafka {
+    let mut c = KafkaConfig { bootstrap_servers: Some(bootstrap.to_owned()), ..Default::default() };
+    let password = properties.iter().find(|(k, _)| *k == "sasl.password").map(|(_, v)| (*v).to_owned());
+    for (k, v) in properties {
+        let v = if *k == "sasl.password" { "${env:PINPIPE_TEST_KAFKA_PASSWORD}" } else { v };
+        c.properties.insert((*k).to_owned(), v.to_owned());
+    }
+    let mut resolved = c.validate().unwrap();
+    if let Some(p) = password {
+        resolved.properties.insert("sasl.password".into(), p);
+    }
+    resolved
+}
+
+fn tls_broker(users: Option<Vec<pinpipe_testkit::kafka::User>>) -> Option<pinpipe_testkit::kafka::Broker> {
+    pinpipe_testkit::kafka::Broker::start_with(pinpipe_testkit::kafka::Options { tls: true, users })
+}
+
+fn path(p: &std::path::Path) -> String {
+    p.display().to_string()
 }
 
 /// A name prefix no other test run on the same broker uses.
@@ -123,4 +151,101 @@ async fn a_bad_property_and_an_unreachable_broker_are_remote_errors() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let e = KafkaLog::connect(&config(&format!("127.0.0.1:{port}"))).await.err().unwrap();
     assert!(matches!(e, Error::Remote { operation: "Metadata", .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn passes_the_conformance_suite_over_tls() {
+    let Some(b) = tls_broker(None) else { return };
+    let ca = path(&b.tls.as_ref().unwrap().ca);
+    let c = secured(&b.bootstrap, &[("security.protocol", "SSL"), ("ssl.ca.location", &ca)]);
+    assert!(c.security.tls);
+    let b = Broker(b, c);
+    suite(&b, &format!("{}-", unique("dense-tls")), DELETES).await;
+    // What went through TLS is there for a client of the broker's own port.
+    let plain = KafkaLog::connect(&config(&format!("127.0.0.1:{}", b.0.bootstrap.rsplit_once(':').unwrap().1))).await;
+    assert!(plain.is_err(), "a plaintext client must not get through the TLS port");
+}
+
+/// The errors a user meets first: a CA that did not sign the broker's certificate, a host
+/// name the certificate is not for. Each fails at once (not after the connect timeout), names
+/// the brokers and the reason, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_refuses_an_unknown_ca_and_a_wrong_host_name_and_says_which() {
+    let Some(b) = tls_broker(None) else { return };
+    let tls = b.tls.as_ref().unwrap();
+    let (ca, other) = (path(&tls.ca), path(&tls.other_ca));
+    let cases = [
+        (b.bootstrap.clone(), other.as_str(), "not signed by a trusted CA"),
+        (format!("127.0.0.1:{}", tls.port), ca.as_str(), "not for this host name"),
+    ];
+    for (servers, ca, reason) in cases {
+        let started = Instant::now();
+        let e = KafkaLog::connect(&secured(&servers, &[("security.protocol", "SSL"), ("ssl.ca.location", ca)]))
+            .await
+            .err()
+            .unwrap();
+        let text = e.to_string();
+        assert!(matches!(e, Error::Remote { operation: "connect", .. }), "{text}");
+        assert!(text.contains(reason) && text.contains(&servers), "{text}");
+        assert!(started.elapsed() < CONNECT_TIMEOUT, "took {:?}: {text}", started.elapsed());
+    }
+    // Hostname verification off (the user's explicit choice) lets the second one through.
+    let c = secured(
+        &format!("127.0.0.1:{}", tls.port),
+        &[("security.protocol", "SSL"), ("ssl.ca.location", &ca), ("ssl.endpoint.identification.algorithm", "none")],
+    );
+    let log = KafkaLog::connect(&c).await.unwrap();
+    assert!(log.topics().await.unwrap().is_empty(), "nothing was written by the refused clients");
+    // A CA file that is not there is named before connecting.
+    let e = KafkaLog::connect(&secured(
+        &b.bootstrap,
+        &[("security.protocol", "SSL"), ("ssl.ca.location", "/nonexistent/ca.pem")],
+    ))
+    .await
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("ssl.ca.location") && e.contains("/nonexistent/ca.pem"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_over_tls_logs_in_and_a_wrong_password_is_refused_by_name() {
+    use pinpipe_testkit::kafka::User;
+    let users = vec![
+        User { name: "alice", password: "alice-secret", mechanism: "SCRAM-SHA-256" },
+        User { name: "bob", password: "bob-secret", mechanism: "SCRAM-SHA-512" },
+    ];
+    let Some(b) = tls_broker(Some(users)) else { return };
+    let ca = path(&b.tls.as_ref().unwrap().ca);
+    let login = |mechanism: &str, user: &str, password: &str| {
+        secured(
+            &b.bootstrap,
+            &[
+                ("security.protocol", "SASL_SSL"),
+                ("ssl.ca.location", &ca),
+                ("sasl.mechanism", mechanism),
+                ("sasl.username", user),
+                ("sasl.password", password),
+            ],
+        )
+    };
+    let topic = unique("scram");
+    let alice = KafkaLog::connect(&login("SCRAM-SHA-256", "alice", "alice-secret")).await.unwrap();
+    alice.create_topic(&topic, TopicKind::Topic, 1).await.unwrap();
+    alice.append(&topic, 0, vec![Record::value("from alice")]).await.unwrap();
+    let bob = KafkaLog::connect(&login("SCRAM-SHA-512", "bob", "bob-secret")).await.unwrap();
+    bob.append(&topic, 0, vec![Record::value("from bob")]).await.unwrap();
+    let values: Vec<_> =
+        bob.read(&topic, 0, 0, ReadLimits::default()).await.unwrap().into_iter().map(|r| r.value).collect();
+    assert_eq!(values, [bytes::Bytes::from("from alice"), bytes::Bytes::from("from bob")]);
+
+    for (mechanism, user, password) in [("SCRAM-SHA-256", "alice", "wrong"), ("SCRAM-SHA-512", "mallory", "bob-secret")]
+    {
+        let started = Instant::now();
+        let e = KafkaLog::connect(&login(mechanism, user, password)).await.err().unwrap().to_string();
+        assert!(e.contains("refused the login") && e.contains(mechanism), "{e}");
+        assert!(!e.contains(password), "the password must not be printed: {e}");
+        assert!(started.elapsed() < CONNECT_TIMEOUT, "took {:?}: {e}", started.elapsed());
+    }
+    assert_eq!(alice.offsets(&topic).await.unwrap()[0].end, 2, "refused clients wrote nothing");
 }

@@ -479,3 +479,72 @@ async fn the_console_shows_the_running_pipeline_in_headless_chromium() {
     assert!(accent > 3_000, "accent-coloured pixels: {accent}");
     stop_up(child, reader, &out);
 }
+
+/// The classic stack's MSK cluster was reached with TLS and a login: the whole pipeline runs
+/// through TLS with SCRAM (the password only in the environment, never printed); a client that
+/// does not trust the broker's CA stops at once with the reason, exit 1, nothing written.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_once_runs_through_tls_and_scram_and_a_wrong_ca_stops_it_with_the_reason() {
+    use pinpipe_log::kafka::{KafkaConfig, KafkaLog};
+    use pinpipe_testkit::kafka::{Broker, Options, User};
+    let users = vec![User { name: "pinpipe", password: "s3cret-Pa55", mechanism: "SCRAM-SHA-512" }];
+    let Some(broker) = Broker::start_with(Options { tls: true, users: Some(users) }) else { return };
+    let tls = broker.tls.as_ref().unwrap();
+    let w = Workdir::new();
+    let settings = |ca: &std::path::Path| {
+        format!(
+            "[log.kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"SCRAM-SHA-512\"\n\
+             \"sasl.username\" = \"pinpipe\"\n\"sasl.password\" = \"${{env:KAFKA_TEST_PASSWORD}}\"\n\
+             \"ssl.ca.location\" = \"{}\"\n",
+            ca.display()
+        )
+    };
+    let secret = [("KAFKA_TEST_PASSWORD", "s3cret-Pa55")];
+    let log = format!("kafka://{}", broker.bootstrap);
+    let args = ["up", "--once", "--source-rows", "300", "--listen", "127.0.0.1:0", "--log", log.as_str()];
+    let args = [&args[..], &["--posts", "20", "--seed", "5"]].concat();
+
+    // A CA that did not sign the broker's certificate: one clear error, nothing written.
+    std::fs::write(w.path().join("pinpipe.toml"), settings(&tls.other_ca)).unwrap();
+    let e = w.fails(&args, &secret);
+    assert!(e.contains("not signed by a trusted CA") && e.contains(&broker.bootstrap), "{e}");
+    // The right CA but no password in the environment: the variable is named.
+    std::fs::write(w.path().join("pinpipe.toml"), settings(&tls.ca)).unwrap();
+    let e = w.fails(&args, &[]);
+    assert!(e.contains("KAFKA_TEST_PASSWORD"), "{e}");
+
+    // `pinpipe config` shows where the password comes from, never the password.
+    let shown = w.run_with(&["config"], &secret);
+    assert!(
+        shown.stdout.contains("${env:KAFKA_TEST_PASSWORD}") && !shown.stdout.contains("s3cret"),
+        "{}",
+        shown.stdout
+    );
+
+    let run = w.run_with(&args, &secret);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let out = run.stdout;
+    assert!(!out.contains("s3cret") && !run.stderr.contains("s3cret"));
+    assert!(
+        after(&out, "records in:").starts_with("120 accepted by the API (20 posts in both modes), 0 refused"),
+        "{out}"
+    );
+    assert!(after(&out, "objects written:").ends_with("(sink lag 0)"), "{out}");
+    assert_eq!(out.matches(", lag 0 (").count(), 3, "{out}");
+    // What is on the broker, read by a client of our own through the same TLS and login.
+    let mut c = KafkaConfig { bootstrap_servers: Some(broker.bootstrap.clone()), ..Default::default() };
+    for (k, v) in [
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "SCRAM-SHA-512"),
+        ("sasl.username", "pinpipe"),
+        ("sasl.password", "${env:KAFKA_TEST_PASSWORD}"),
+        ("ssl.ca.location", &tls.ca.display().to_string()),
+    ] {
+        c.properties.insert(k.into(), v.into());
+    }
+    let mut resolved = c.validate().unwrap();
+    resolved.properties.insert("sasl.password".into(), "s3cret-Pa55".into());
+    let counts = records_in(&KafkaLog::connect(&resolved).await.unwrap()).await;
+    assert_eq!(counts.len(), 6, "{counts:?}");
+    assert!(counts.iter().all(|(_, n)| *n == 20), "{counts:?}");
+}
