@@ -36,6 +36,10 @@ pub struct Tls {
     pub other_ca: PathBuf,
     /// The TLS port on 127.0.0.1 (its certificate is for `localhost` only).
     pub port: u16,
+    /// A client certificate and its key signed by [`Tls::ca`] (PEM), for mutual TLS.
+    pub client_cert: PathBuf,
+    /// The client certificate's key.
+    pub client_key: PathBuf,
 }
 
 /// A SCRAM user the broker accepts.
@@ -55,6 +59,8 @@ pub struct Options {
     pub tls: bool,
     /// Clients must log in (SASL); these SCRAM users exist.
     pub users: Option<Vec<User>>,
+    /// Mutual TLS: clients must show a certificate signed by the CA.
+    pub client_auth: bool,
 }
 
 fn free_port() -> u16 {
@@ -84,16 +90,17 @@ fn make_ca(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.pem"))
 }
 
-/// A certificate for `localhost` only, signed by the CA `ca`: `server.pem`, `server.key`.
-fn make_server_cert(dir: &Path, ca: &str) {
-    std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+/// A certificate `<name>.pem` (key `<name>.key`) with `extension`, signed by the CA `ca`.
+fn make_cert(dir: &Path, ca: &str, name: &str, subject: &str, extension: &str) {
+    std::fs::write(dir.join(format!("{name}.ext")), format!("{extension}\n")).unwrap();
     run(Command::new("openssl")
-        .args(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
-        .args(["-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"])
+        .args(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", subject])
+        .args(["-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr")])
         .current_dir(dir));
     run(Command::new("openssl")
-        .args(["x509", "-req", "-in", "server.csr", "-CA", &format!("{ca}.pem"), "-CAkey", &format!("{ca}.key")])
-        .args(["-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem"])
+        .args(["x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}.pem")])
+        .args(["-CAkey", &format!("{ca}.key"), "-CAcreateserial", "-days", "2"])
+        .args(["-extfile", &format!("{name}.ext"), "-out", &format!("{name}.pem")])
         .current_dir(dir));
 }
 
@@ -165,14 +172,18 @@ impl Broker {
             let d = broker.dir.path();
             let ca = make_ca(d, "ca");
             let other_ca = make_ca(d, "other-ca");
-            make_server_cert(d, "ca");
-            let config = format!(
+            make_cert(d, "ca", "server", "/CN=localhost", "subjectAltName=DNS:localhost");
+            make_cert(d, "ca", "client", "/CN=pinpipe-client", "extendedKeyUsage=clientAuth");
+            let mut config = format!(
                 "foreground = yes\npid =\noutput = {out}\n[kafka]\naccept = 127.0.0.1:{tls_port}\n\
                  connect = 127.0.0.1:{port}\ncert = {cert}\nkey = {key}\n",
                 out = d.join("stunnel.log").display(),
                 cert = d.join("server.pem").display(),
                 key = d.join("server.key").display(),
             );
+            if options.client_auth {
+                config.push_str(&format!("verifyChain = yes\nrequireCert = yes\nCAfile = {}\n", ca.display()));
+            }
             std::fs::write(d.join("stunnel.conf"), config).unwrap();
             let child = Command::new(&stunnel)
                 .arg(d.join("stunnel.conf"))
@@ -184,7 +195,8 @@ impl Broker {
             broker.stunnel = Some(child);
             wait_listening(tls_port, "stunnel", || read("stunnel.log"));
             broker.bootstrap = format!("localhost:{tls_port}");
-            broker.tls = Some(Tls { ca, other_ca, port: tls_port });
+            let (client_cert, client_key) = (d.join("client.pem"), d.join("client.key"));
+            broker.tls = Some(Tls { ca, other_ca, port: tls_port, client_cert, client_key });
         }
         Some(broker)
     }

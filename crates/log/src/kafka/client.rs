@@ -87,6 +87,10 @@ impl ConsumerContext for Quiet {}
 pub(super) enum Fatal {
     /// The broker's certificate was refused (librdkafka does not say why).
     Certificate,
+    /// The broker asked for a client certificate and got none.
+    ClientCertificateMissing,
+    /// The broker refused the client certificate.
+    ClientCertificateRefused,
     /// Another TLS failure.
     Tls,
     /// The broker refused the login.
@@ -99,7 +103,15 @@ pub(super) fn fatal(reason: &str) -> Option<Fatal> {
     let lower = reason.to_ascii_lowercase();
     if lower.contains("certificate verify failed") {
         Some(Fatal::Certificate)
-    } else if lower.contains("ssl handshake failed") {
+    } else if lower.contains("alert certificate required") {
+        Some(Fatal::ClientCertificateMissing)
+    } else if lower.contains("alert bad certificate")
+        || lower.contains("alert unknown ca")
+        || lower.contains("alert certificate unknown")
+        || lower.contains("alert certificate expired")
+    {
+        Some(Fatal::ClientCertificateRefused)
+    } else if lower.contains("ssl handshake failed") || lower.contains("ssl alert") {
         Some(Fatal::Tls)
     } else if lower.contains("authentication failed")
         || lower.contains("sasl authentication error")

@@ -188,8 +188,14 @@ impl KafkaLog {
             }),
         };
         let ca = properties.iter().find(|(k, _)| k == "ssl.ca.location").map(|(_, v)| v.clone());
-        let contact =
-            Contact { servers: config.bootstrap_servers.clone(), mechanism: config.security.mechanism.clone(), ca };
+        let client_certificate =
+            properties.iter().any(|(k, _)| k == "ssl.certificate.location" || k == "ssl.certificate.pem");
+        let contact = Contact {
+            servers: config.bootstrap_servers.clone(),
+            mechanism: config.security.mechanism.clone(),
+            ca,
+            client_certificate,
+        };
         log.blocking(move |i| i.first_contact(&contact)).await?;
         Ok(log)
     }
@@ -426,6 +432,15 @@ impl Inner {
                         let why = tls_check::why_refused(first, contact.ca.as_deref());
                         why.unwrap_or_else(|| "the broker's certificate was refused".into())
                     }
+                    Fatal::ClientCertificateMissing if contact.client_certificate => {
+                        "the broker did not accept the client certificate of ssl.certificate.location (mutual TLS: \
+                         it must be signed by a CA the broker trusts)"
+                            .into()
+                    }
+                    Fatal::ClientCertificateMissing => "the broker requires a client certificate (mutual TLS): set \
+                                                        ssl.certificate.location and ssl.key.location"
+                        .into(),
+                    Fatal::ClientCertificateRefused => "the broker refused the client certificate (mutual TLS)".into(),
                     Fatal::Tls => "TLS handshake failed".into(),
                     Fatal::Login => format!(
                         "the broker refused the login with sasl.mechanism {}",
@@ -451,6 +466,8 @@ struct Contact {
     mechanism: Option<String>,
     /// `ssl.ca.location` as librdkafka was given it.
     ca: Option<String>,
+    /// A client certificate is configured.
+    client_certificate: bool,
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ fn secured(bootstrap: &str, properties: &[(&str, &str)]) -> ResolvedKafka {
 }
 
 fn tls_broker(users: Option<Vec<pinpipe_testkit::kafka::User>>) -> Option<pinpipe_testkit::kafka::Broker> {
-    pinpipe_testkit::kafka::Broker::start_with(pinpipe_testkit::kafka::Options { tls: true, users })
+    pinpipe_testkit::kafka::Broker::start_with(pinpipe_testkit::kafka::Options { tls: true, users, client_auth: false })
 }
 
 fn path(p: &std::path::Path) -> String {
@@ -248,4 +248,59 @@ async fn scram_over_tls_logs_in_and_a_wrong_password_is_refused_by_name() {
         assert!(started.elapsed() < CONNECT_TIMEOUT, "took {:?}: {e}", started.elapsed());
     }
     assert_eq!(alice.offsets(&topic).await.unwrap()[0].end, 2, "refused clients wrote nothing");
+}
+
+/// Mutual TLS: with the client certificate and key from files the log works; without them the
+/// broker ends the handshake and the connect fails at once, saying it was TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_needs_the_client_certificate() {
+    let options = pinpipe_testkit::kafka::Options { tls: true, users: None, client_auth: true };
+    let Some(b) = pinpipe_testkit::kafka::Broker::start_with(options) else { return };
+    let tls = b.tls.as_ref().unwrap();
+    let (ca, cert, key) = (path(&tls.ca), path(&tls.client_cert), path(&tls.client_key));
+    let with_cert = secured(
+        &b.bootstrap,
+        &[
+            ("security.protocol", "SSL"),
+            ("ssl.ca.location", &ca),
+            ("ssl.certificate.location", &cert),
+            ("ssl.key.location", &key),
+        ],
+    );
+    let log = KafkaLog::connect(&with_cert).await.unwrap();
+    let topic = unique("mtls");
+    log.create_topic(&topic, TopicKind::Topic, 1).await.unwrap();
+    log.append(&topic, 0, vec![Record::value("signed")]).await.unwrap();
+    assert_eq!(log.read(&topic, 0, 0, ReadLimits::default()).await.unwrap()[0].value, bytes::Bytes::from("signed"));
+
+    let started = Instant::now();
+    let e = KafkaLog::connect(&secured(&b.bootstrap, &[("security.protocol", "SSL"), ("ssl.ca.location", &ca)]))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("requires a client certificate") && e.contains(&b.bootstrap), "{e}");
+    assert!(started.elapsed() < CONNECT_TIMEOUT, "took {:?}: {e}", started.elapsed());
+    // A certificate the broker's CA did not sign: refused by the broker, said so.
+    let d = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=stranger", "-keyout", "stranger.key", "-out", "stranger.pem"])
+        .current_dir(d.path())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (cert, key) = (path(&d.path().join("stranger.pem")), path(&d.path().join("stranger.key")));
+    let stranger = secured(
+        &b.bootstrap,
+        &[
+            ("security.protocol", "SSL"),
+            ("ssl.ca.location", &ca),
+            ("ssl.certificate.location", &cert),
+            ("ssl.key.location", &key),
+        ],
+    );
+    let e = KafkaLog::connect(&stranger).await.err().unwrap().to_string();
+    assert!(e.contains("did not accept the client certificate") || e.contains("refused the client certificate"), "{e}");
+    assert_eq!(log.offsets(&topic).await.unwrap()[0].end, 1, "refused clients wrote nothing");
 }

@@ -488,7 +488,9 @@ async fn up_once_runs_through_tls_and_scram_and_a_wrong_ca_stops_it_with_the_rea
     use pinpipe_log::kafka::{KafkaConfig, KafkaLog};
     use pinpipe_testkit::kafka::{Broker, Options, User};
     let users = vec![User { name: "pinpipe", password: "s3cret-Pa55", mechanism: "SCRAM-SHA-512" }];
-    let Some(broker) = Broker::start_with(Options { tls: true, users: Some(users) }) else { return };
+    let Some(broker) = Broker::start_with(Options { tls: true, users: Some(users), client_auth: false }) else {
+        return;
+    };
     let tls = broker.tls.as_ref().unwrap();
     let w = Workdir::new();
     let settings = |ca: &std::path::Path| {
