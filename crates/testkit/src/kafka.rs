@@ -61,6 +61,8 @@ pub struct Options {
     pub users: Option<Vec<User>>,
     /// Mutual TLS: clients must show a certificate signed by the CA.
     pub client_auth: bool,
+    /// The broker's certificate expired yesterday.
+    pub expired: bool,
 }
 
 fn free_port() -> u16 {
@@ -90,8 +92,9 @@ fn make_ca(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.pem"))
 }
 
-/// A certificate `<name>.pem` (key `<name>.key`) with `extension`, signed by the CA `ca`.
-fn make_cert(dir: &Path, ca: &str, name: &str, subject: &str, extension: &str) {
+/// A certificate `<name>.pem` (key `<name>.key`) with `extension`, signed by the CA `ca`, valid
+/// for `days` from now (`-1`: it expired a day ago).
+fn make_cert(dir: &Path, ca: &str, name: &str, subject: &str, extension: &str, days: &str) {
     std::fs::write(dir.join(format!("{name}.ext")), format!("{extension}\n")).unwrap();
     run(Command::new("openssl")
         .args(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", subject])
@@ -99,7 +102,7 @@ fn make_cert(dir: &Path, ca: &str, name: &str, subject: &str, extension: &str) {
         .current_dir(dir));
     run(Command::new("openssl")
         .args(["x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}.pem")])
-        .args(["-CAkey", &format!("{ca}.key"), "-CAcreateserial", "-days", "2"])
+        .args(["-CAkey", &format!("{ca}.key"), "-CAcreateserial", "-days", days])
         .args(["-extfile", &format!("{name}.ext"), "-out", &format!("{name}.pem")])
         .current_dir(dir));
 }
@@ -172,8 +175,9 @@ impl Broker {
             let d = broker.dir.path();
             let ca = make_ca(d, "ca");
             let other_ca = make_ca(d, "other-ca");
-            make_cert(d, "ca", "server", "/CN=localhost", "subjectAltName=DNS:localhost");
-            make_cert(d, "ca", "client", "/CN=pinpipe-client", "extendedKeyUsage=clientAuth");
+            let days = if options.expired { "-1" } else { "2" };
+            make_cert(d, "ca", "server", "/CN=localhost", "subjectAltName=DNS:localhost", days);
+            make_cert(d, "ca", "client", "/CN=pinpipe-client", "extendedKeyUsage=clientAuth", "2");
             let mut config = format!(
                 "foreground = yes\npid =\noutput = {out}\n[kafka]\naccept = 127.0.0.1:{tls_port}\n\
                  connect = 127.0.0.1:{port}\ncert = {cert}\nkey = {key}\n",

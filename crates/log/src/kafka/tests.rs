@@ -57,7 +57,8 @@ fn secured(bootstrap: &str, properties: &[(&str, &str)]) -> ResolvedKafka {
 }
 
 fn tls_broker(users: Option<Vec<pinpipe_testkit::kafka::User>>) -> Option<pinpipe_testkit::kafka::Broker> {
-    pinpipe_testkit::kafka::Broker::start_with(pinpipe_testkit::kafka::Options { tls: true, users, client_auth: false })
+    let options = pinpipe_testkit::kafka::Options { tls: true, users, ..Default::default() };
+    pinpipe_testkit::kafka::Broker::start_with(options)
 }
 
 fn path(p: &std::path::Path) -> String {
@@ -254,7 +255,7 @@ async fn scram_over_tls_logs_in_and_a_wrong_password_is_refused_by_name() {
 /// broker ends the handshake and the connect fails at once, saying it was TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_needs_the_client_certificate() {
-    let options = pinpipe_testkit::kafka::Options { tls: true, users: None, client_auth: true };
+    let options = pinpipe_testkit::kafka::Options { tls: true, client_auth: true, ..Default::default() };
     let Some(b) = pinpipe_testkit::kafka::Broker::start_with(options) else { return };
     let tls = b.tls.as_ref().unwrap();
     let (ca, cert, key) = (path(&tls.ca), path(&tls.client_cert), path(&tls.client_key));
@@ -303,4 +304,19 @@ async fn mutual_tls_needs_the_client_certificate() {
     let e = KafkaLog::connect(&stranger).await.err().unwrap().to_string();
     assert!(e.contains("did not accept the client certificate") || e.contains("refused the client certificate"), "{e}");
     assert_eq!(log.offsets(&topic).await.unwrap()[0].end, 1, "refused clients wrote nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_refuses_an_expired_certificate_and_says_so() {
+    let options = pinpipe_testkit::kafka::Options { tls: true, expired: true, ..Default::default() };
+    let Some(b) = pinpipe_testkit::kafka::Broker::start_with(options) else { return };
+    let ca = path(&b.tls.as_ref().unwrap().ca);
+    let started = Instant::now();
+    let e = KafkaLog::connect(&secured(&b.bootstrap, &[("security.protocol", "SSL"), ("ssl.ca.location", &ca)]))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("certificate has expired") && e.contains(&b.bootstrap), "{e}");
+    assert!(started.elapsed() < CONNECT_TIMEOUT, "took {:?}: {e}", started.elapsed());
 }

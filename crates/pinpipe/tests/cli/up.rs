@@ -488,7 +488,7 @@ async fn up_once_runs_through_tls_and_scram_and_a_wrong_ca_stops_it_with_the_rea
     use pinpipe_log::kafka::{KafkaConfig, KafkaLog};
     use pinpipe_testkit::kafka::{Broker, Options, User};
     let users = vec![User { name: "pinpipe", password: "s3cret-Pa55", mechanism: "SCRAM-SHA-512" }];
-    let Some(broker) = Broker::start_with(Options { tls: true, users: Some(users), client_auth: false }) else {
+    let Some(broker) = Broker::start_with(Options { tls: true, users: Some(users), ..Default::default() }) else {
         return;
     };
     let tls = broker.tls.as_ref().unwrap();
