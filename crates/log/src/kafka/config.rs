@@ -145,7 +145,7 @@ impl KafkaConfig {
         let bad = |m: String| Err(("log.kafka.properties", m));
         let get = |k: &str| self.properties.get(k).map(|v| v.trim().to_ascii_uppercase());
         let protocol = get("security.protocol").unwrap_or_else(|| "PLAINTEXT".into());
-        if !PROTOCOLS.contains(&protocol.as_str()) && env_reference(&protocol).is_none() {
+        if !PROTOCOLS.contains(&protocol.as_str()) {
             return bad(format!("security.protocol {protocol:?} is not one of {}", PROTOCOLS.join(", ")));
         }
         if self.properties.contains_key("sasl.mechanism") && self.properties.contains_key("sasl.mechanisms") {

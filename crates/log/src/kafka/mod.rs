@@ -92,8 +92,6 @@ struct Inner {
     config: ClientConfig,
     /// The clients' context (shared: its last error, its MSK IAM signer).
     context: Quiet,
-    /// Topics cannot be created or deleted (MSK IAM: the admin client cannot refresh tokens).
-    no_admin: bool,
     replication_factor: Option<u16>,
     producer: FutureProducer<Quiet>,
     admin: AdminClient<Quiet>,
@@ -117,17 +115,7 @@ impl KafkaLog {
                 format!("environment variable {variable} (for log.kafka.properties.{property}) is not set"),
             )
         })?;
-        for (k, v) in &properties {
-            if config::FILE_PROPERTIES.contains(&k.as_str()) && v != "probe" {
-                std::fs::File::open(v)
-                    .map_err(|e| remote("configuration", format!("log.kafka.properties.{k}: cannot read {v}: {e}")))?;
-            }
-            if k == "ssl.endpoint.identification.algorithm" && v.eq_ignore_ascii_case("none") {
-                tracing::warn!(
-                    "Kafka: broker host names are not verified (ssl.endpoint.identification.algorithm = none)"
-                );
-            }
-        }
+        check_local_files(&properties)?;
         let iam = match config.security.msk_iam {
             true => Some(
                 msk_iam::MskIam::load(config.security.aws_region.as_deref(), &config.bootstrap_servers)
@@ -176,7 +164,6 @@ impl KafkaLog {
                 describe: format!("Kafka at {}", config.bootstrap_servers),
                 config: consumer,
                 context,
-                no_admin: config.security.msk_iam,
                 replication_factor: config.replication_factor,
                 producer,
                 admin,
@@ -380,7 +367,7 @@ impl KafkaLog {
     /// for OAUTHBEARER tokens through the client's event queue, and rust-rdkafka's admin client
     /// never serves it (rust-rdkafka issue #757), so its requests would only time out.
     fn admin_allowed(&self, what: &'static str) -> Result<()> {
-        match self.inner.no_admin {
+        match self.inner.context.has_signer() {
             true => Err(Error::Unsupported { backend: SERVICE, what }),
             false => Ok(()),
         }
@@ -458,6 +445,21 @@ impl Inner {
             }
         }
     }
+}
+
+/// Checks, before any client is made, that the files the properties name can be read (naming
+/// the property), and warns when broker host names will not be verified.
+fn check_local_files(properties: &[(String, String)]) -> Result<()> {
+    for (k, v) in properties {
+        if config::FILE_PROPERTIES.contains(&k.as_str()) && v != "probe" {
+            std::fs::File::open(v)
+                .map_err(|e| remote("configuration", format!("log.kafka.properties.{k}: cannot read {v}: {e}")))?;
+        }
+        if k == "ssl.endpoint.identification.algorithm" && v.eq_ignore_ascii_case("none") {
+            tracing::warn!("Kafka: broker host names are not verified (ssl.endpoint.identification.algorithm = none)");
+        }
+    }
+    Ok(())
 }
 
 /// What the first contact needs to explain a failure.
