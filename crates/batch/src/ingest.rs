@@ -45,8 +45,8 @@ pub(crate) struct Context<'a> {
     pub read_concurrency: usize,
     /// Bytes of new rows held in memory before they spill.
     pub buffer_budget: usize,
-    /// Raw fingerprints remembered per table (the parse-skipping cache).
-    pub raw_cache: usize,
+    /// The job's memory limit, in bytes (it bounds the parse-skipping cache of raw fingerprints).
+    pub memory_limit: u64,
     pub spill_dir: &'a std::path::Path,
     pub lease: &'a Lease,
     pub progress: &'a Arc<ReadProgress>,
@@ -110,7 +110,7 @@ pub(crate) async fn ingest(
         return Ok(out);
     }
     let table = delta::ensure_table(table, location, name, kind).await?;
-    let sets = Arc::new(RunSets::new(cx.raw_cache));
+    let sets = Arc::new(RunSets::for_memory_limit(cx.memory_limit));
     let mut writer = TableWriter::new(&table, &url, cx.busy)?;
     let mut read = ReadTally { nested: plan.nested, ..ReadTally::default() };
     let mut chunks =
@@ -119,13 +119,17 @@ pub(crate) async fn ingest(
         // Nothing in the table to compare with: rows go straight to the writer.
         while let Some(mut c) = chunks.try_next().await? {
             read.take(&mut c, &mut out, dead)?;
-            writer.write(c.cleaned.batch, c.cleaned.fingerprints).await?;
+            for (batch, fingerprints) in c.cleaned.into_parts() {
+                writer.write(batch, fingerprints).await?;
+            }
         }
     } else {
         let mut buffer = Buffer::new(cx.buffer_budget, cx.spill_dir);
         while let Some(mut c) = chunks.try_next().await? {
             read.take(&mut c, &mut out, dead)?;
-            buffer.push(c.cleaned.batch, c.cleaned.fingerprints)?;
+            for (batch, fingerprints) in c.cleaned.into_parts() {
+                buffer.push(batch, fingerprints)?;
+            }
         }
         out.spilled = buffer.spilled();
         let repeated = held_already(cx, kind, &table, &url, &state, &sets).await?;

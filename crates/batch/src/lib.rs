@@ -282,7 +282,7 @@ async fn ingest_all(
         full,
         read_concurrency: job.read_concurrency,
         buffer_budget: usize::try_from(job.memory_limit / 4).unwrap_or(usize::MAX),
-        raw_cache: usize::try_from(job.memory_limit / 8 / 20).unwrap_or(usize::MAX),
+        memory_limit: job.memory_limit,
         spill_dir: &job.spill_dir,
         lease,
         progress: &job.progress,

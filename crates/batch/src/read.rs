@@ -26,7 +26,7 @@ use pinpipe_transform::{Cleaned, Cleaner, DeadLetter, FingerprintSet, Origin, ra
 
 use crate::{Error, Result};
 
-/// Bytes of raw objects per cleaning unit.
+/// Bytes of raw records per cleaning unit (objects' sizes times their format's [`expansion`]).
 pub const UNIT_BYTES: u64 = 8 << 20;
 /// Objects per cleaning unit (tiny objects: the classic one-record-per-object layout).
 pub const UNIT_OBJECTS: usize = 2048;
@@ -135,6 +135,12 @@ impl RunSets {
         }
     }
 
+    /// Sets for a job whose memory limit is `memory_limit` bytes: the raw cache takes up to a
+    /// twentieth of an eighth of it (about 20 bytes a fingerprint).
+    pub fn for_memory_limit(memory_limit: u64) -> Self {
+        Self::new(usize::try_from(memory_limit / 8 / 20).unwrap_or(usize::MAX))
+    }
+
     fn remember_raw(&self, fp: u128) {
         if self.raw_len.load(Ordering::Relaxed) < self.raw_cap && self.raw.insert(fp) {
             self.raw_len.fetch_add(1, Ordering::Relaxed);
@@ -184,7 +190,7 @@ pub fn chunks<'a>(
             units.push(Vec::new());
             unit_bytes = 0;
         }
-        unit_bytes += o.meta.size;
+        unit_bytes += o.meta.size * expansion(o.format);
         if let Some(u) = units.last_mut() {
             u.push(o);
         }
@@ -209,6 +215,16 @@ pub fn chunks<'a>(
             }
         })
         .buffered(cores + 1)
+}
+
+/// About how many bytes of records one byte of an object in `format` holds (gzip JSON and
+/// Parquet hold about four times their size): a unit's memory follows its records, not its
+/// objects' sizes.
+fn expansion(format: Format) -> u64 {
+    match format {
+        Format::Json => 1,
+        Format::JsonGzip | Format::Parquet(_) => 4,
+    }
 }
 
 fn clean_unit(
@@ -321,8 +337,10 @@ fn clean_parquet(
         .key_value_metadata()
         .and_then(|kv| kv.iter().find(|k| k.key == pinpipe_store::layout::PARQUET_NEXT_OFFSET))
         .and_then(|k| k.value.as_deref()?.parse::<u64>().ok());
+    // Whole objects (the sink's flush size) in as few batches as fit: the rules run per column.
+    let batch_rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0).clamp(1024, 1 << 16);
     let mut rows = 0u64;
-    for batch in builder.build().map_err(|e| e.to_string())? {
+    for batch in builder.with_batch_size(batch_rows).build().map_err(|e| e.to_string())? {
         let batch = batch.map_err(|e| e.to_string())?;
         let first = rows;
         cleaner

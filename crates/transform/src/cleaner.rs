@@ -1,9 +1,11 @@
-//! [`Cleaner`]: raw JSON records of one kind in, an Arrow batch of the clean table out.
+//! [`Cleaner`]: raw records of one kind in, an Arrow batch of the clean table out.
 //!
-//! Each record is parsed against the raw record's fields (unknown fields ignored), every value
-//! rule of [`crate::rules`] is applied, and only when all of them succeed is the row appended;
-//! otherwise the record becomes a [`DeadLetter`]. Each row of a finished chunk comes with its
-//! fingerprint ([`crate::fingerprint`]), by which exact duplicates are dropped.
+//! Each JSON record is parsed against the raw record's fields (unknown fields ignored), every
+//! value rule of [`crate::rules`] is applied, and only when all of them succeed is the row
+//! appended; otherwise the record becomes a [`DeadLetter`]. Batches of raw records (Parquet
+//! objects) go through the same rules column by column ([`crate::columns`]). Each row of a
+//! finished chunk comes with its fingerprint ([`crate::fingerprint`]), by which exact duplicates
+//! are dropped.
 
 use std::sync::Arc;
 
@@ -20,9 +22,11 @@ use crate::{Result, raw, rules};
 pub struct Cleaned {
     /// Which table.
     pub kind: Kind,
-    /// The clean rows (schema `pinpipe_model::schema::clean(kind)`).
-    pub batch: RecordBatch,
-    /// One fingerprint per row of `batch`, over its clean values.
+    /// The clean rows (schema `pinpipe_model::schema::clean(kind)`) in the order their records
+    /// came: a batch per raw batch cleaned column by column, one for the records cleaned one at
+    /// a time between them (none empty). [`Cleaned::batch`] joins them.
+    pub batches: Vec<RecordBatch>,
+    /// One fingerprint per row of `batches`, in order, over its clean values.
     pub fingerprints: Vec<u128>,
     /// Records that could not be parsed or typed.
     pub dead_letters: Vec<DeadLetter>,
@@ -34,6 +38,11 @@ pub struct Cleaned {
 pub struct Cleaner {
     kind: Kind,
     table: Table,
+    /// Clean rows finished so far, in the order their records came (rows of raw batches, and
+    /// the builders' rows before each of them).
+    parts: Vec<RecordBatch>,
+    /// Rows in the builders.
+    building: usize,
     rows: usize,
     dead: Vec<DeadLetter>,
     records: u64,
@@ -108,7 +117,16 @@ impl Cleaner {
                 date_joined: timestamps(),
             }),
         };
-        Ok(Cleaner { kind, table, rows: 0, dead: Vec::new(), records: 0, fingerprinter: Fingerprinter::new(kind)? })
+        Ok(Cleaner {
+            kind,
+            table,
+            parts: Vec::new(),
+            building: 0,
+            rows: 0,
+            dead: Vec::new(),
+            records: 0,
+            fingerprinter: Fingerprinter::new(kind)?,
+        })
     }
 
     /// The kind of records this cleaner takes.
@@ -142,6 +160,7 @@ impl Cleaner {
         match outcome {
             Ok(()) => {
                 self.rows += 1;
+                self.building += 1;
                 true
             }
             Err(reason) => {
@@ -157,34 +176,48 @@ impl Cleaner {
     }
 
     /// Cleans the rows of a batch of raw records (columns of `pinpipe_model::schema::raw`, as the
-    /// sink's Parquet objects hold them) through the same rules as [`Cleaner::push`]; a row that
-    /// fails a rule becomes a dead letter (`origin(row)`, the row as JSON). Returns the rows
-    /// appended.
+    /// sink's Parquet objects hold them) through the same rules as [`Cleaner::push`], column by
+    /// column; a row that fails a rule becomes a dead letter (`origin(row)`, the row as JSON).
+    /// Returns the rows appended.
     pub fn push_raw_batch(&mut self, batch: &RecordBatch, origin: impl Fn(usize) -> Origin) -> Result<usize> {
-        let rows = crate::raw_batch::RawRows::new(self.kind, batch)?;
-        let mut appended = 0;
-        for i in 0..batch.num_rows() {
-            self.records += 1;
-            let outcome = match &mut self.table {
-                Table::Pin(c) => rows.pin(i).and_then(|r| append_pin(c, &r)),
-                Table::Geo(c) => rows.geo(i).and_then(|r| append_geo(c, &r)),
-                Table::User(c) => rows.user(i).and_then(|r| append_user(c, &r)),
-            };
-            match outcome {
-                Ok(()) => {
-                    self.rows += 1;
-                    appended += 1;
-                }
-                Err(reason) => {
-                    self.dead.push(DeadLetter { kind: self.kind, reason, origin: origin(i), record: rows.json(i) })
-                }
-            }
+        let clean = crate::columns::clean(self.kind, batch, &origin, &mut self.dead)?;
+        if self.building > 0 {
+            let built = self.finish_builders()?;
+            self.parts.push(built);
         }
+        let appended = clean.num_rows();
+        self.records += batch.num_rows() as u64;
+        self.rows += appended;
+        self.parts.push(clean);
         Ok(appended)
     }
 
     /// The clean rows, their fingerprints and the dead letters; the cleaner starts over empty.
     pub fn finish(&mut self) -> Result<Cleaned> {
+        if self.building > 0 {
+            let built = self.finish_builders()?;
+            self.parts.push(built);
+        }
+        // Kept apart: joining them would copy every row once more.
+        let mut batches = std::mem::take(&mut self.parts);
+        batches.retain(|b| b.num_rows() > 0);
+        let mut fingerprints = Vec::with_capacity(self.rows);
+        for b in &batches {
+            fingerprints.extend(self.fingerprinter.fingerprints(b)?);
+        }
+        self.rows = 0;
+        Ok(Cleaned {
+            kind: self.kind,
+            batches,
+            fingerprints,
+            dead_letters: std::mem::take(&mut self.dead),
+            records: std::mem::take(&mut self.records),
+        })
+    }
+
+    /// The builders' rows as a batch; the builders start over empty.
+    fn finish_builders(&mut self) -> Result<RecordBatch> {
+        self.building = 0;
         let columns: Vec<ArrayRef> = match &mut self.table {
             Table::Pin(c) => vec![
                 Arc::new(c.ind.finish()),
@@ -212,15 +245,7 @@ impl Cleaner {
                 Arc::new(c.date_joined.finish()),
             ],
         };
-        let batch = RecordBatch::try_new(schema::clean(self.kind), columns)?;
-        self.rows = 0;
-        Ok(Cleaned {
-            kind: self.kind,
-            fingerprints: self.fingerprinter.fingerprints(&batch)?,
-            batch,
-            dead_letters: std::mem::take(&mut self.dead),
-            records: std::mem::take(&mut self.records),
-        })
+        Ok(RecordBatch::try_new(schema::clean(self.kind), columns)?)
     }
 }
 

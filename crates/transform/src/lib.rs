@@ -11,12 +11,14 @@
 //! * [`dedup`]: exact removal of duplicate clean rows across cleaned chunks, keeping the first
 //!   occurrence (the batch job against everything it ingests and its tables hold, the streaming
 //!   job within one micro-batch).
-//! * [`raw_batch`]: raw records as Arrow columns: how the sink writes Parquet objects, and how
-//!   their rows go through the same rules ([`Cleaner::push_raw_batch`]).
+//! * [`raw_batch`]: raw records as Arrow columns: how the sink writes Parquet objects.
+//! * `columns`: such batches cleaned column by column through the same rules
+//!   ([`Cleaner::push_raw_batch`]), with the same rows and dead letters as their JSON.
 //! * [`seen`]: fingerprints of the rows a table already holds, for the streaming job's
 //!   de-duplication across micro-batches.
 
 pub mod cleaner;
+mod columns;
 pub mod dead_letter;
 pub mod dedup;
 pub mod error;

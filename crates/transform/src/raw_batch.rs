@@ -1,7 +1,6 @@
 //! Raw records as Arrow columns (`pinpipe_model::schema::raw`): how the sink writes a Parquet
-//! object's rows ([`RawBuilder`], from the JSON records of the log) and how the batch job reads
-//! them back into the cleaning rules ([`RawRows`]: each row as the same borrowed raw record the
-//! JSON path parses, so both paths share one set of rules).
+//! object's rows ([`RawBuilder`], from the JSON records of the log). The batch job cleans such
+//! batches column by column through the same rules ([`crate::Cleaner::push_raw_batch`]).
 //!
 //! A topic of no known kind is written as one text column, `value` ([`RawBuilder::values`]).
 
@@ -9,15 +8,12 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder};
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use pinpipe_model::{Kind, schema};
-use serde_json::{Map, Value};
 
+use crate::Result;
 use crate::raw::{self, Count};
-use crate::{Error, Result};
 
 /// The schema of a topic of no known kind: its records' text.
 pub fn values_schema() -> SchemaRef {
@@ -160,113 +156,13 @@ fn parse<'a, T: serde::Deserialize<'a>>(kind: Kind, record: &'a [u8]) -> std::re
     serde_json::from_slice(record).map_err(|e| format!("not a valid {kind} record: {e}"))
 }
 
-/// The rows of a batch of raw records, each as the raw record the JSON path parses.
-pub(crate) struct RawRows<'a> {
-    batch: &'a RecordBatch,
-    /// The columns by raw field, cast to the raw schema's types.
-    columns: Vec<ArrayRef>,
-}
-
-impl<'a> RawRows<'a> {
-    /// A view of `batch`, whose columns must include the raw fields of `kind` (by name;
-    /// other columns are ignored, numbers and text of another Arrow type are cast).
-    pub(crate) fn new(kind: Kind, batch: &'a RecordBatch) -> Result<Self> {
-        let raw = schema::raw(kind);
-        let mut columns = Vec::with_capacity(raw.fields().len());
-        for field in raw.fields() {
-            let column = batch
-                .column_by_name(field.name())
-                .ok_or_else(|| Error::Schema(format!("a raw {kind} batch has no column {:?}", field.name())))?;
-            let column = if column.data_type() == field.data_type() {
-                Arc::clone(column)
-            } else {
-                arrow_cast::cast(column, field.data_type())?
-            };
-            columns.push(column);
-        }
-        Ok(RawRows { batch, columns })
-    }
-
-    fn text(&self, c: usize, row: usize) -> Option<&str> {
-        let a: &StringArray = self.columns[c].as_string();
-        a.is_valid(row).then(|| a.value(row))
-    }
-
-    fn int(&self, c: usize, row: usize) -> Option<i64> {
-        let a: &Int64Array = self.columns[c].as_primitive::<Int64Type>();
-        a.is_valid(row).then(|| a.value(row))
-    }
-
-    fn float(&self, c: usize, row: usize) -> Option<f64> {
-        let a: &Float64Array = self.columns[c].as_primitive::<Float64Type>();
-        a.is_valid(row).then(|| a.value(row))
-    }
-
-    fn key(&self, c: usize, row: usize, name: &str) -> std::result::Result<i64, String> {
-        self.int(c, row).ok_or_else(|| format!("the record has no {name}"))
-    }
-
-    pub(crate) fn pin(&self, row: usize) -> std::result::Result<raw::Pin<'_>, String> {
-        let text = |c| self.text(c, row).map(Cow::Borrowed);
-        Ok(raw::Pin {
-            index: self.key(0, row, "index")?,
-            unique_id: text(1),
-            title: text(2),
-            description: text(3),
-            poster_name: text(4),
-            follower_count: text(5).map(Count::Text),
-            tag_list: text(6),
-            is_image_or_video: text(7),
-            image_src: text(8),
-            downloaded: self.int(9, row),
-            save_location: text(10),
-            category: text(11),
-        })
-    }
-
-    pub(crate) fn geo(&self, row: usize) -> std::result::Result<raw::Geo<'_>, String> {
-        Ok(raw::Geo {
-            ind: self.key(0, row, "ind")?,
-            timestamp: self.text(1, row).map(Cow::Borrowed),
-            latitude: self.float(2, row),
-            longitude: self.float(3, row),
-            country: self.text(4, row).map(Cow::Borrowed),
-        })
-    }
-
-    pub(crate) fn user(&self, row: usize) -> std::result::Result<raw::User<'_>, String> {
-        Ok(raw::User {
-            ind: self.key(0, row, "ind")?,
-            first_name: self.text(1, row).map(Cow::Borrowed),
-            last_name: self.text(2, row).map(Cow::Borrowed),
-            age: self.int(3, row),
-            date_joined: self.text(4, row).map(Cow::Borrowed),
-        })
-    }
-
-    /// The row as a JSON object, for a dead letter.
-    pub(crate) fn json(&self, row: usize) -> String {
-        let mut map = Map::new();
-        for (field, column) in self.batch.schema().fields().iter().zip(0..) {
-            let _ = column;
-            let value = match self.batch.column(column) {
-                c if c.is_null(row) => Value::Null,
-                c => match c.data_type() {
-                    DataType::Int64 => Value::from(c.as_primitive::<Int64Type>().value(row)),
-                    DataType::Float64 => Value::from(c.as_primitive::<Float64Type>().value(row)),
-                    DataType::Utf8 => Value::from(c.as_string::<i32>().value(row)),
-                    other => Value::from(format!("<{other}>")),
-                },
-            };
-            map.insert(field.name().clone(), value);
-        }
-        Value::Object(map).to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    use serde_json::Value;
 
     use super::*;
     use crate::{Cleaner, Origin};
@@ -302,7 +198,7 @@ mod tests {
             from_json.push(r, || Origin::Object { path: "o.json".into(), line: 0 });
         }
         let from_json = from_json.finish().unwrap();
-        assert_eq!(from_rows.batch, from_json.batch);
+        assert_eq!(from_rows.batch().unwrap(), from_json.batch().unwrap());
         assert_eq!(from_rows.fingerprints, from_json.fingerprints);
         assert_eq!(from_rows.dead_letters.len(), 1);
         let dead = &from_rows.dead_letters[0];
@@ -319,11 +215,16 @@ mod tests {
             .unwrap();
         assert!(geo.push(br#"{"ind":2,"latitude":"north"}"#).is_err());
         let batch = geo.finish().unwrap();
-        let rows = RawRows::new(Kind::Geo, &batch).unwrap();
-        let g = rows.geo(0).unwrap();
+        assert_eq!(batch.num_rows(), 1);
         assert_eq!(
-            (g.ind, g.latitude, g.longitude, g.country.as_deref()),
-            (1, Some(-89.9), Some(10.0), Some("Albania"))
+            (
+                batch.column(0).as_primitive::<Int64Type>().value(0),
+                batch.column(1).as_string::<i32>().value(0),
+                batch.column(2).as_primitive::<Float64Type>().value(0),
+                batch.column(3).as_primitive::<Float64Type>().value(0),
+                batch.column(4).as_string::<i32>().value(0),
+            ),
+            (1, "2020-08-28T03:52:47", -89.9, 10.0, "Albania")
         );
 
         let mut values = RawBuilder::values();
@@ -331,6 +232,7 @@ mod tests {
         assert!(values.push(&[0xff, 0xfe]).is_err());
         let batch = values.finish().unwrap();
         assert_eq!((batch.num_rows(), batch.schema()), (1, values_schema()));
-        assert!(RawRows::new(Kind::User, &batch).is_err(), "a batch without the raw columns is refused");
+        let refused = Cleaner::new(Kind::User).unwrap().push_raw_batch(&batch, |_| unreachable!());
+        assert!(refused.is_err(), "a batch without the raw columns is refused");
     }
 }

@@ -91,7 +91,7 @@ impl Worker {
     fn prepare(&self, pos: &Progress, seen: Option<&Seen>, reads: &[PartitionRead]) -> Result<Prepared> {
         let (mut cleaned, offsets, next) = self.clean(pos, reads)?;
         let dead_letters = std::mem::take(&mut cleaned.dead_letters);
-        let clean_rows = cleaned.batch.num_rows();
+        let clean_rows = cleaned.rows();
         let (data, fingerprints) = unique_rows(cleaned, seen)?;
         let rows: usize = data.iter().map(RecordBatch::num_rows).sum();
         let info = BatchInfo {

@@ -29,7 +29,7 @@ fn pin_placeholders_become_null_only_in_their_own_column() {
     assert!(c.push(br#"{"index":3,"follower_count":"1M","description":"Untitled"}"#, origin(3)));
     assert!(c.push(br#"{"index":4,"follower_count":"305","description":"No description available"}"#, origin(4)));
     let out = c.finish().unwrap();
-    let b = &out.batch;
+    let b = &out.batch().unwrap();
     assert_eq!(b.schema(), pinpipe_model::schema::clean(Kind::Pin));
     assert_eq!(ints(b, "ind"), [Some(1), Some(2), Some(3), Some(4)]);
     assert_eq!(ints(b, "follower_count"), [None, Some(51_000), Some(1_000_000), Some(305)]);
@@ -55,7 +55,7 @@ fn geo_and_user_columns() {
         br#"{"ind":9,"timestamp":"2019-01-01 07:21:13","latitude":1,"longitude":null,"country":null}"#,
         origin(2)
     ));
-    let b = g.finish().unwrap().batch;
+    let b = g.finish().unwrap().batch().unwrap();
     assert_eq!(b.schema(), pinpipe_model::schema::clean(Kind::Geo));
     let coords = b.column_by_name("coordinates").unwrap().as_list::<i32>();
     let first: Vec<Option<f64>> = coords.value(0).as_primitive::<Float64Type>().iter().collect();
@@ -73,7 +73,7 @@ fn geo_and_user_columns() {
         origin(1)
     ));
     assert!(u.push(br#"{"ind":5,"first_name":"Zo\u00eb","last_name":null,"age":null,"date_joined":null}"#, origin(2)));
-    let b = u.finish().unwrap().batch;
+    let b = u.finish().unwrap().batch().unwrap();
     assert_eq!(b.schema(), pinpipe_model::schema::clean(Kind::User));
     assert_eq!(strings(&b, "user_name"), [Some("Abigail Ali".into()), None]);
     assert_eq!(ints(&b, "age"), [Some(20), None]);
@@ -97,7 +97,7 @@ fn bad_records_become_dead_letters_with_reason_and_origin() {
     assert!(!c.push(b"   \n", origin(99)), "blank lines are not records");
     assert!(c.push(br#"{"index":10,"extra_field":"ignored"}"#, origin(7)));
     let out = c.finish().unwrap();
-    assert_eq!(out.batch.num_rows(), 1);
+    assert_eq!(out.rows(), 1);
     assert_eq!(out.records, 7);
     assert_eq!(out.dead_letters.len(), 6);
     let reasons: Vec<&str> = out.dead_letters.iter().map(|d| d.reason.as_str()).collect();
@@ -173,12 +173,13 @@ fn fingerprints_tell_rows_apart_by_every_value_and_survive_a_cast() {
     let distinct: std::collections::HashSet<_> = fps.iter().collect();
     assert_eq!(distinct.len(), 7, "every row differs in one value");
     // The same rows read back with strings as views (as from Parquet) have the same fingerprints.
-    let mut columns: Vec<ArrayRef> = chunk.batch.columns().to_vec();
+    let mut columns: Vec<ArrayRef> = chunk.batch().unwrap().columns().to_vec();
     let names = columns[1].as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
     columns[1] = std::sync::Arc::new(names.iter().collect::<StringViewArray>());
     let schema = arrow_schema::Schema::new(
         chunk
-            .batch
+            .batch()
+            .unwrap()
             .schema()
             .fields()
             .iter()
@@ -207,9 +208,9 @@ fn a_shared_set_keeps_each_row_once_across_threads() {
                     }
                     let mut chunk = c.finish().unwrap();
                     let dropped = chunk.retain_new(&set).unwrap();
-                    assert_eq!(dropped + chunk.batch.num_rows(), 1000);
-                    assert_eq!(chunk.fingerprints.len(), chunk.batch.num_rows());
-                    chunk.batch.num_rows()
+                    assert_eq!(dropped + chunk.rows(), 1000);
+                    assert_eq!(chunk.fingerprints.len(), chunk.rows());
+                    chunk.rows()
                 })
             })
             .collect();
@@ -218,3 +219,5 @@ fn a_shared_set_keeps_each_row_once_across_threads() {
     assert_eq!(kept, 600);
     assert_eq!(set.len(), 600);
 }
+
+mod columns;
