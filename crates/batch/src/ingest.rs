@@ -119,7 +119,7 @@ pub(crate) async fn ingest(
         // Nothing in the table to compare with: rows go straight to the writer.
         while let Some(mut c) = chunks.try_next().await? {
             read.take(&mut c, &mut out, dead)?;
-            for (batch, fingerprints) in c.cleaned.into_parts() {
+            for (batch, fingerprints) in c.cleaned.into_parts()? {
                 writer.write(batch, fingerprints).await?;
             }
         }
@@ -127,7 +127,7 @@ pub(crate) async fn ingest(
         let mut buffer = Buffer::new(cx.buffer_budget, cx.spill_dir);
         while let Some(mut c) = chunks.try_next().await? {
             read.take(&mut c, &mut out, dead)?;
-            for (batch, fingerprints) in c.cleaned.into_parts() {
+            for (batch, fingerprints) in c.cleaned.into_parts()? {
                 buffer.push(batch, fingerprints)?;
             }
         }

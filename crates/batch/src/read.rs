@@ -269,6 +269,10 @@ fn clean_unit(
     let t = Instant::now();
     let dropped = cleaned.retain_new(&sets.rows)? as u64;
     Busy::add(&busy.dedup_ns, t);
+    // The rows kept, in the table's types (Parquet's text was held as views): part of cleaning.
+    let t = Instant::now();
+    cleaned.to_clean_types()?;
+    Busy::add(&busy.clean_ns, t);
     let mut dead_letters = std::mem::take(&mut cleaned.dead_letters);
     dead_letters.extend(undecodable);
     Ok(Chunk {
@@ -329,8 +333,13 @@ fn clean_parquet(
     start: u64,
     path: &dyn Fn() -> String,
 ) -> std::result::Result<u64, String> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(data.clone()).map_err(|e| e.to_string())?;
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+    // Text as string views: the reader points them into its pages instead of copying each string.
+    let e = |e: parquet::errors::ParquetError| e.to_string();
+    let meta = ArrowReaderMetadata::load(data, ArrowReaderOptions::new()).map_err(e)?;
+    let views = ArrowReaderOptions::new().with_schema(pinpipe_transform::with_string_views(meta.schema()));
+    let meta = ArrowReaderMetadata::try_new(Arc::clone(meta.metadata()), views).map_err(e)?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(data.clone(), meta);
     let next = builder
         .metadata()
         .file_metadata()

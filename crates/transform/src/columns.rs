@@ -1,13 +1,17 @@
 //! Raw batches (`pinpipe_model::schema::raw`, as the sink's Parquet objects hold them) cleaned
 //! column by column, through the same value rules ([`crate::rules`]) as a JSON record.
 //!
-//! A rule that only turns values into nulls (the placeholders) keeps the column's text where
-//! it is and adds nulls ([`text`]); a rule that rewrites a value (`save_location`'s prefix)
-//! builds a new column; typed columns (counts, timestamps, coordinates, user names) are built
-//! from the rules' outputs. A row that fails a rule (no key, a count or time that does not
-//! parse) becomes a dead letter with the first reason the row-by-row path would give, and is
-//! left out of every column. The result equals what [`crate::Cleaner::push`] makes of the same
-//! records as JSON, row for row (tested in `crate::tests`).
+//! Text is handled as string views (`Utf8View`: the Parquet reader points them into its pages
+//! instead of copying every string): a rule that only turns values into nulls (the
+//! placeholders) keeps the column's views and adds nulls ([`text`]); a rule that rewrites a
+//! value (`save_location`'s prefix) builds a new column; typed columns (counts, timestamps,
+//! coordinates, user names) are built from the rules' outputs. A row that fails a rule (no key,
+//! a count or time that does not parse) becomes a dead letter with the first reason the
+//! row-by-row path would give, and is left out of every column. The rows come out in
+//! [`view_schema`]: the clean table's columns with text as views, so that dropping duplicate
+//! rows copies views, not strings; [`crate::Cleaned::into_parts`] gives them the clean table's
+//! types. They equal what [`crate::Cleaner::push`] makes of the same records as JSON, row for row
+//! (tested in `crate::tests`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,19 +19,39 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringViewArray,
     TimestampMicrosecondArray,
 };
-use arrow_buffer::{BooleanBuffer, NullBuffer, OffsetBuffer};
-use arrow_schema::DataType;
+use arrow_buffer::{BooleanBuffer, OffsetBuffer};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use pinpipe_model::{Kind, schema};
 use serde_json::{Map, Value};
 
 use crate::dead_letter::{DeadLetter, Origin};
 use crate::{Error, Result, rules};
 
+/// The clean table's schema with its text columns as string views.
+pub(crate) fn view_schema(kind: Kind) -> SchemaRef {
+    let fields: Vec<Field> = schema::clean(kind).fields().iter().map(|f| as_view(f.as_ref().clone())).collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// A text field as a string view field; other fields as they are.
+fn as_view(field: Field) -> Field {
+    match field.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 => field.with_data_type(DataType::Utf8View),
+        _ => field,
+    }
+}
+
+/// `schema` with its text columns as string views: what to ask a Parquet reader for.
+pub fn with_string_views(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema.fields().iter().map(|f| as_view(f.as_ref().clone())).collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
 /// Cleans the rows of `batch`, a batch of raw records of `kind`: the clean rows (schema
-/// `pinpipe_model::schema::clean(kind)`), and a dead letter in `dead` (in row order) for every
+/// [`view_schema`]`(kind)`), and a dead letter in `dead` (in row order) for every
 /// row a rule refused, from `origin(row)`.
 pub(crate) fn clean(
     kind: Kind,
@@ -38,7 +62,7 @@ pub(crate) fn clean(
     let raw = RawColumns::new(kind, batch)?;
     let mut refusals = Refusals::default();
     let columns = match kind {
-        Kind::Pin => pin(&raw, &mut refusals),
+        Kind::Pin => pin(&raw, &mut refusals)?,
         Kind::Geo => geo(&raw, &mut refusals)?,
         Kind::User => user(&raw, &mut refusals),
     };
@@ -51,7 +75,7 @@ pub(crate) fn clean(
     for (row, reason) in refusals.reasons {
         dead.push(DeadLetter { kind, reason, origin: origin(row), record: raw.json(row) });
     }
-    Ok(RecordBatch::try_new(schema::clean(kind), columns)?)
+    Ok(RecordBatch::try_new(view_schema(kind), columns)?)
 }
 
 /// The first reason each refused row was refused for (rules are applied in the row-by-row
@@ -77,7 +101,7 @@ impl Refusals {
     /// A fallible rule over each value of a text column; a refused value refuses its row.
     fn typed<T>(
         &mut self,
-        values: &StringArray,
+        values: &StringViewArray,
         rule: impl Fn(Option<&str>) -> Result<Option<T>, String>,
     ) -> Vec<Option<T>> {
         (0..values.len())
@@ -92,31 +116,31 @@ impl Refusals {
 }
 
 /// A text column through a rule that keeps, drops (null) or rewrites each value: the column's
-/// own text with more nulls when the rule rewrites nothing, else a new column.
-fn text(values: &StringArray, rule: impl Fn(Option<&str>) -> Option<&str>) -> ArrayRef {
+/// own views with more nulls when the rule rewrites nothing, else a new column.
+fn text(values: &StringViewArray, rule: impl Fn(Option<&str>) -> Option<&str>) -> Result<ArrayRef> {
     let mut rewritten = false;
-    let keep = BooleanBuffer::collect_bool(values.len(), |i| {
+    let dropped = BooleanBuffer::collect_bool(values.len(), |i| {
         if values.is_null(i) {
             return false;
         }
         let value = values.value(i);
         match rule(Some(value)) {
-            None => false,
+            None => true,
             Some(out) => {
                 rewritten |= !std::ptr::eq(out, value);
-                true
+                false
             }
         }
     });
-    if rewritten {
-        Arc::new(values.iter().map(rule).collect::<StringArray>())
+    Ok(if rewritten {
+        Arc::new(values.iter().map(rule).collect::<StringViewArray>())
     } else {
-        Arc::new(StringArray::new(values.offsets().clone(), values.values().clone(), Some(NullBuffer::new(keep))))
-    }
+        arrow_select::nullif::nullif(values, &BooleanArray::new(dropped, None))?
+    })
 }
 
 /// The value of row `i` of a text column.
-fn value(a: &StringArray, i: usize) -> Option<&str> {
+fn value(a: &StringViewArray, i: usize) -> Option<&str> {
     a.is_valid(i).then(|| a.value(i))
 }
 
@@ -124,22 +148,22 @@ fn timestamps(values: Vec<Option<i64>>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from(values).with_timezone(schema::TIMESTAMP_TZ))
 }
 
-fn pin(raw: &RawColumns<'_>, refusals: &mut Refusals) -> Vec<ArrayRef> {
+fn pin(raw: &RawColumns<'_>, refusals: &mut Refusals) -> Result<Vec<ArrayRef>> {
     let ind = refusals.key(raw.ints(0), "index");
     let follower_count = refusals.typed(raw.strings(5), rules::follower_count);
-    vec![
+    Ok(vec![
         ind,
         Arc::clone(&raw.columns[1]),
-        text(raw.strings(2), rules::title),
-        text(raw.strings(3), rules::description),
+        text(raw.strings(2), rules::title)?,
+        text(raw.strings(3), rules::description)?,
         Arc::new(Int64Array::from(follower_count)),
-        text(raw.strings(4), rules::poster_name),
-        text(raw.strings(6), rules::tag_list),
+        text(raw.strings(4), rules::poster_name)?,
+        text(raw.strings(6), rules::tag_list)?,
         Arc::clone(&raw.columns[7]),
-        text(raw.strings(8), rules::image_src),
-        text(raw.strings(10), rules::save_location),
+        text(raw.strings(8), rules::image_src)?,
+        text(raw.strings(10), rules::save_location)?,
         Arc::clone(&raw.columns[11]),
-    ]
+    ])
 }
 
 fn geo(raw: &RawColumns<'_>, refusals: &mut Refusals) -> Result<Vec<ArrayRef>> {
@@ -166,11 +190,12 @@ fn user(raw: &RawColumns<'_>, refusals: &mut Refusals) -> Vec<ArrayRef> {
     let ind = refusals.key(raw.ints(0), "ind");
     let date_joined = refusals.typed(raw.strings(4), |v| rules::timestamp_micros("date_joined", v));
     let (first, last) = (raw.strings(1), raw.strings(2));
-    let user_name: StringArray = (0..first.len()).map(|i| rules::user_name(value(first, i), value(last, i))).collect();
+    let user_name: StringViewArray =
+        (0..first.len()).map(|i| rules::user_name(value(first, i), value(last, i))).collect();
     vec![ind, Arc::new(user_name), Arc::clone(&raw.columns[3]), timestamps(date_joined)]
 }
 
-/// The raw columns of a batch, in the raw schema's order and types.
+/// The raw columns of a batch, in the raw schema's order and types, text as string views.
 pub(crate) struct RawColumns<'a> {
     batch: &'a RecordBatch,
     /// The columns by raw field, cast to the raw schema's types.
@@ -181,7 +206,7 @@ impl<'a> RawColumns<'a> {
     /// The raw columns of `batch`, which must include the raw fields of `kind` (by name; other
     /// columns are ignored, numbers and text of another Arrow type are cast).
     pub(crate) fn new(kind: Kind, batch: &'a RecordBatch) -> Result<Self> {
-        let raw = schema::raw(kind);
+        let raw = with_string_views(&schema::raw(kind));
         let mut columns = Vec::with_capacity(raw.fields().len());
         for field in raw.fields() {
             let column = batch
@@ -197,8 +222,8 @@ impl<'a> RawColumns<'a> {
         Ok(RawColumns { batch, columns })
     }
 
-    fn strings(&self, c: usize) -> &StringArray {
-        self.columns[c].as_string()
+    fn strings(&self, c: usize) -> &StringViewArray {
+        self.columns[c].as_string_view()
     }
 
     fn ints(&self, c: usize) -> &Int64Array {
@@ -219,6 +244,7 @@ impl<'a> RawColumns<'a> {
                     DataType::Int64 => Value::from(c.as_primitive::<Int64Type>().value(row)),
                     DataType::Float64 => Value::from(c.as_primitive::<Float64Type>().value(row)),
                     DataType::Utf8 => Value::from(c.as_string::<i32>().value(row)),
+                    DataType::Utf8View => Value::from(c.as_string_view().value(row)),
                     other => Value::from(format!("<{other}>")),
                 },
             };

@@ -2,7 +2,7 @@
 //! ([`crate::fingerprint`]): the first occurrence (in chunk order, then row order) is kept.
 
 use arrow_array::{BooleanArray, RecordBatch};
-use pinpipe_model::schema;
+use pinpipe_model::{Kind, schema};
 
 use crate::fingerprint::FingerprintSet;
 use crate::{Cleaned, Result};
@@ -13,7 +13,7 @@ impl Cleaned {
     /// earlier. Returns the number of rows dropped. Many chunks may be offered at once from
     /// several threads: each fingerprint is kept exactly once.
     pub fn retain_new(&mut self, set: &FingerprintSet) -> Result<usize> {
-        let keep: Vec<bool> = self.fingerprints.iter().map(|&fp| set.insert(fp)).collect();
+        let keep = set.insert_all(&self.fingerprints);
         self.retain(&keep)
     }
 
@@ -47,25 +47,47 @@ impl Cleaned {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
 
-    /// The rows as one batch (a copy when they are in several).
+    /// The rows as one batch, in the clean table's types (a copy when they are in several).
     pub fn batch(&self) -> Result<RecordBatch> {
-        match self.batches.as_slice() {
+        let parts = self.batches.iter().map(|b| clean_types(self.kind, b)).collect::<Result<Vec<_>>>()?;
+        match parts.as_slice() {
             [one] => Ok(one.clone()),
             all => Ok(arrow_select::concat::concat_batches(&schema::clean(self.kind), all)?),
         }
     }
 
-    /// Each batch with the fingerprints of its rows.
-    pub fn into_parts(self) -> Vec<(RecordBatch, Vec<u128>)> {
+    /// Gives every batch the clean table's types (text cleaned column by column is held as string
+    /// views until here): best after [`Cleaned::retain_new`], so only the rows kept are copied.
+    pub fn to_clean_types(&mut self) -> Result<()> {
+        for b in &mut self.batches {
+            *b = clean_types(self.kind, b)?;
+        }
+        Ok(())
+    }
+
+    /// Each batch in the clean table's types (text cleaned column by column is held as string
+    /// views until here: only the rows kept are copied into plain strings) with the fingerprints
+    /// of its rows.
+    pub fn into_parts(self) -> Result<Vec<(RecordBatch, Vec<u128>)>> {
         let mut fingerprints = self.fingerprints.into_iter();
         self.batches
             .into_iter()
             .map(|b| {
                 let fps = fingerprints.by_ref().take(b.num_rows()).collect();
-                (b, fps)
+                Ok((clean_types(self.kind, &b)?, fps))
             })
             .collect()
     }
+}
+
+/// `batch` in the clean table's schema of `kind`.
+fn clean_types(kind: Kind, batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = schema::clean(kind);
+    if batch.schema() == schema {
+        return Ok(batch.clone());
+    }
+    let columns = crate::cast_to(&schema, batch)?;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// The rows of `chunks` without exact duplicates: their batches, in order (a chunk whose rows are
@@ -75,7 +97,7 @@ pub fn dedup(chunks: Vec<Cleaned>) -> Result<Vec<RecordBatch>> {
     let mut out = Vec::new();
     for mut c in chunks {
         c.retain_new(&set)?;
-        out.append(&mut c.batches);
+        out.extend(c.into_parts()?.into_iter().map(|(b, _)| b));
     }
     Ok(out)
 }

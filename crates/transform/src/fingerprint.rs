@@ -1,7 +1,9 @@
-//! Row fingerprints: 128 bits of XXH3 over a clean row's Arrow row encoding (`arrow-row`),
-//! computed after casting the batch to the clean table's schema, so a row has the same
-//! fingerprint whether it was just cleaned, read back from a table's Parquet files, or cleaned
-//! by the other job. Exact duplicates are found by fingerprint: two different rows share one
+//! Row fingerprints: 128 bits of XXH3 over a clean row's Arrow row encoding (`arrow-row`), in
+//! the clean table's types (other types are cast first; text as string views is encoded as is,
+//! since the row format encodes it byte for byte as plain strings), so a row has the same
+//! fingerprint whether it was just cleaned, from JSON or Parquet, read back from a table's
+//! Parquet files, or cleaned by the other job. Rows are encoded a slice at a time into one reused
+//! buffer. Exact duplicates are found by fingerprint: two different rows share one
 //! with probability about n²/2¹²⁹, 10⁻²⁵ at ten million rows (far below the rate of undetected
 //! disk errors).
 //!
@@ -15,7 +17,7 @@ use std::sync::Mutex;
 
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_row::{RowConverter, SortField};
-use arrow_schema::SchemaRef;
+use arrow_schema::{Schema, SchemaRef};
 use pinpipe_model::{Kind, schema};
 use twox_hash::XxHash3_128;
 
@@ -34,6 +36,10 @@ const ENCODE_ROWS: usize = 4096;
 pub struct Fingerprinter {
     schema: SchemaRef,
     converter: RowConverter,
+    view_schema: SchemaRef,
+    /// The same columns with text as string views, which the row format encodes exactly as
+    /// plain strings: batches in these types are encoded without a cast.
+    views: RowConverter,
 }
 
 impl Fingerprinter {
@@ -44,8 +50,14 @@ impl Fingerprinter {
 
     /// A fingerprinter for rows of `schema` (any columns, e.g. a few of a table's).
     pub fn for_schema(schema: SchemaRef) -> Result<Self> {
-        let fields = schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
-        Ok(Fingerprinter { converter: RowConverter::new(fields)?, schema })
+        let fields = |s: &Schema| s.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
+        let view_schema = crate::columns::with_string_views(&schema);
+        Ok(Fingerprinter {
+            converter: RowConverter::new(fields(&schema))?,
+            views: RowConverter::new(fields(&view_schema))?,
+            view_schema,
+            schema,
+        })
     }
 
     /// The fingerprint of every row of `batch`: any batch whose columns, in order, cast to the
@@ -54,27 +66,24 @@ impl Fingerprinter {
         if batch.num_rows() == 0 {
             return Ok(Vec::new());
         }
-        let columns: Vec<ArrayRef> = self
-            .schema
-            .fields()
-            .iter()
-            .zip(batch.columns())
-            .map(
-                |(f, c)| {
-                    if c.data_type() == f.data_type() { Ok(c.clone()) } else { arrow_cast::cast(c, f.data_type()) }
-                },
-            )
-            .collect::<Result<_, _>>()?;
+        let fields = self.view_schema.fields();
+        let as_views = batch.num_columns() == fields.len()
+            && batch.columns().iter().zip(fields).all(|(c, f)| c.data_type() == f.data_type());
+        let (converter, columns) = if as_views {
+            (&self.views, batch.columns().to_vec())
+        } else {
+            (&self.converter, crate::cast_to(&self.schema, batch)?)
+        };
         // Encoded a slice at a time into one reused buffer: fresh memory for every row of a
         // large batch costs more (page faults, zeroing) than the encoding itself.
         let total = batch.num_rows();
-        let mut rows = self.converter.empty_rows(ENCODE_ROWS.min(total), ENCODE_ROWS.min(total) * 128);
+        let mut rows = converter.empty_rows(ENCODE_ROWS.min(total), ENCODE_ROWS.min(total) * 128);
         let mut fingerprints = Vec::with_capacity(total);
         for start in (0..total).step_by(ENCODE_ROWS) {
             let len = ENCODE_ROWS.min(total - start);
             let slice: Vec<ArrayRef> = columns.iter().map(|c| c.slice(start, len)).collect();
             rows.clear();
-            self.converter.append(&mut rows, &slice)?;
+            converter.append(&mut rows, &slice)?;
             fingerprints.extend(rows.iter().map(|r| XxHash3_128::oneshot_with_seed(ROW_SEED, r.as_ref())));
         }
         Ok(fingerprints)
@@ -88,6 +97,11 @@ pub fn raw_fingerprint(record: &[u8]) -> u128 {
 
 /// Number of shards of a [`FingerprintSet`]: enough that threads rarely wait for each other.
 const SHARDS: usize = 64;
+
+/// The shard of a fingerprint: its high bits (the hash tables use the low ones).
+fn shard_of(fp: u128) -> usize {
+    (fp >> 122) as usize % SHARDS
+}
 
 /// A set of fingerprints many threads use at once.
 pub struct FingerprintSet {
@@ -108,14 +122,29 @@ impl std::fmt::Debug for FingerprintSet {
 
 impl FingerprintSet {
     fn shard(&self, fp: u128) -> std::sync::MutexGuard<'_, HashSet<u128, Identity>> {
-        // The high bits pick the shard; the hash table uses the low ones.
-        let i = (fp >> 122) as usize % SHARDS;
-        self.shards[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.shards[shard_of(fp)].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Adds `fp`; true if it was not there.
     pub fn insert(&self, fp: u128) -> bool {
         self.shard(fp).insert(fp)
+    }
+
+    /// Adds each of `fps`; per fingerprint, true if it was not there (nor earlier in `fps`).
+    /// Each shard is locked once for all of its fingerprints.
+    pub fn insert_all(&self, fps: &[u128]) -> Vec<bool> {
+        let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); SHARDS];
+        for (i, &fp) in fps.iter().enumerate() {
+            by_shard[shard_of(fp)].push(i);
+        }
+        let mut new = vec![false; fps.len()];
+        for (shard, rows) in by_shard.iter().enumerate().filter(|(_, rows)| !rows.is_empty()) {
+            let mut set = self.shards[shard].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for &i in rows {
+                new[i] = set.insert(fps[i]);
+            }
+        }
+        new
     }
 
     /// Whether `fp` is there.

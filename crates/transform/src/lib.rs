@@ -13,7 +13,9 @@
 //!   job within one micro-batch).
 //! * [`raw_batch`]: raw records as Arrow columns: how the sink writes Parquet objects.
 //! * `columns`: such batches cleaned column by column through the same rules
-//!   ([`Cleaner::push_raw_batch`]), with the same rows and dead letters as their JSON.
+//!   ([`Cleaner::push_raw_batch`]), with the same rows and dead letters as their JSON; text
+//!   stays in string views ([`with_string_views`]: what to ask a Parquet reader for) until the
+//!   rows kept are handed on ([`Cleaned::into_parts`]).
 //! * [`seen`]: fingerprints of the rows a table already holds, for the streaming job's
 //!   de-duplication across micro-batches.
 
@@ -29,12 +31,30 @@ pub mod rules;
 pub mod seen;
 
 pub use cleaner::{Cleaned, Cleaner};
+pub use columns::with_string_views;
 pub use dead_letter::{DeadLetter, Origin};
 pub use dedup::dedup;
 pub use error::{Error, Result};
 pub use fingerprint::{FingerprintSet, Fingerprinter, raw_fingerprint};
 pub use raw_batch::RawBuilder;
 pub use seen::Seen;
+
+/// The columns of `batch`, in order, cast to the types of `schema`'s fields where they differ
+/// (e.g. string views to plain strings).
+pub fn cast_to(schema: &arrow_schema::Schema, batch: &arrow_array::RecordBatch) -> Result<Vec<arrow_array::ArrayRef>> {
+    schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, c)| {
+            if c.data_type() == f.data_type() {
+                Ok(std::sync::Arc::clone(c))
+            } else {
+                Ok(arrow_cast::cast(c, f.data_type())?)
+            }
+        })
+        .collect()
+}
 
 #[cfg(test)]
 mod tests;

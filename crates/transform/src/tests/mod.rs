@@ -220,4 +220,15 @@ fn a_shared_set_keeps_each_row_once_across_threads() {
     assert_eq!(set.len(), 600);
 }
 
+#[test]
+fn inserting_many_at_once_marks_only_first_occurrences_new() {
+    let set = crate::FingerprintSet::default();
+    assert!(set.insert(7));
+    // Spread over shards (the high bits pick one) and repeated within the call.
+    let fps = [1u128 << 127, 7, 3, 1u128 << 127, 5 | (1u128 << 123), 3, 7];
+    assert_eq!(set.insert_all(&fps), [true, false, true, false, true, false, false]);
+    assert_eq!(set.len(), 4);
+    assert_eq!(set.insert_all(&[]), Vec::<bool>::new());
+}
+
 mod columns;
