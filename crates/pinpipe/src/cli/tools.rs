@@ -187,6 +187,13 @@ pub enum BenchCommand {
         #[arg(long, default_value = "json", value_name = "FORMATS")]
         format: String,
     },
+    /// The batch job's read module alone over the raw objects in DIR: what `bench batch` reports
+    /// as read+clean alone, run in a process of its own. Prints the seconds and the rows kept.
+    #[command(hide = true)]
+    BatchRead {
+        /// A directory of raw objects (`topics/<topic>/...`).
+        dir: PathBuf,
+    },
     /// The streaming job: latency from the API's acknowledgement to the row being visible in
     /// Delta at a fixed record rate (baseline: the ack round trip), and throughput draining a
     /// backlog (baseline: reading the log alone).

@@ -190,8 +190,8 @@ async fn read_all(dir: &Path) -> anyhow::Result<u64> {
 }
 
 /// Reads and cleans every object in `dir` as the job does (its read module: units fetched and
-/// cleaned on every core, repeats dropped), with nothing else running in the process: the job's
-/// read+clean alone. Returns the wall time and the clean rows kept.
+/// cleaned on every core, repeats dropped, rows in the table's types), with nothing else running
+/// in the process: the job's read+clean alone. Returns the wall time and the clean rows kept.
 async fn read_and_clean(dir: &Path) -> anyhow::Result<(f64, u64)> {
     use futures_util::TryStreamExt;
     use pinpipe_batch::read::{self, Busy, ReadProgress, RunSets};
@@ -214,6 +214,25 @@ async fn read_and_clean(dir: &Path) -> anyhow::Result<(f64, u64)> {
         }
     }
     Ok((t.elapsed().as_secs_f64(), rows))
+}
+
+/// `bench batch-read DIR`: [`read_and_clean`] over DIR; prints the seconds and the rows kept.
+pub async fn read_alone(dir: &Path) -> anyhow::Result<()> {
+    let (seconds, rows) = read_and_clean(dir).await?;
+    line(&format!("{seconds} {rows}"))
+}
+
+/// [`read_and_clean`] over `data` in a child process (`bench batch-read`), so that neither the
+/// memory it leaves behind nor this process's weighs on the other measurements.
+fn read_and_clean_child(data: &Path) -> anyhow::Result<(f64, u64)> {
+    let out = std::process::Command::new(std::env::current_exe()?).args(["bench", "batch-read"]).arg(data).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(out.status.success(), "bench batch-read failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut words = text.split_whitespace();
+    match (words.next().and_then(|s| s.parse().ok()), words.next().and_then(|r| r.parse().ok())) {
+        (Some(seconds), Some(rows)) => Ok((seconds, rows)),
+        _ => anyhow::bail!("bench batch-read printed {text:?}"),
+    }
 }
 
 struct JobRun {
@@ -404,7 +423,7 @@ fn compare_formats(compared: &[(pinpipe_store::layout::Format, ReadClean)]) -> a
         return Ok(());
     }
     line(
-        "read+clean by format (medians; alone = the job's read module with nothing else running, wall time; busy = inside the job, summed over its cleaning threads):",
+        "read+clean by format (medians; alone = the job's read module in a process of its own, wall time; busy = inside the job, summed over its cleaning threads):",
     )?;
     for (format, m) in compared {
         let speed = |json: f64, this: f64| json / this.max(1e-9);
@@ -475,11 +494,9 @@ async fn full_scenario(
         ]);
         clean_rows = sum3(&first.summary["clean_rows"]);
     }
-    // Reading and cleaning alone, in this process: after the jobs, so that the memory it leaves
-    // to the allocator does not weigh on their runs.
     let mut alone = Vec::new();
     for _ in 0..runs {
-        let (wall, kept) = read_and_clean(data).await?;
+        let (wall, kept) = read_and_clean_child(data)?;
         anyhow::ensure!(kept == clean_rows, "read+clean alone kept {kept} rows, the job {clean_rows}");
         alone.push(wall);
     }
@@ -501,7 +518,9 @@ async fn full_scenario(
         m(0) / m(2).max(1e-9)
     ))?;
     let alone = median(alone);
-    line(&format!("read+clean alone (the job's read module in this process, nothing else running): {alone:.2} s"))?;
+    line(&format!(
+        "read+clean alone (the job's read module in a process of its own, nothing else running): {alone:.2} s"
+    ))?;
     Ok(ReadClean { ingest: m(5), busy: m(6), alone })
 }
 

@@ -48,6 +48,7 @@ pub async fn run(loaded: &Loaded, cmd: BenchCommand) -> anyhow::Result<()> {
             };
             batch::run(loaded, options).await
         }
+        BenchCommand::BatchRead { dir } => batch::read_alone(&dir).await,
         BenchCommand::Stream { rate, seconds, backlog, runs, trigger_interval, console } => {
             stream::run(loaded, rate, seconds, backlog, runs.max(1), trigger_interval, console).await
         }
