@@ -13,6 +13,10 @@
 //!
 //! * full: a first run over all objects, then a run with no new objects (no-op);
 //! * incremental (`--new N`): tables of `--posts` posts already built, then N new posts.
+//!
+//! With several `--format`s, each format's read+clean is compared with JSON's ([`formats`]).
+
+mod formats;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,6 +31,8 @@ use rand_pcg::Pcg64Mcg;
 use super::median;
 use crate::config::Loaded;
 use crate::output::{self, line};
+pub use formats::read_alone;
+use formats::{ReadClean, compare_formats, format_name, parse_formats, read_and_clean_child};
 
 /// Records per object in the NDJSON layout.
 const NDJSON_RECORDS: u64 = 10_000;
@@ -189,52 +195,6 @@ async fn read_all(dir: &Path) -> anyhow::Result<u64> {
     Ok(total)
 }
 
-/// Reads and cleans every object in `dir` as the job does (its read module: units fetched and
-/// cleaned on every core, repeats dropped, rows in the table's types), with nothing else running
-/// in the process: the job's read+clean alone. Returns the wall time and the clean rows kept.
-async fn read_and_clean(dir: &Path) -> anyhow::Result<(f64, u64)> {
-    use futures_util::TryStreamExt;
-    use pinpipe_batch::read::{self, Busy, ReadProgress, RunSets};
-    let store = pinpipe_store::StoreConfig { url: Some(format!("file://{}", dir.display())), ..Default::default() }
-        .validate(dir)?
-        .open()?;
-    let names = Names::new("pinterest")?;
-    let job = pinpipe_batch::BatchConfig::default();
-    let (progress, busy) = (std::sync::Arc::new(ReadProgress::default()), std::sync::Arc::new(Busy::default()));
-    let t = Instant::now();
-    let mut rows = 0;
-    for kind in Kind::ALL {
-        let plan = read::plan(&store, &names.topic(kind), &std::collections::BTreeMap::new()).await?;
-        let sets = std::sync::Arc::new(RunSets::for_memory_limit(job.memory_limit.0));
-        let chunks = read::chunks(&store, kind, plan.objects, job.read_concurrency, &sets, &progress, &busy);
-        let mut chunks = std::pin::pin!(chunks);
-        while let Some(c) = chunks.try_next().await? {
-            // As the job hands them to the table writer: in the clean table's types.
-            rows += c.cleaned.into_parts()?.iter().map(|(b, _)| b.num_rows() as u64).sum::<u64>();
-        }
-    }
-    Ok((t.elapsed().as_secs_f64(), rows))
-}
-
-/// `bench batch-read DIR`: [`read_and_clean`] over DIR; prints the seconds and the rows kept.
-pub async fn read_alone(dir: &Path) -> anyhow::Result<()> {
-    let (seconds, rows) = read_and_clean(dir).await?;
-    line(&format!("{seconds} {rows}"))
-}
-
-/// [`read_and_clean`] over `data` in a child process (`bench batch-read`), so that neither the
-/// memory it leaves behind nor this process's weighs on the other measurements.
-fn read_and_clean_child(data: &Path) -> anyhow::Result<(f64, u64)> {
-    let out = std::process::Command::new(std::env::current_exe()?).args(["bench", "batch-read"]).arg(data).output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    anyhow::ensure!(out.status.success(), "bench batch-read failed: {}", String::from_utf8_lossy(&out.stderr));
-    let mut words = text.split_whitespace();
-    match (words.next().and_then(|s| s.parse().ok()), words.next().and_then(|r| r.parse().ok())) {
-        (Some(seconds), Some(rows)) => Ok((seconds, rows)),
-        _ => anyhow::bail!("bench batch-read printed {text:?}"),
-    }
-}
-
 struct JobRun {
     wall: f64,
     summary: serde_json::Value,
@@ -306,28 +266,6 @@ pub struct Options {
     /// Object formats: `json`, `gzip`, `parquet`, or several separated by commas (the full
     /// scenario then compares reading and cleaning them).
     pub formats: String,
-}
-
-fn parse_formats(text: &str) -> anyhow::Result<Vec<pinpipe_store::layout::Format>> {
-    use pinpipe_store::layout::{Format, ParquetCodec};
-    text.split(',')
-        .map(|f| match f.trim() {
-            "json" => Ok(Format::Json),
-            "gzip" => Ok(Format::JsonGzip),
-            "parquet" => Ok(Format::Parquet(ParquetCodec::Snappy)),
-            other => {
-                anyhow::bail!("--format must be json, gzip or parquet (or several, comma-separated), not {other:?}")
-            }
-        })
-        .collect()
-}
-
-fn format_name(f: pinpipe_store::layout::Format) -> &'static str {
-    match f {
-        pinpipe_store::layout::Format::Json => "json",
-        pinpipe_store::layout::Format::JsonGzip => "gzip",
-        pinpipe_store::layout::Format::Parquet(_) => "parquet",
-    }
 }
 
 /// Runs the benchmark.
@@ -413,40 +351,6 @@ async fn scenario(
     Ok(measured)
 }
 
-/// Reading and cleaning the same posts in each format, against JSON.
-fn compare_formats(compared: &[(pinpipe_store::layout::Format, ReadClean)]) -> anyhow::Result<()> {
-    use pinpipe_store::layout::Format;
-    let Some((_, json)) = compared.iter().find(|(f, _)| *f == Format::Json) else {
-        return Ok(());
-    };
-    if compared.len() < 2 {
-        return Ok(());
-    }
-    line(
-        "read+clean by format (medians; alone = the job's read module in a process of its own, wall time; busy = inside the job, summed over its cleaning threads):",
-    )?;
-    for (format, m) in compared {
-        let speed = |json: f64, this: f64| json / this.max(1e-9);
-        let goal = if matches!(format, Format::Parquet(_)) {
-            let met = speed(json.alone, m.alone) >= 3.0;
-            format!(" (goal: read+clean >= 3x faster than JSON: {})", if met { "met" } else { "NOT met" })
-        } else {
-            String::new()
-        };
-        line(&format!(
-            "  {:<8} read+clean alone {:.2} s ({:.1}x JSON's speed); in the job: busy {:.2} s ({:.1}x), ingest {:.2} s ({:.1}x){goal}",
-            format_name(*format),
-            m.alone,
-            speed(json.alone, m.alone),
-            m.busy,
-            speed(json.busy, m.busy),
-            m.ingest,
-            speed(json.ingest, m.ingest),
-        ))?;
-    }
-    Ok(())
-}
-
 async fn full_scenario(
     loaded: &Loaded,
     data: &Path,
@@ -522,17 +426,6 @@ async fn full_scenario(
         "read+clean alone (the job's read module in a process of its own, nothing else running): {alone:.2} s"
     ))?;
     Ok(ReadClean { ingest: m(5), busy: m(6), alone })
-}
-
-/// Medians of how long the full scenario took to read and clean its objects, in seconds.
-#[derive(Debug, Clone, Copy)]
-struct ReadClean {
-    /// The job's ingest phase (reading, cleaning, de-duplicating, writing the tables).
-    ingest: f64,
-    /// Reading and cleaning inside the job, summed over its cleaning threads.
-    busy: f64,
-    /// Reading and cleaning alone ([`read_and_clean`]), wall time.
-    alone: f64,
 }
 
 async fn incremental_scenario(
