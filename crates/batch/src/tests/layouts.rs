@@ -12,7 +12,7 @@ use pinpipe_sink::config::{FormatKind, PartitionerKind, TimestampExtractor};
 use pinpipe_sink::{Mode, Sink, SinkConfig};
 use tokio_util::sync::CancellationToken;
 
-use super::{golden, job, posts, records};
+use super::{file_json, golden, job, posts, records};
 
 /// The fixture in a log: posts 1-5 in partition 0, the rest, post 1 again and (for pins) a
 /// malformed record in partition 1, as `write_objects` lays them out.
@@ -43,6 +43,13 @@ fn config(topic: &str, partitioner: PartitionerKind, format: FormatKind, compres
         format,
         compression: compression.map(str::to_owned),
         ..SinkConfig::default()
+    }
+}
+
+/// The run's answers are the golden ones.
+fn assert_golden(run_dir: &std::path::Path, name: &str) {
+    for (id, expected) in golden() {
+        assert_eq!(file_json(run_dir, &format!("{id}.json")), expected, "{name}: {id}");
     }
 }
 
@@ -100,11 +107,7 @@ async fn the_answers_are_the_same_whatever_partitioner_and_format_the_sink_used(
             sink(&log, &j.input, c).await;
         }
         let out = crate::run(&j).await.unwrap();
-        for (id, expected) in golden() {
-            let got: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(j.run_dir.join(format!("{id}.json"))).unwrap()).unwrap();
-            assert_eq!(got, expected, "{name}: {id}");
-        }
+        assert_golden(&j.run_dir, name);
         assert_eq!(out.summary.table_rows.total(), 30, "{name}");
         // A second run finds nothing new in any layout.
         let again = crate::run(&job(dir.path(), "2026-11-25", false)).await.unwrap();
@@ -168,11 +171,7 @@ async fn a_corrupt_gzip_or_parquet_object_is_one_dead_letter_and_the_rest_is_rea
     let j2 = job(dir.path(), "2026-11-25", false);
     let again = crate::run(&j2).await.unwrap();
     assert_eq!(again.summary.table_rows.total(), 30);
-    for (id, expected) in golden() {
-        let got: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(j2.run_dir.join(format!("{id}.json"))).unwrap()).unwrap();
-        assert_eq!(got, expected, "{id}");
-    }
+    assert_golden(&j2.run_dir, "after the whole copy");
 }
 
 /// Rewrites every Parquet file under `dir` as another writer might have written it (pyarrow):
@@ -217,11 +216,7 @@ async fn parquet_from_another_writer_with_other_types_answers_the_same() {
         return;
     }
     let out = crate::run(&j).await.unwrap();
-    for (id, expected) in golden() {
-        let got: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(j.run_dir.join(format!("{id}.json"))).unwrap()).unwrap();
-        assert_eq!(got, expected, "{id}");
-    }
+    assert_golden(&j.run_dir, "rewritten by pyarrow");
     assert_eq!(out.summary.table_rows.total(), 30);
     assert_eq!(out.summary.dead_letters.total(), 0, "every rewritten row is read as a record");
 }
