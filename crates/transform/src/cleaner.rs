@@ -22,9 +22,10 @@ use crate::{Result, raw, rules};
 pub struct Cleaned {
     /// Which table.
     pub kind: Kind,
-    /// The clean rows (schema `pinpipe_model::schema::clean(kind)`) in the order their records
-    /// came: a batch per raw batch cleaned column by column, one for the records cleaned one at
-    /// a time between them (none empty). [`Cleaned::batch`] joins them.
+    /// The clean rows in the order their records came: a batch per raw batch cleaned column by
+    /// column, one for the records cleaned one at a time between them (none empty). Columns of
+    /// `pinpipe_model::schema::clean(kind)`; text cleaned column by column is held as string views
+    /// until [`Cleaned::to_clean_types`] (or [`Cleaned::into_parts`], [`Cleaned::batch`]).
     pub batches: Vec<RecordBatch>,
     /// One fingerprint per row of `batches`, in order, over its clean values.
     pub fingerprints: Vec<u128>,

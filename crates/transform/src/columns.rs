@@ -32,8 +32,7 @@ use crate::{Error, Result, rules};
 
 /// The clean table's schema with its text columns as string views.
 pub(crate) fn view_schema(kind: Kind) -> SchemaRef {
-    let fields: Vec<Field> = schema::clean(kind).fields().iter().map(|f| as_view(f.as_ref().clone())).collect();
-    Arc::new(Schema::new(fields))
+    with_string_views(&schema::clean(kind))
 }
 
 /// A text field as a string view field; other fields as they are.

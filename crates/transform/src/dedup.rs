@@ -5,7 +5,7 @@ use arrow_array::{BooleanArray, RecordBatch};
 use pinpipe_model::{Kind, schema};
 
 use crate::fingerprint::FingerprintSet;
-use crate::{Cleaned, Result};
+use crate::{Cleaned, Error, Result};
 
 impl Cleaned {
     /// Keeps only the rows whose fingerprint `set` did not hold (adding them to it): drops the
@@ -17,8 +17,15 @@ impl Cleaned {
         self.retain(&keep)
     }
 
-    /// Keeps the rows where `keep` is true; returns the number dropped.
+    /// Keeps the rows where `keep` (one per row) is true; returns the number dropped.
     pub fn retain(&mut self, keep: &[bool]) -> Result<usize> {
+        if keep.len() != self.fingerprints.len() {
+            return Err(Error::Schema(format!(
+                "{} rows to keep or drop, {} held",
+                keep.len(),
+                self.fingerprints.len()
+            )));
+        }
         let dropped = keep.iter().filter(|k| !**k).count();
         if dropped > 0 {
             let mut first = 0;
