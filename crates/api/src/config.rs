@@ -118,28 +118,8 @@ impl ApiConfig {
             .listen
             .parse()
             .map_err(|_| ("api.listen", format!("{:?} is not an address like 127.0.0.1:8082", self.listen)))?;
-        let base = self.base_path.trim_end_matches('/');
-        if !base.is_empty() {
-            let ok = base.starts_with('/')
-                && base[1..].split('/').all(|seg| {
-                    !seg.is_empty()
-                        && seg != "."
-                        && seg != ".."
-                        && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                });
-            if !ok {
-                return Err(("api.base_path", format!("{:?} is not a path like /prod", self.base_path)));
-            }
-        }
-        if self.max_body_bytes < 1024 {
-            return Err(("api.max_body_bytes", "must be at least 1024".into()));
-        }
-        if self.max_records == 0 {
-            return Err(("api.max_records", "must be at least 1".into()));
-        }
-        if self.max_record_bytes == 0 {
-            return Err(("api.max_record_bytes", "must be at least 1".into()));
-        }
+        let base = self.base_path()?;
+        self.check_limits()?;
         let duration = |key: &'static str, text: &str| {
             humantime::parse_duration(text.trim())
                 .ok()
@@ -149,18 +129,6 @@ impl ApiConfig {
         let header_timeout = duration("api.header_timeout", &self.header_timeout)?;
         let body_timeout = duration("api.body_timeout", &self.body_timeout)?;
         let shutdown_timeout = duration("api.shutdown_timeout", &self.shutdown_timeout)?;
-        if self.max_connections == 0 {
-            return Err(("api.max_connections", "must be at least 1".into()));
-        }
-        if self.max_inflight_bytes < self.max_body_bytes {
-            return Err((
-                "api.max_inflight_bytes",
-                format!(
-                    "must be at least api.max_body_bytes ({}), or no body of that size could be taken",
-                    self.max_body_bytes
-                ),
-            ));
-        }
         let consumer_instance_timeout = humantime::parse_duration(self.consumer_instance_timeout.trim())
             .ok()
             .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(7 * 86_400)).contains(d))
@@ -170,9 +138,6 @@ impl ApiConfig {
                     format!("{:?} is not a duration between 1s and 7 days, such as 5m", self.consumer_instance_timeout),
                 )
             })?;
-        if self.max_consumer_instances == 0 {
-            return Err(("api.max_consumer_instances", "must be at least 1".into()));
-        }
         let api_keys = self.api_keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
         Ok(Resolved {
             listen,
@@ -193,6 +158,47 @@ impl ApiConfig {
             max_consumer_instances: self.max_consumer_instances,
             state_dir: None,
         })
+    }
+
+    /// `base_path` without its trailing `/`: empty, or `/`-separated segments of letters,
+    /// digits, `-`, `_` and `.` (no `.` or `..` segment).
+    fn base_path(&self) -> Result<&str, (&'static str, String)> {
+        let base = self.base_path.trim_end_matches('/');
+        let ok = base.is_empty()
+            || base.starts_with('/')
+                && base[1..].split('/').all(|seg| {
+                    !seg.is_empty()
+                        && seg != "."
+                        && seg != ".."
+                        && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                });
+        if ok { Ok(base) } else { Err(("api.base_path", format!("{:?} is not a path like /prod", self.base_path))) }
+    }
+
+    /// The size and count limits.
+    fn check_limits(&self) -> Result<(), (&'static str, String)> {
+        let at_least_one = [
+            ("api.max_records", self.max_records),
+            ("api.max_record_bytes", self.max_record_bytes),
+            ("api.max_connections", self.max_connections),
+            ("api.max_consumer_instances", self.max_consumer_instances),
+        ];
+        if self.max_body_bytes < 1024 {
+            return Err(("api.max_body_bytes", "must be at least 1024".into()));
+        }
+        if let Some((key, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
+            return Err((key, "must be at least 1".into()));
+        }
+        if self.max_inflight_bytes < self.max_body_bytes {
+            return Err((
+                "api.max_inflight_bytes",
+                format!(
+                    "must be at least api.max_body_bytes ({}), or no body of that size could be taken",
+                    self.max_body_bytes
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
