@@ -41,7 +41,10 @@ pub use seen::Seen;
 
 /// The columns of `batch`, in order, cast to the types of `schema`'s fields where they differ
 /// (e.g. string views to plain strings).
-pub fn cast_to(schema: &arrow_schema::Schema, batch: &arrow_array::RecordBatch) -> Result<Vec<arrow_array::ArrayRef>> {
+pub(crate) fn cast_to(
+    schema: &arrow_schema::Schema,
+    batch: &arrow_array::RecordBatch,
+) -> Result<Vec<arrow_array::ArrayRef>> {
     schema
         .fields()
         .iter()
