@@ -22,6 +22,10 @@ pub struct BatchConfig {
     /// Directory for spill files; unset means `<data_dir>/spill`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spill_dir: Option<PathBuf>,
+    /// A Ballista cluster's scheduler, `df://HOST:PORT`, whose executors read and clean the raw
+    /// objects (`pinpipe cluster`); unset means in this process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 impl Default for BatchConfig {
@@ -32,6 +36,7 @@ impl Default for BatchConfig {
             read_concurrency: 64,
             memory_limit: ByteSize(DEFAULT_MEMORY_LIMIT),
             spill_dir: None,
+            cluster: None,
         }
     }
 }

@@ -90,6 +90,14 @@ pub enum Error {
     /// Arrow failed (a bug: schemas are fixed).
     #[error(transparent)]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// The cluster that reads and cleans the objects (`batch.cluster`) failed or is unreachable.
+    #[error("the cluster at {scheduler}: {reason}")]
+    Cluster {
+        /// The scheduler's address.
+        scheduler: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A worker task panicked or was cancelled.
     #[error("a worker task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

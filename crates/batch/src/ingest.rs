@@ -21,7 +21,8 @@ use datafusion::arrow::array::{BooleanArray, RecordBatch};
 use deltalake::DeltaTable;
 use deltalake::kernel::Add;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use futures_util::TryStreamExt;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
 use pinpipe_model::Kind;
 use pinpipe_store::TableLocation;
 use pinpipe_store::lease::Lease;
@@ -29,7 +30,7 @@ use pinpipe_transform::DeadLetter;
 use serde::Serialize;
 
 use crate::delta::{self, PartitionIngest, RunInfo};
-use crate::read::{self, Busy, Chunk, ReadProgress, RunSets};
+use crate::read::{self, Busy, Chunk, ReadProgress, Reader, RunSets};
 use crate::spill::Buffer;
 use crate::{Error, Result, fingerprints};
 
@@ -51,6 +52,8 @@ pub(crate) struct Context<'a> {
     pub lease: &'a Lease,
     pub progress: &'a Arc<ReadProgress>,
     pub busy: &'a Arc<Busy>,
+    /// Where objects are read and cleaned when not in this process (a cluster).
+    pub reader: Option<&'a Arc<dyn Reader>>,
 }
 
 /// What a run did to one table.
@@ -113,8 +116,7 @@ pub(crate) async fn ingest(
     let sets = Arc::new(RunSets::for_memory_limit(cx.memory_limit));
     let mut writer = TableWriter::new(&table, &url, cx.busy)?;
     let mut read = ReadTally { nested: plan.nested, ..ReadTally::default() };
-    let mut chunks =
-        std::pin::pin!(read::chunks(cx.input, kind, plan.objects, cx.read_concurrency, &sets, cx.progress, cx.busy));
+    let mut chunks = read_chunks(cx, kind, plan.objects, &sets);
     if full || state.files.is_empty() {
         // Nothing in the table to compare with: rows go straight to the writer.
         while let Some(mut c) = chunks.try_next().await? {
@@ -143,6 +145,34 @@ pub(crate) async fn ingest(
         tracing::warn!(topic, partition = p, ?gaps, "records are missing between the raw objects read");
     }
     Ok(out)
+}
+
+/// The cleaned chunks of `objects`, in key order, with the run's duplicates dropped: read here,
+/// or by the job's [`Reader`] (whose chunks hold each unit's own duplicates only).
+fn read_chunks<'a>(
+    cx: &'a Context<'_>,
+    kind: Kind,
+    objects: Vec<read::Planned>,
+    sets: &'a Arc<RunSets>,
+) -> BoxStream<'a, Result<Chunk>> {
+    let Some(reader) = cx.reader else {
+        return read::chunks(cx.input, kind, objects, cx.read_concurrency, sets, cx.progress, cx.busy).boxed();
+    };
+    let progress = cx.progress;
+    progress.objects_total.fetch_add(objects.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    progress.bytes_total.fetch_add(objects.iter().map(|o| o.meta.size).sum(), std::sync::atomic::Ordering::Relaxed);
+    reader
+        .chunks(cx.input, kind, objects)
+        .and_then(move |mut c| async move {
+            let t = Instant::now();
+            c.duplicates += c.cleaned.retain_new(&sets.rows)? as u64;
+            Busy::add(&cx.busy.dedup_ns, t);
+            cx.busy.clean_ns.fetch_add(c.cleaned_elsewhere_ns, std::sync::atomic::Ordering::Relaxed);
+            progress.objects_done.fetch_add(c.objects.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            progress.bytes_done.fetch_add(c.bytes, std::sync::atomic::Ordering::Relaxed);
+            Ok(c)
+        })
+        .boxed()
 }
 
 /// Whether the table must be rebuilt from every object although the run is incremental: it

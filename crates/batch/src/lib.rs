@@ -72,6 +72,10 @@ pub struct Job {
     pub spill_dir: PathBuf,
     /// Counters for a progress display.
     pub progress: Arc<ReadProgress>,
+    /// Where the raw objects are read and cleaned: `None` in this process, or elsewhere (the
+    /// executors of a cluster, `pinpipe-cluster`). De-duplication against the run and the
+    /// tables, writing and committing stay here either way.
+    pub reader: Option<Arc<dyn read::Reader>>,
 }
 
 /// Counts per table.
@@ -148,6 +152,8 @@ pub struct Summary {
     pub run_dir: PathBuf,
     /// The input store.
     pub input: String,
+    /// Where the raw objects were read and cleaned: `this process`, or `cluster df://HOST:PORT`.
+    pub read_on: String,
     /// `incremental` or `full` (per table in `ingested`: a table without positions is rebuilt).
     pub mode: String,
     /// Raw objects read by this run.
@@ -243,6 +249,7 @@ impl Summary {
         Summary {
             run_dir: job.run_dir.clone(),
             input: job.input.url.clone(),
+            read_on: job.reader.as_ref().map_or_else(|| "this process".to_owned(), |r| r.describe()),
             mode: if full { "full" } else { "incremental" }.to_owned(),
             objects: PerKind::default(),
             bytes: 0,
@@ -287,6 +294,7 @@ async fn ingest_all(
         lease,
         progress: &job.progress,
         busy: &busy,
+        reader: job.reader.as_ref(),
     };
     let dl_path = job.run_dir.join("dead_letters.jsonl");
     let mut dead = output::DeadLetterFile::create(&dl_path)?;
@@ -442,6 +450,7 @@ fn facts(s: &Summary) -> Vec<(String, String)> {
     let per = |p: &PerKind| format!("pin {}, geo {}, user {}", p.pin, p.geo, p.user);
     let mut f = vec![
         ("input".to_owned(), s.input.clone()),
+        ("read and cleaned on".to_owned(), s.read_on.clone()),
         ("mode".to_owned(), s.mode.clone()),
         ("raw records".to_owned(), per(&s.raw_records)),
         ("rows added".to_owned(), per(&s.clean_rows)),

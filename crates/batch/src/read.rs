@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStoreExt};
 use pinpipe_model::Kind;
@@ -160,6 +161,11 @@ pub struct Chunk {
     pub cleaned: Cleaned,
     /// Raw records read (rows, duplicates and dead letters).
     pub records: u64,
+    /// Bytes of the objects read.
+    pub bytes: u64,
+    /// Nanoseconds spent cleaning it elsewhere (a cluster's executor); 0 when cleaned here, where
+    /// the job's busy counters measure it.
+    pub cleaned_elsewhere_ns: u64,
     /// Exact duplicates dropped.
     pub duplicates: u64,
     /// Records refused, with their origins.
@@ -169,6 +175,51 @@ pub struct Chunk {
     /// Objects that could not be decoded: partition, start offset. Their partition's position
     /// must not pass them (a whole copy uploaded later is read then).
     pub unreadable: Vec<(u32, u64)>,
+}
+
+/// Reads and cleans units of objects elsewhere than in this process (a cluster's executors).
+///
+/// The job's own reading ([`chunks`]) drops the run's duplicates as it goes; a reader drops only
+/// each unit's own (its executors do not share the run's sets): the job drops the rest with
+/// [`RunSets`] as chunks arrive, so the rows kept are the same either way.
+pub trait Reader: Send + Sync {
+    /// Where it reads, for the run's summary (e.g. `cluster df://10.0.0.5:50050`).
+    fn describe(&self) -> String;
+
+    /// Cleaned chunks of `objects` (in key order) of `store`, grouped into units as the reader
+    /// sees fit ([`units_of`]), one chunk per unit, in key order.
+    fn chunks(&self, store: &Store, kind: Kind, objects: Vec<Planned>) -> BoxStream<'static, Result<Chunk>>;
+}
+
+/// Groups `objects` (in key order) into cleaning units of about [`UNIT_BYTES`] of records or
+/// [`UNIT_OBJECTS`] objects.
+pub fn units(objects: Vec<Planned>) -> Vec<Vec<Planned>> {
+    units_of(objects, UNIT_BYTES)
+}
+
+/// Groups `objects` (in key order) into units of about `bytes` of records (objects' sizes
+/// times their format's expansion) or [`UNIT_OBJECTS`] objects.
+pub fn units_of(objects: Vec<Planned>, bytes: u64) -> Vec<Vec<Planned>> {
+    let mut units: Vec<Vec<Planned>> = Vec::new();
+    let mut unit_bytes = 0;
+    for o in objects {
+        if units.last().is_none_or(|u| u.len() >= UNIT_OBJECTS || unit_bytes >= bytes) {
+            units.push(Vec::new());
+            unit_bytes = 0;
+        }
+        unit_bytes += o.meta.size * expansion(o.format);
+        if let Some(u) = units.last_mut() {
+            u.push(o);
+        }
+    }
+    units
+}
+
+/// Reads as many units at once as there are cores, with `read_concurrency` requests in flight
+/// in all: the object requests each unit may have in flight.
+pub fn requests_per_unit(read_concurrency: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    read_concurrency.div_ceil(cores).max(1)
 }
 
 /// Fetches and cleans `objects` as records of `kind`: cleaned chunks in key order.
@@ -183,38 +234,43 @@ pub fn chunks<'a>(
 ) -> impl Stream<Item = Result<Chunk>> + 'a {
     progress.objects_total.fetch_add(objects.len() as u64, Ordering::Relaxed);
     progress.bytes_total.fetch_add(objects.iter().map(|o| o.meta.size).sum(), Ordering::Relaxed);
-    let mut units: Vec<Vec<Planned>> = Vec::new();
-    let mut unit_bytes = 0;
-    for o in objects {
-        if units.last().is_none_or(|u| u.len() >= UNIT_OBJECTS || unit_bytes >= UNIT_BYTES) {
-            units.push(Vec::new());
-            unit_bytes = 0;
-        }
-        unit_bytes += o.meta.size * expansion(o.format);
-        if let Some(u) = units.last_mut() {
-            u.push(o);
-        }
-    }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let per_unit = read_concurrency.div_ceil(cores).max(1);
-    futures_util::stream::iter(units)
+    let per_unit = requests_per_unit(read_concurrency);
+    futures_util::stream::iter(units(objects))
         .map(move |unit| {
             let (sets, progress, busy) = (Arc::clone(sets), Arc::clone(progress), Arc::clone(busy));
-            async move {
-                let fetched: Vec<(Planned, Bytes)> = futures_util::stream::iter(unit)
-                    .map(|o| async move {
-                        let data = store.inner.get(&o.meta.location).await?.bytes().await?;
-                        Ok::<_, object_store::Error>((o, data))
-                    })
-                    .buffered(per_unit)
-                    .try_collect()
-                    .await
-                    .map_err(|source| Error::Read { store: store.url.clone(), source })?;
-                let store = store.clone();
-                tokio::task::spawn_blocking(move || clean_unit(kind, &fetched, &store, &sets, &progress, &busy)).await?
-            }
+            async move { read_unit(store, kind, unit, per_unit, sets, progress, busy).await }
         })
         .buffered(cores + 1)
+}
+
+/// Fetches one unit of objects (`requests` in flight) and cleans it on the blocking pool,
+/// keeping only rows new to `sets`.
+pub async fn read_unit(
+    store: &Store,
+    kind: Kind,
+    unit: Vec<Planned>,
+    requests: usize,
+    sets: Arc<RunSets>,
+    progress: Arc<ReadProgress>,
+    busy: Arc<Busy>,
+) -> Result<Chunk> {
+    let fetched: Vec<(Planned, Bytes)> = futures_util::stream::iter(unit)
+        .map(|o| async move {
+            let data = store.inner.get(&o.meta.location).await?.bytes().await?;
+            Ok::<_, object_store::Error>((o, data))
+        })
+        .buffered(requests)
+        .try_collect()
+        .await
+        .map_err(|source| Error::Read { store: store.url.clone(), source })?;
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || clean_unit(kind, &fetched, &store, &sets, &progress, &busy)).await?
+}
+
+/// Bytes of records in `objects` (their sizes times their format's expansion).
+pub fn record_bytes(objects: &[Planned]) -> u64 {
+    objects.iter().map(|o| o.meta.size * expansion(o.format)).sum()
 }
 
 /// About how many bytes of records one byte of an object in `format` holds (gzip JSON and
@@ -277,6 +333,8 @@ fn clean_unit(
     dead_letters.extend(undecodable);
     Ok(Chunk {
         records: cleaned.records + skipped,
+        bytes: objects.iter().map(|(o, _)| o.meta.size).sum(),
+        cleaned_elsewhere_ns: 0,
         duplicates: dropped + skipped,
         cleaned,
         dead_letters,

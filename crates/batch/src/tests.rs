@@ -150,6 +150,7 @@ pub(crate) fn job(dir: &Path, run: &str, full: bool) -> Job {
         memory_limit: crate::config::DEFAULT_MEMORY_LIMIT,
         spill_dir: dir.join("spill"),
         progress: Arc::new(ReadProgress::default()),
+        reader: None,
     }
 }
 

@@ -111,6 +111,8 @@ pub struct Resolved {
     pub warehouse: pinpipe_store::Resolved,
     /// The batch job.
     pub batch: pinpipe_batch::config::Resolved,
+    /// The cluster the batch job reads and cleans on (`batch.cluster`), if any.
+    pub cluster: Option<pinpipe_cluster::SchedulerAddr>,
     /// The streaming job.
     pub stream: pinpipe_stream::config::Resolved,
     /// The scheduler.
@@ -148,9 +150,16 @@ impl Config {
             message: e.to_string(),
         })?;
         let batch = self.batch.validate(&self.data_dir).map_err(|(key, message)| Invalid { key, message })?;
+        let cluster = self
+            .batch
+            .cluster
+            .as_deref()
+            .map(pinpipe_cluster::SchedulerAddr::parse)
+            .transpose()
+            .map_err(|e| Invalid { key: "batch.cluster", message: e.to_string() })?;
         let stream = self.stream.validate().map_err(|(key, message)| Invalid { key, message })?;
         let schedule = self.schedule.validate().map_err(|(key, message)| Invalid { key, message })?;
-        Ok(Resolved { names, source, log, api, store, sink, emulate, warehouse, batch, stream, schedule })
+        Ok(Resolved { names, source, log, api, store, sink, emulate, warehouse, batch, cluster, stream, schedule })
     }
 }
 

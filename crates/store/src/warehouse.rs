@@ -18,6 +18,10 @@ pub fn batch_table(table: &str) -> String {
 /// The batch layer's saved aggregates.
 pub const BATCH_AGGREGATES: &str = "batch/_pinpipe_aggregates";
 
+/// Prefix where a cluster's executors leave the batch job's cleaned units until the job reads
+/// them (`pinpipe cluster`); the job removes what it read.
+pub const BATCH_STAGING: &str = "batch/_pinpipe_staging";
+
 /// The batch job's lease.
 pub const BATCH_LEASE: &str = "batch/_pinpipe_lease";
 

@@ -2,10 +2,10 @@
 //! where they came from, so nothing is ever silently dropped.
 
 use pinpipe_model::Kind;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where a raw record came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum Origin {
     /// A line of an object in the raw object layout (batch job).
@@ -36,7 +36,7 @@ pub enum Origin {
 }
 
 /// A record that did not make it into a clean table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// Which table it was meant for.
     pub kind: Kind,

@@ -127,6 +127,10 @@ pub enum Command {
     Schedule(ScheduleArgs),
     /// List the scheduler's run history (every attempt and skipped tick).
     Runs(RunsArgs),
+    /// The processes of an Apache Ballista cluster that `batch --cluster` reads and cleans on:
+    /// `cluster scheduler` once, `cluster executor --scheduler HOST:PORT` on every machine.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Print the effective configuration and where each value came from.
     Config,
     /// Benchmarks (report medians over several runs and ratios to a baseline of the same run).
@@ -147,7 +151,7 @@ impl Command {
             Command::Batch(a) => a.flags(o),
             Command::Stream(a) => a.flags(o),
             Command::Schedule(a) => a.flags(o),
-            Command::Log(_) | Command::Runs(_) | Command::Config | Command::Bench(_) => {}
+            Command::Log(_) | Command::Runs(_) | Command::Cluster(_) | Command::Config | Command::Bench(_) => {}
         }
     }
 }
@@ -256,6 +260,10 @@ pub struct BatchArgs {
     /// Print only the summary, not the answer tables.
     #[arg(long)]
     pub quiet: bool,
+    /// Read and clean the raw objects on a Ballista cluster (`pinpipe cluster`), e.g.
+    /// df://10.0.0.5:50050; the job still de-duplicates, writes and commits [config: batch.cluster].
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 impl BatchArgs {
@@ -266,7 +274,62 @@ impl BatchArgs {
         o.set("batch.output", "--output", self.output.as_ref().map(|d| Value::from(d.display().to_string())));
         o.set("batch.write_tables", "--no-tables", self.no_tables.then_some(Value::from(false)));
         o.set("batch.memory_limit", "--memory-limit", self.memory_limit.clone().map(Value::from));
+        o.set("batch.cluster", "--cluster", self.cluster.clone().map(Value::from));
     }
+}
+
+/// `pinpipe cluster`: the processes of a Ballista cluster for `batch --cluster`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Run a Ballista scheduler that plans the batch job's reading and cleaning and hands its
+    /// tasks to executors, until Ctrl-C or SIGTERM.
+    Scheduler(ClusterSchedulerArgs),
+    /// Run a Ballista executor that joins a scheduler and runs the batch job's tasks (it reads
+    /// the store with its own credentials, from the environment), until Ctrl-C or SIGTERM.
+    Executor(ClusterExecutorArgs),
+}
+
+/// `pinpipe cluster scheduler`.
+#[derive(Debug, Args)]
+pub struct ClusterSchedulerArgs {
+    /// Address to listen on; 0.0.0.0 for other machines.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50050")]
+    pub bind: std::net::SocketAddr,
+    /// Host name clients and executors reach this scheduler by (default: the bind address).
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// An executor silent this long is lost and its tasks run again elsewhere, e.g. 30s.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub executor_timeout: String,
+}
+
+/// `pinpipe cluster executor`.
+#[derive(Debug, Args)]
+pub struct ClusterExecutorArgs {
+    /// The scheduler to join: HOST:PORT or df://HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub scheduler: String,
+    /// Tasks run at once [default: the cores].
+    #[arg(long, value_name = "N")]
+    pub slots: Option<usize>,
+    /// Address to listen on; 0.0.0.0 for other machines.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Host name the scheduler and other executors reach this one by (default: the bind address).
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// Port of the Arrow Flight service that hands out task output.
+    #[arg(long, value_name = "PORT", default_value_t = 50051)]
+    pub port: u16,
+    /// Port of the gRPC service the scheduler sends tasks to.
+    #[arg(long, value_name = "PORT", default_value_t = 50052)]
+    pub grpc_port: u16,
+    /// Where task output waits to be fetched [default: a temporary directory].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// How often to tell the scheduler this executor is alive, e.g. 5s.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub heartbeat: String,
 }
 
 /// `pinpipe stream`.

@@ -186,6 +186,22 @@ pub enum BenchCommand {
         /// json,gzip,parquet: the same posts in each, reading and cleaning compared to JSON).
         #[arg(long, default_value = "json", value_name = "FORMATS")]
         format: String,
+        /// Also run the job through a Ballista cluster and compare: `local` starts a scheduler
+        /// and two executors on 127.0.0.1, or df://HOST:PORT of a running one.
+        #[arg(long, value_name = "local|df://HOST:PORT")]
+        cluster: Option<String>,
+    },
+    /// Writes the raw objects `bench batch` generates into DIR (for tests and other tools).
+    #[command(hide = true)]
+    BatchData {
+        /// Directory to write `topics/<topic>/partition=0/...` into.
+        dir: PathBuf,
+        /// Posts.
+        #[arg(long, default_value_t = 100_000)]
+        posts: u64,
+        /// classic or ndjson.
+        #[arg(long, default_value = "ndjson")]
+        layout: String,
     },
     /// The batch job's read module alone over the raw objects in DIR: what `bench batch` reports
     /// as read+clean alone, run in a process of its own. Prints the seconds and the rows kept.

@@ -65,6 +65,20 @@ pub async fn run_job(loaded: &Loaded, run: &Run) -> anyhow::Result<std::path::Pa
     let r = &loaded.resolved;
     let run_dir = run_dir(&r.batch.output, run)?;
     let input = r.store.open()?;
+    let reader = match &r.cluster {
+        Some(scheduler) => {
+            let reader = pinpipe_cluster::ClusterReader::new(
+                scheduler.clone(),
+                &r.store,
+                &r.warehouse,
+                pinpipe_batch::read::requests_per_unit(r.batch.read_concurrency),
+                r.batch.memory_limit,
+            )?;
+            reader.check().await?;
+            Some(Arc::new(reader) as Arc<dyn pinpipe_batch::read::Reader>)
+        }
+        None => None,
+    };
     let progress = Arc::new(ReadProgress::default());
     let job = Job {
         names: r.names.clone(),
@@ -76,6 +90,7 @@ pub async fn run_job(loaded: &Loaded, run: &Run) -> anyhow::Result<std::path::Pa
         memory_limit: r.batch.memory_limit,
         spill_dir: r.batch.spill_dir.clone(),
         progress: Arc::clone(&progress),
+        reader,
     };
     let bar_task = tokio::spawn(show_progress(progress));
     let outcome = pinpipe_batch::run(&job).await;
@@ -105,6 +120,9 @@ fn print_outcome(outcome: &pinpipe_batch::Outcome, run_dir: &std::path::Path, qu
         s.input,
         s.phases.total_s
     ))?;
+    if s.read_on != "this process" {
+        line(&format!("  read and cleaned on {}", s.read_on))?;
+    }
     line(&format!("  raw records:        {}", per(&s.raw_records)))?;
     line(&format!("  rows added:         {}", per(&s.clean_rows)))?;
     line(&format!("  duplicates dropped: {}", per(&s.duplicates_dropped)))?;

@@ -2,6 +2,7 @@
 
 mod batch;
 mod bench;
+mod cluster;
 mod config;
 mod emulate;
 mod log;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stream(args) => stream::run(&loaded, args).await,
         Command::Schedule(args) => schedule::run(&loaded, args).await,
         Command::Runs(args) => schedule::runs(&loaded, &args),
+        Command::Cluster(cmd) => cluster::run(cmd).await,
         Command::Config => config::run(&loaded),
         Command::Bench(cmd) => bench::run(&loaded, cmd).await,
     }

@@ -6,6 +6,7 @@
 mod harness;
 
 mod batch;
+mod cluster;
 mod config;
 mod emulate;
 mod schedule;

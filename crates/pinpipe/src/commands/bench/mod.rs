@@ -35,7 +35,7 @@ pub async fn run(loaded: &Loaded, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Source { rows, runs, source_url } => source(loaded, rows, runs.max(1), source_url).await,
         BenchCommand::Log { records, runs } => log::run(loaded, records, runs.max(1)).await,
         BenchCommand::Sink { records, runs } => sink::run(loaded, records, runs.max(1)).await,
-        BenchCommand::Batch { posts, layout, runs, keep_data, source_rows, loss, new, format } => {
+        BenchCommand::Batch { posts, layout, runs, keep_data, source_rows, loss, new, format, cluster } => {
             let options = batch::Options {
                 posts,
                 layout,
@@ -45,10 +45,14 @@ pub async fn run(loaded: &Loaded, cmd: BenchCommand) -> anyhow::Result<()> {
                 loss,
                 new,
                 formats: format,
+                cluster,
             };
             batch::run(loaded, options).await
         }
         BenchCommand::BatchRead { dir } => batch::read_alone(&dir).await,
+        BenchCommand::BatchData { dir, posts, layout } => {
+            tokio::task::spawn_blocking(move || batch::write_data(&dir, posts, &layout)).await?
+        }
         BenchCommand::Stream { rate, seconds, backlog, runs, trigger_interval, console } => {
             stream::run(loaded, rate, seconds, backlog, runs.max(1), trigger_interval, console).await
         }

@@ -16,6 +16,7 @@
 //!
 //! With several `--format`s, each format's read+clean is compared with JSON's ([`formats`]).
 
+mod cluster;
 mod formats;
 
 use std::io::Write;
@@ -149,6 +150,20 @@ fn generate(dir: &Path, posting: Posting, from: u64, to: u64) -> anyhow::Result<
     Ok(d)
 }
 
+/// Writes the raw objects of `posts` posts (NDJSON objects of 10,000 records, or one record per
+/// object with `classic`) into `dir`, as `bench batch` generates them: for tests and other tools.
+pub fn write_data(dir: &Path, posts: u64, layout: &str) -> anyhow::Result<()> {
+    let layout = match layout {
+        "classic" => Layout::Classic,
+        "ndjson" => Layout::Ndjson,
+        other => anyhow::bail!("--layout must be classic or ndjson, not {other:?}"),
+    };
+    let posting =
+        Posting { source_rows: posts.max(1), loss: 0.01, layout, format: pinpipe_store::layout::Format::Json };
+    let d = generate(dir, posting, 0, posts)?;
+    line(&format!("{} records in {} objects, {} bytes, in {}", d.records, d.objects, d.bytes, dir.display()))
+}
+
 /// Hard-links every file under `from` into `to` (same tree), except leases and markers.
 fn link_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(from)? {
@@ -230,6 +245,11 @@ fn sum3(v: &serde_json::Value) -> u64 {
 }
 
 fn run_job(data: &Path, scratch: &Path, run_id: &str) -> anyhow::Result<JobRun> {
+    run_job_with(data, scratch, run_id, &[])
+}
+
+/// [`run_job`] with more arguments for `pinpipe batch`.
+fn run_job_with(data: &Path, scratch: &Path, run_id: &str, extra: &[&str]) -> anyhow::Result<JobRun> {
     let exe = std::env::current_exe()?;
     let start = Instant::now();
     let out = std::process::Command::new(exe)
@@ -239,6 +259,7 @@ fn run_job(data: &Path, scratch: &Path, run_id: &str) -> anyhow::Result<JobRun> 
         .arg("--store")
         .arg(format!("file://{}", data.display()))
         .args(["--run-id", run_id, "--quiet"])
+        .args(extra)
         .output()?;
     let wall = start.elapsed().as_secs_f64();
     anyhow::ensure!(out.status.success(), "pinpipe batch failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -266,6 +287,9 @@ pub struct Options {
     /// Object formats: `json`, `gzip`, `parquet`, or several separated by commas (the full
     /// scenario then compares reading and cleaning them).
     pub formats: String,
+    /// Compare the job in one process with the job on a cluster: `local` (started for the
+    /// benchmark) or `df://HOST:PORT`.
+    pub cluster: Option<String>,
 }
 
 /// Runs the benchmark.
@@ -328,6 +352,19 @@ async fn scenario(
         t.elapsed().as_secs_f64(),
         o.runs
     ))?;
+    if let Some(target) = &o.cluster {
+        let local = match target.as_str() {
+            "local" => Some(cluster::LocalCluster::start(&data_root.join("cluster"), 2)?),
+            _ => None,
+        };
+        let url = local.as_ref().map_or(target.as_str(), |l| l.url.as_str());
+        line(&format!("the job in one process against the job on the cluster at {url}"))?;
+        cluster::compare(loaded, &base_dir, url, o.runs)?;
+        if !o.keep {
+            let _ = std::fs::remove_dir_all(&base_dir);
+        }
+        return Ok(None);
+    }
     let measured = match o.new {
         None => Some(full_scenario(loaded, &base_dir, &base, layout, o.posts, o.runs).await?),
         Some(new) => {

@@ -1,0 +1,274 @@
+//! `pinpipe cluster` and `batch --cluster`: a Ballista scheduler and two executors as processes
+//! of the binary on 127.0.0.1, reading raw objects from moto's S3; the job through them must
+//! answer and fill its tables exactly as the job in one process does.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use object_store::ObjectStoreExt;
+use serde_json::Value;
+
+use crate::harness::{Server, Workdir};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits for `cond`, failing after `secs` with `what`.
+fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A scheduler and executors, each a `pinpipe cluster` process; all killed when dropped.
+struct Cluster {
+    scheduler: Child,
+    executors: Vec<(Child, PathBuf)>,
+    url: String,
+}
+
+impl Cluster {
+    fn start(w: &Workdir, executors: usize, executor_timeout: &str) -> Cluster {
+        let bind = format!("127.0.0.1:{}", free_port());
+        let scheduler = w
+            .cmd(&["cluster", "scheduler", "--bind", &bind, "--executor-timeout", executor_timeout])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for(60, "the scheduler's port", || std::net::TcpStream::connect(&bind).is_ok());
+        let mut c = Cluster { scheduler, executors: Vec::new(), url: format!("df://{bind}") };
+        for i in 0..executors {
+            let dir = w.path().join(format!("executor-{i}"));
+            let (port, grpc) = (free_port().to_string(), free_port().to_string());
+            let child = w
+                .cmd(&["cluster", "executor", "--scheduler", &bind, "--slots", "1", "--port", &port])
+                .args(["--grpc-port", &grpc, "--heartbeat", "1s", "--work-dir"])
+                .arg(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            c.executors.push((child, dir));
+        }
+        c
+    }
+
+    /// Files each executor wrote into its work directory (task output).
+    fn task_files(&self) -> Vec<usize> {
+        self.executors.iter().map(|(_, dir)| count_files(dir)).collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for (c, _) in &mut self.executors {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = self.scheduler.kill();
+        let _ = self.scheduler.wait();
+    }
+}
+
+fn count_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Runs `pinpipe batch` on the raw objects at `raw` (on `endpoint`) into the local warehouse
+/// `warehouse`; returns the run folder and the process's output.
+fn batch(w: &Workdir, raw: &str, endpoint: &str, warehouse: &str, run: &str, extra: &[&str]) -> (PathBuf, String) {
+    let wh = w.path().join(warehouse);
+    let wh = format!("file://{}", wh.display());
+    let mut args = vec!["batch", "--store", raw, "--s3-endpoint", endpoint, "--warehouse", &wh, "--quiet"];
+    args.extend_from_slice(&["--run-id", run]);
+    args.extend_from_slice(extra);
+    let r = w.run_with(&args, &[("AWS_EC2_METADATA_DISABLED", "true")]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    (w.path().join(".pinpipe/results").join(run), r.stdout)
+}
+
+const ANSWERS: [&str; 9] = ["q1", "q2", "q3", "q3b", "q4", "q5", "q6", "q7", "q8"];
+const COUNTS: [&str; 6] = ["objects", "raw_records", "clean_rows", "duplicates_dropped", "dead_letters", "table_rows"];
+
+/// The two runs answered alike, counted alike, and their tables (read by Python's `deltalake`)
+/// hold the same rows.
+fn assert_same_runs(w: &Workdir, one: &Path, many: &Path, warehouses: [&str; 2]) {
+    for q in ANSWERS {
+        let file = format!("{q}.json");
+        assert_eq!(read_json(&one.join(&file)), read_json(&many.join(&file)), "{q}");
+    }
+    let (s1, s2) = (read_json(&one.join("summary.json")), read_json(&many.join("summary.json")));
+    for k in COUNTS {
+        assert_eq!(s1[k], s2[k], "{k}: {s1} vs {s2}");
+    }
+    assert!(s1["clean_rows"]["pin"].as_u64().unwrap() > 0);
+    let letters = |d: &Path| {
+        let mut l: Vec<String> =
+            std::fs::read_to_string(d.join("dead_letters.jsonl")).unwrap().lines().map(String::from).collect();
+        l.sort();
+        l
+    };
+    assert_eq!(letters(one), letters(many));
+    let tables = |wh: &str| {
+        ["pin", "geo", "user"]
+            .map(|k| w.path().join(wh).join(format!("batch/pinterest_{k}_table")).display().to_string())
+            .to_vec()
+    };
+    let (Some(t1), Some(t2)) = (
+        pinpipe_testkit::delta::read_tables(&tables(warehouses[0])),
+        pinpipe_testkit::delta::read_tables(&tables(warehouses[1])),
+    ) else {
+        return;
+    };
+    for k in ["pin", "geo", "user"] {
+        let name = format!("pinterest_{k}_table");
+        let rows = |t: &Value| {
+            let mut r: Vec<String> = t[&name]["rows"].as_array().unwrap().iter().map(|r| r.to_string()).collect();
+            r.sort();
+            r
+        };
+        assert_eq!(rows(&t1), rows(&t2), "{name}");
+        assert_eq!(rows(&t1).len() as u64, s1["table_rows"][k].as_u64().unwrap(), "{name}");
+    }
+}
+
+/// Uploads every file under `dir` to the bucket under `prefix`.
+async fn upload(bucket: &pinpipe_testkit::s3::TestBucket, dir: &Path, prefix: &str) {
+    let store = pinpipe_store::StoreConfig {
+        url: Some(bucket.url(prefix)),
+        s3_endpoint: Some(bucket.endpoint.clone()),
+        s3_region: None,
+    }
+    .validate(dir)
+    .unwrap()
+    .open()
+    .unwrap();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !rel.starts_with('.') {
+                let data = std::fs::read(&p).unwrap();
+                store.inner.put(&store.key(&rel), data.into()).await.unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduler_and_two_executors_answer_and_fill_the_tables_as_one_process_does() {
+    let Some(bucket) = pinpipe_testkit::s3::TestBucket::create().await else { return };
+    let w = Workdir::new();
+    let cluster = Cluster::start(&w, 2, "30s");
+
+    // Posts through the API and the sink (repeats and all), on S3 in the classic small objects.
+    w.ok(&["source", "generate", "--rows", "120"]);
+    let server = Server::start(&w, &[]);
+    w.ok(&["emulate", "--api-url", &format!("http://{}", server.addr), "--count", "300", "--seed", "11"]);
+    drop(server);
+    let raw = bucket.url("raw");
+    w.ok(&["sink", "--once", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--flush-size", "3"]);
+    let (one, _) = batch(&w, &raw, &bucket.endpoint, "wh-one", "one", &[]);
+    let (many, out) = batch(&w, &raw, &bucket.endpoint, "wh-cluster", "cluster", &["--cluster", &cluster.url]);
+    assert!(out.contains(&format!("read and cleaned on cluster {}", cluster.url)), "{out}");
+    assert_eq!(read_json(&many.join("summary.json"))["read_on"], format!("cluster {}", cluster.url));
+    assert_eq!(read_json(&one.join("summary.json"))["read_on"], "this process");
+    assert_same_runs(&w, &one, &many, ["wh-one", "wh-cluster"]);
+    assert_eq!(read_json(&many.join("summary.json"))["raw_records"]["pin"], 300);
+
+    // 100,000 generated posts (a third of the records exact repeats), NDJSON objects.
+    let data = w.path().join("generated");
+    w.ok(&["bench", "batch-data", data.to_str().unwrap(), "--posts", "100000"]);
+    upload(&bucket, &data, "generated").await;
+    let raw = bucket.url("generated");
+    let before = cluster.task_files();
+    let (one, _) = batch(&w, &raw, &bucket.endpoint, "wh-gen-one", "gen-one", &[]);
+    let (many, _) = batch(&w, &raw, &bucket.endpoint, "wh-gen-cluster", "gen-cluster", &["--cluster", &cluster.url]);
+    assert_same_runs(&w, &one, &many, ["wh-gen-one", "wh-gen-cluster"]);
+    let s = read_json(&many.join("summary.json"));
+    assert!(s["duplicates_dropped"]["pin"].as_u64().unwrap() > 20_000, "{s}");
+    // Both executors ran tasks of it.
+    let after = cluster.task_files();
+    assert!(after.iter().zip(&before).all(|(a, b)| a > b), "task output per executor: {before:?} → {after:?}");
+
+    // An incremental run on the cluster with nothing new commits nothing and answers the same.
+    let (again, _) = batch(&w, &raw, &bucket.endpoint, "wh-gen-cluster", "gen-again", &["--cluster", &cluster.url]);
+    let s2 = read_json(&again.join("summary.json"));
+    assert_eq!(s2["objects"]["pin"], 0);
+    assert_eq!(s2["table_rows"], s["table_rows"]);
+    for q in ANSWERS {
+        let file = format!("{q}.json");
+        assert_eq!(read_json(&again.join(&file)), read_json(&many.join(&file)), "{q}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_killed_mid_job_still_leaves_exact_tables() {
+    let Some(bucket) = pinpipe_testkit::s3::TestBucket::create().await else { return };
+    let w = Workdir::new();
+    let data = w.path().join("generated");
+    w.ok(&["bench", "batch-data", data.to_str().unwrap(), "--posts", "100000"]);
+    upload(&bucket, &data, "generated").await;
+    let raw = bucket.url("generated");
+    let (one, _) = batch(&w, &raw, &bucket.endpoint, "wh-one", "one", &[]);
+
+    let mut cluster = Cluster::start(&w, 2, "3s");
+    let wh = format!("file://{}", w.path().join("wh-cluster").display());
+    let args = ["batch", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--warehouse", &wh, "--quiet"];
+    let job = w
+        .cmd(&args)
+        .args(["--run-id", "killed", "--cluster", &cluster.url])
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // SIGKILL the first executor as soon as it has written task output.
+    let victim_dir = cluster.executors[0].1.clone();
+    wait_for(300, "the first executor's task output", || count_files(&victim_dir) > 0);
+    let (mut victim, _) = cluster.executors.remove(0);
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let out = job.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() {
+        eprintln!("the job completed after the executor was killed");
+        // Ballista ran the lost tasks again on the other executor.
+        assert_same_runs(&w, &one, &w.path().join(".pinpipe/results/killed"), ["wh-one", "wh-cluster"]);
+        return;
+    }
+    // Or it failed cleanly, naming the cluster, having committed nothing of the topic it was reading.
+    assert!(stderr.contains("the cluster at"), "{stderr}");
+    eprintln!("the job failed cleanly after the executor was killed: {stderr}");
+    let (rerun, _) = batch(&w, &raw, &bucket.endpoint, "wh-cluster", "rerun", &["--cluster", &cluster.url]);
+    assert_same_runs(&w, &one, &rerun, ["wh-one", "wh-cluster"]);
+}
+
+#[test]
+fn a_scheduler_that_is_not_there_is_named_in_one_line() {
+    let w = Workdir::new();
+    let port = free_port();
+    let e = w.fails(&["batch", "--cluster", &format!("df://127.0.0.1:{port}")], &[]);
+    assert!(e.contains(&format!("no Ballista scheduler answers at 127.0.0.1:{port}")), "{e}");
+    assert!(e.contains("pinpipe cluster scheduler"), "{e}");
+    let e = w.fails(&["batch", "--cluster", "http://x:1"], &[]);
+    assert!(e.contains("batch.cluster") && e.contains("df://HOST:PORT"), "{e}");
+    let e = w.fails(&["cluster", "executor", "--scheduler", "127.0.0.1:1", "--slots", "0"], &[]);
+    assert!(e.contains("--slots must be at least 1"), "{e}");
+    let e = w.fails(&["cluster", "scheduler", "--executor-timeout", "soon"], &[]);
+    assert!(e.contains("--executor-timeout must be a duration"), "{e}");
+}
