@@ -83,8 +83,8 @@ fn help_lists_the_working_subcommands_and_misuse_exits_2() {
     assert_eq!(
         commands,
         [
-            "up", "source", "serve", "log", "emulate", "sink", "batch", "stream", "schedule", "runs", "config",
-            "bench", "help"
+            "up", "source", "serve", "log", "emulate", "sink", "batch", "stream", "schedule", "runs", "cluster",
+            "config", "bench", "help"
         ]
     );
     let r = w.run(&["sourc"]);
