@@ -221,7 +221,7 @@ pub async fn run(job: &Job) -> Result<Outcome> {
     aggregates.register(&ctx)?;
     let answers = queries::answer_all(&ctx).await?;
     s.phases.queries_s = t.elapsed().as_secs_f64();
-    drop(lease);
+    lease.release().await;
     drop(scratch);
     // 3. The run folder.
     let answers = write_run_folder(job, &answers, &mut s, started)?;

@@ -102,8 +102,8 @@ enum Kind {
         /// The open file holding the lock.
         _lock: File,
     },
-    /// The renewal task, stopped (and the lease handed back) on drop.
-    Object { stop: Option<tokio::sync::oneshot::Sender<()>> },
+    /// The renewal task, stopped (and the lease handed back) on drop or [`Lease::release`].
+    Object { stop: Option<tokio::sync::oneshot::Sender<()>>, task: Option<tokio::task::JoinHandle<()>> },
 }
 
 impl std::fmt::Debug for Lease {
@@ -123,6 +123,20 @@ impl Lease {
     /// A watch on this lease for the holder's tasks.
     pub fn watch(&self) -> LeaseWatch {
         self.watch.clone()
+    }
+
+    /// Hands the lease back and waits until it is (an object lease's expiring write has
+    /// completed): a process that exits right after finds the next job able to take it, instead of
+    /// leaving it to expire. Dropping the lease hands it back too, without waiting.
+    pub async fn release(mut self) {
+        if let Kind::Object { stop, task } = &mut self.kind {
+            if let Some(stop) = stop.take() {
+                let _ = stop.send(());
+            }
+            if let Some(task) = task.take() {
+                let _ = task.await;
+            }
+        }
     }
 }
 
@@ -151,7 +165,7 @@ impl LeaseWatch {
 impl Drop for Lease {
     fn drop(&mut self) {
         // A file lock goes with its descriptor; an object lease is handed back by its task.
-        if let Kind::Object { stop } = &mut self.kind
+        if let Kind::Object { stop, .. } = &mut self.kind
             && let Some(stop) = stop.take()
         {
             let _ = stop.send(());
@@ -260,7 +274,7 @@ async fn object_lease(
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let renew_every = (ttl / 3).max(Duration::from_millis(50));
     let task_what = what.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut version = version_of(&taken);
         let mut holder = me;
         let mut last_renewed = tokio::time::Instant::now();
@@ -293,7 +307,7 @@ async fn object_lease(
         holder.expires_ms = 0;
         let _ = put(store.as_ref(), &key, &holder, PutMode::Update(version)).await;
     });
-    Ok(Lease { kind: Kind::Object { stop: Some(stop) }, watch: LeaseWatch { what, lost } })
+    Ok(Lease { kind: Kind::Object { stop: Some(stop), task: Some(task) }, watch: LeaseWatch { what, lost } })
 }
 
 #[cfg(test)]
@@ -356,6 +370,11 @@ mod tests {
             }
         };
         assert!(!second.is_lost());
+        // Released and awaited: taken again at once, with no retry (a process that exits right
+        // after releasing leaves nothing behind).
+        second.release().await;
+        let third = store.lease("batch/_pinpipe_lease", "third", ttl).await.unwrap();
+        assert!(!third.is_lost());
     }
 
     #[tokio::test]

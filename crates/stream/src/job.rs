@@ -122,6 +122,7 @@ impl StreamJob {
         if first_error.is_none() && lease.is_lost() {
             return Err(lease.lost_error().into());
         }
+        lease.release().await;
         first_error.map_or(Ok(()), Err)
     }
 }
