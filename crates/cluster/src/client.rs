@@ -34,6 +34,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MIN_UNITS: u64 = 16;
 /// The smallest unit worth a task of its own (bytes of records).
 const MIN_UNIT_BYTES: u64 = 1 << 20;
+/// The largest unit (bytes of records): what an executor's slot holds at once.
+const MAX_UNIT_BYTES: u64 = 64 << 20;
 
 /// Reads and cleans through a Ballista cluster.
 #[derive(Clone)]
@@ -191,9 +193,9 @@ impl Reader for ClusterReader {
         kind: Kind,
         objects: Vec<Planned>,
     ) -> BoxStream<'static, pinpipe_batch::Result<Chunk>> {
-        // Units small enough that every executor's slots get some (a unit is one task), and no
-        // larger than in one process.
-        let per_unit = (read::record_bytes(&objects) / MIN_UNITS).clamp(MIN_UNIT_BYTES, read::UNIT_BYTES);
+        // About MIN_UNITS units: every executor's slots get some (a unit is one task), and each
+        // task is large enough that scheduling it costs little beside its work.
+        let per_unit = (read::record_bytes(&objects) / MIN_UNITS).clamp(MIN_UNIT_BYTES, MAX_UNIT_BYTES);
         let units = read::units_of(objects, per_unit);
         if units.is_empty() {
             return futures_util::stream::empty().boxed();
