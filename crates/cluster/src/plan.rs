@@ -279,7 +279,7 @@ async fn clean(task: &Task, unit: usize) -> DfResult<Vec<RecordBatch>> {
 const TAG: &[u8] = b"pinpipe-clean/1\n";
 
 /// The logical and physical codec of a pinpipe cluster: [`RawObjects`] and [`CleanExec`], and
-/// Ballista's nodes through Ballista's codecs. The client, the scheduler and every executor use it.
+/// everything else (Ballista's nodes, file formats, functions) through Ballista's codecs. The client, the scheduler and every executor use it.
 #[derive(Debug, Default)]
 pub struct Codec {
     logical: BallistaLogicalExtensionCodec,
@@ -345,6 +345,30 @@ impl LogicalExtensionCodec for Codec {
     ) -> DfResult<()> {
         self.logical.try_encode_file_format(buf, node)
     }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<datafusion::logical_expr::ScalarUDF>> {
+        self.logical.try_decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &datafusion::logical_expr::ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.logical.try_encode_udf(node, buf)
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<datafusion::logical_expr::AggregateUDF>> {
+        self.logical.try_decode_udaf(name, buf)
+    }
+
+    fn try_encode_udaf(&self, node: &datafusion::logical_expr::AggregateUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.logical.try_encode_udaf(node, buf)
+    }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<datafusion::logical_expr::WindowUDF>> {
+        self.logical.try_decode_udwf(name, buf)
+    }
+
+    fn try_encode_udwf(&self, node: &datafusion::logical_expr::WindowUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.logical.try_encode_udwf(node, buf)
+    }
 }
 
 /// What [`CleanExec`] carries on the wire: the task and the projection.
@@ -397,6 +421,14 @@ impl PhysicalExtensionCodec for Codec {
 
     fn try_encode_udaf(&self, node: &datafusion::logical_expr::AggregateUDF, buf: &mut Vec<u8>) -> DfResult<()> {
         self.physical.try_encode_udaf(node, buf)
+    }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<datafusion::logical_expr::WindowUDF>> {
+        self.physical.try_decode_udwf(name, buf)
+    }
+
+    fn try_encode_udwf(&self, node: &datafusion::logical_expr::WindowUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.physical.try_encode_udwf(node, buf)
     }
 }
 
