@@ -1,13 +1,15 @@
 //! The batch job's reading and cleaning as a DataFusion plan that Ballista distributes.
 //!
-//! The job lists the objects to ingest and groups them into units (`pinpipe_batch::read::units`);
-//! [`RawObjects`] is a table whose scan, [`CleanExec`], has one partition per unit. Ballista's
-//! scheduler plans it and sends each partition to an executor as a task; the executor fetches
-//! the unit's objects from the shared store (credentials from its own environment), cleans them
-//! with the same code as a run in one process (`pinpipe_batch::read::read_unit`: the shared
-//! `pinpipe_transform` rules, fingerprints, the unit's own duplicates dropped) and returns the
-//! unit as [`crate::wire`] batches. A task that is re-run (an executor lost) returns the same
-//! batches: nothing is written by an executor.
+//! The job lists the objects to ingest and groups them into units (`pinpipe_batch::read::units_of`);
+//! [`RawObjects`] is a table whose scan is a [`CleanExec`] over an in-memory scan with one
+//! partition per unit (one row: the unit's number). Ballista's scheduler plans it and sends each
+//! task its share of that scan (it restricts the scans it knows to a task's partitions); the
+//! executor fetches the unit's objects from the shared store (credentials from its own
+//! environment), cleans them with the same code as a run in one process
+//! (`pinpipe_batch::read::read_unit`: the shared `pinpipe_transform` rules, fingerprints, the
+//! unit's own duplicates dropped), leaves the cleaned unit as a [`crate::wire`] Arrow IPC object
+//! in the warehouse's staging area and returns one row saying where. A task that is re-run (an
+//! executor lost) writes the same object again.
 //!
 //! [`Codec`] carries both nodes over the wire (JSON of [`Task`] behind a tag) and hands every
 //! other node to Ballista's own codecs.
@@ -24,6 +26,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, Extension, LogicalPlan, TableType};
@@ -35,7 +38,7 @@ use datafusion::physical_plan::{
 };
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use pinpipe_batch::read::{self, Busy, Planned, ReadProgress, RunSets};
@@ -155,33 +158,61 @@ impl TableProvider for RawObjects {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(CleanExec::new(Arc::clone(&self.task), projection.cloned())?))
+        Ok(Arc::new(CleanExec::new(Arc::clone(&self.task), units_scan(&self.task)?, projection.cloned())?))
     }
 }
 
-/// Reads and cleans one unit of objects per partition.
+/// The schema of [`CleanExec`]'s input: one row per unit, its number.
+fn units_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("unit", DataType::UInt32, false)]))
+}
+
+/// The input of [`CleanExec`] for `task`: an in-memory scan with one partition per unit, each one
+/// row holding the unit's number.
+///
+/// Ballista's scheduler restricts the scans it knows (files, memory, shuffle readers) to the
+/// partitions of each task before sending a stage to an executor; a leaf it does not know is sent
+/// whole, and every task would run every partition. Above this scan, a task cleans exactly the
+/// units it was given.
+fn units_scan(task: &Task) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let schema = units_schema();
+    let partitions = (0..task.units.len())
+        .map(|u| {
+            let unit = u32::try_from(u).map_err(|_| DataFusionError::Execution("too many units".into()))?;
+            let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(UInt32Array::from(vec![unit]))])?;
+            Ok(vec![batch])
+        })
+        .collect::<DfResult<Vec<_>>>()?;
+    let scan: Arc<dyn ExecutionPlan> = MemorySourceConfig::try_new_exec(&partitions, schema, None)?;
+    Ok(scan)
+}
+
+/// Reads and cleans the units its input names: one unit per input partition (a task's share
+/// of [`units_scan`]).
 #[derive(Debug)]
 pub struct CleanExec {
     task: Arc<Task>,
+    input: Arc<dyn ExecutionPlan>,
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
 
 impl CleanExec {
-    fn new(task: Arc<Task>, projection: Option<Vec<usize>>) -> DfResult<CleanExec> {
+    fn new(task: Arc<Task>, input: Arc<dyn ExecutionPlan>, projection: Option<Vec<usize>>) -> DfResult<CleanExec> {
         let full = result_schema();
         let schema = match &projection {
             Some(p) => Arc::new(full.project(p)?),
             None => full,
         };
+        let partitions = input.properties().output_partitioning().partition_count();
         let properties = PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(task.units.len().max(1)),
+            Partitioning::UnknownPartitioning(partitions),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
-        Ok(CleanExec { task, projection, schema, properties: Arc::new(properties) })
+        Ok(CleanExec { task, input, projection, schema, properties: Arc::new(properties) })
     }
 }
 
@@ -201,7 +232,7 @@ impl ExecutionPlan for CleanExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
+        vec![&self.input]
     }
 
     fn apply_expressions(
@@ -211,37 +242,48 @@ impl ExecutionPlan for CleanExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn with_new_children(self: Arc<Self>, _children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(self)
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let [input] = <[_; 1]>::try_from(children)
+            .map_err(|c| DataFusionError::Internal(format!("PinpipeCleanExec has one input, not {}", c.len())))?;
+        Ok(Arc::new(CleanExec::new(Arc::clone(&self.task), input, self.projection.clone())?))
     }
 
-    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
         let task = Arc::clone(&self.task);
         let projection = self.projection.clone();
-        let batches = futures_util::stream::once(async move { clean(&task, partition).await }).flat_map(move |r| {
-            let items: Vec<DfResult<RecordBatch>> = match r {
-                Ok(batches) => batches
-                    .into_iter()
-                    .map(|b| match &projection {
-                        Some(p) => b.project(p).map_err(DataFusionError::from),
-                        None => Ok(b),
-                    })
-                    .collect(),
-                Err(e) => vec![Err(e)],
-            };
-            futures_util::stream::iter(items)
-        });
+        let units = self.input.execute(partition, context)?;
+        let batches = units
+            .map(|b| -> DfResult<Vec<u32>> {
+                let b = b?;
+                let column = b
+                    .column_by_name("unit")
+                    .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+                    .ok_or_else(|| DataFusionError::Internal("PinpipeCleanExec's input has no unit column".into()))?;
+                Ok(column.values().to_vec())
+            })
+            .map_ok(|units| futures_util::stream::iter(units).map(Ok::<u32, DataFusionError>))
+            .try_flatten()
+            .and_then(move |unit| {
+                let (task, projection) = (Arc::clone(&task), projection.clone());
+                async move {
+                    let row = clean(&task, unit).await?;
+                    match &projection {
+                        Some(p) => row.project(p).map_err(DataFusionError::from),
+                        None => Ok(row),
+                    }
+                }
+            });
         Ok(Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), batches)))
     }
 }
 
 /// Reads and cleans unit `unit` of `task`, leaves its [`wire`] batches in the stage store as an
 /// Arrow IPC file (a task run again writes the same object), and returns where.
-async fn clean(task: &Task, unit: usize) -> DfResult<Vec<RecordBatch>> {
+async fn clean(task: &Task, unit: u32) -> DfResult<RecordBatch> {
     let external = |e: Box<dyn std::error::Error + Send + Sync>| DataFusionError::External(e);
     let objects = task
         .units
-        .get(unit)
+        .get(unit as usize)
         .ok_or_else(|| DataFusionError::Execution(format!("unit {unit} of {} does not exist", task.units.len())))?;
     let scratch = std::env::temp_dir();
     let store = task.store.validate_or(scratch).map_err(|e| external(Box::new(e)))?;
@@ -256,7 +298,6 @@ async fn clean(task: &Task, unit: usize) -> DfResult<Vec<RecordBatch>> {
         .map_err(|e| external(Box::new(e)))?;
     tracing::debug!(unit, objects = objects.len(), seconds = started.elapsed().as_secs_f64(), "cleaned a unit");
     let (clean_ns, dedup_ns) = (busy.clean_ns.load(Ordering::Relaxed), busy.dedup_ns.load(Ordering::Relaxed));
-    let unit = u32::try_from(unit).map_err(|_| DataFusionError::Execution("too many units".into()))?;
     let batches = wire::encode(task.kind, unit, chunk, clean_ns, dedup_ns).map_err(|e| external(Box::new(e)))?;
     let bytes = wire::to_ipc(task.kind, &batches).map_err(|e| external(Box::new(e)))?;
     let size = bytes.len() as u64;
@@ -272,7 +313,7 @@ async fn clean(task: &Task, unit: usize) -> DfResult<Vec<RecordBatch>> {
             Arc::new(UInt64Array::from(vec![size])),
         ],
     )?;
-    Ok(vec![row])
+    Ok(row)
 }
 
 /// Tag in front of the nodes this codec encodes (Ballista's own start otherwise).
@@ -390,7 +431,10 @@ impl PhysicalExtensionCodec for Codec {
             return self.physical.try_decode(buf, inputs, ctx, converter);
         };
         let w: ExecWire = serde_json::from_slice(json).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        Ok(Arc::new(CleanExec::new(Arc::new(w.task), w.projection)?))
+        let [input] = inputs else {
+            return Err(DataFusionError::Internal(format!("PinpipeCleanExec has one input, not {}", inputs.len())));
+        };
+        Ok(Arc::new(CleanExec::new(Arc::new(w.task), Arc::clone(input), w.projection)?))
     }
 
     fn try_encode(

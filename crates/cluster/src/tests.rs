@@ -65,3 +65,97 @@ async fn a_cleaned_unit_is_the_same_after_staging() {
     // A unit's file read as another unit is refused, not taken for it.
     assert!(wire::from_ipc(Kind::Pin, 8, wire::to_ipc(Kind::Pin, &batches).unwrap().into()).is_err());
 }
+
+/// A task cleans only the units of its partitions. Ballista's scheduler restricts the scans it
+/// knows to each task's partitions and sends other leaves whole, so the plan's units must come
+/// from such a scan: restricted to unit 1 and carried through the codec as the scheduler sends
+/// it, the plan cleans unit 1 alone (with a leaf of its own, every task cleaned every unit).
+#[tokio::test]
+async fn a_task_restricted_to_one_unit_cleans_that_unit_only() {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::UInt32Type;
+    use datafusion::catalog::TableProvider;
+    use datafusion::prelude::SessionContext;
+    use futures_util::TryStreamExt;
+    use pinpipe_model::Kind;
+    use pinpipe_store::StoreConfig;
+
+    let input = tempfile::tempdir().unwrap();
+    let stage = tempfile::tempdir().unwrap();
+    let part = input.path().join("topics/pinterest.geo/partition=0");
+    std::fs::create_dir_all(&part).unwrap();
+    let geo = |i: u32| {
+        format!(
+            r#"{{"ind": {i}, "timestamp": "2020-01-0{i}T10:00:00", "latitude": 1.5, "longitude": -2.5, "country": "Chad"}}"#
+        )
+    };
+    let mut units = Vec::new();
+    for u in 0..3u32 {
+        let name = format!("pinterest.geo+0+{:010}.json", u * 2);
+        std::fs::write(part.join(&name), [geo(u * 2 + 1), geo(u * 2 + 2)].join("\n")).unwrap();
+        units.push(vec![plan::Object {
+            key: format!("topics/pinterest.geo/partition=0/{name}"),
+            size: std::fs::metadata(part.join(&name)).unwrap().len(),
+            partition: 0,
+            start: u64::from(u) * 2,
+            format: pinpipe_store::layout::Format::Json,
+        }]);
+    }
+    let url = |d: &tempfile::TempDir| StoreConfig {
+        url: Some(format!("file://{}", d.path().display())),
+        ..Default::default()
+    };
+    let task = plan::Task {
+        store: url(&input),
+        kind: Kind::Geo,
+        requests: 2,
+        memory_limit: 1 << 30,
+        units,
+        stage: url(&stage),
+        stage_prefix: "staging/run/geo".into(),
+    };
+    let ctx = SessionContext::new();
+    let whole = plan::RawObjects::new(task).scan(&ctx.state(), None, &[], None).await.unwrap();
+    assert_eq!(whole.properties().output_partitioning().partition_count(), 3);
+    let mine = ballista_scheduler::state::task_builder::restrict_plan_to_partitions(whole, &[1]).unwrap();
+    let codec = plan::Codec::default();
+    let bytes = datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(mine, &codec).unwrap();
+    let sent = datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec)
+        .unwrap();
+    // What an executor's shuffle writer does: run every partition of the plan it was sent.
+    let partitions = sent.properties().output_partitioning().partition_count();
+    assert_eq!(partitions, 1);
+    let mut rows = Vec::new();
+    for p in 0..partitions {
+        let batches: Vec<_> = sent.execute(p, ctx.task_ctx()).unwrap().try_collect().await.unwrap();
+        for b in batches {
+            let (u, k) = (b.column(0).as_primitive::<UInt32Type>(), b.column(1).as_string::<i32>());
+            rows.extend((0..b.num_rows()).map(|i| (u.value(i), k.value(i).to_owned())));
+        }
+    }
+    assert_eq!(rows, vec![(1, "staging/run/geo/unit-000001.arrow".to_owned())]);
+    let staged: Vec<_> = walk(stage.path());
+    assert_eq!(staged, vec!["staging/run/geo/unit-000001.arrow".to_owned()], "only unit 1 was cleaned");
+    let bytes = std::fs::read(stage.path().join(&staged[0])).unwrap();
+    let chunk = wire::from_ipc(Kind::Geo, 1, bytes.into()).unwrap();
+    assert_eq!((chunk.records, chunk.cleaned.rows()), (2, 2));
+    assert_eq!(chunk.objects, vec![(0, 2, 2)]);
+}
+
+/// The files under `root`, as relative paths with `/`, sorted.
+fn walk(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
