@@ -1,6 +1,7 @@
 //! Test support shared by pinpipe's crates (a dev-dependency only).
 //!
 //! * [`delta`]: Delta tables read back by an independent reader (Python `deltalake`).
+//! * [`golden`]: the hand-made fixture in the sink layout and its answers, worked out by hand.
 //! * [`http`]: a minimal HTTP/1.1 client for talking to a real `pinpipe serve`.
 //! * [`kafka`]: a Kafka-protocol broker (tansu) of the test's own.
 //! * [`s3`]: a throwaway bucket on the S3 API server (moto) that `.ci/run` starts.
@@ -14,6 +15,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod delta;
+pub mod golden;
 pub mod http;
 pub mod kafka;
 pub mod s3;
