@@ -8,21 +8,21 @@
 //!    ([`crate::fingerprints`]): the run's rows wait in a [`Buffer`] (spilled beyond its budget)
 //!    while those are scanned. A table without rows (a first run, `--full`) needs no check, and
 //!    the rows go straight to the writer.
-//! 4. Rows are written as Parquet files with their fingerprint files, and committed in ONE Delta
-//!    commit with the positions of the objects read. Nothing is visible before that commit; a
+//! 4. Rows are written as Parquet files with their fingerprint files ([`crate::write`]), and
+//!    committed in ONE Delta commit with the positions of the objects read. Nothing is visible before that commit; a
 //!    run killed at any point leaves the table as it was (files it wrote are unreferenced and
 //!    removed by `VACUUM`), and the next run ingests the same objects again.
+//!
+//! On a cluster (the job's [`Reader`]) steps 2 and 4 run on its executors, which keep each
+//! unit's rows: the job receives fingerprints, decides in steps 2–3 which rows are new exactly as
+//! above, sends that decision back with the units, and commits the files the executors wrote.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::{BooleanArray, RecordBatch};
-use deltalake::DeltaTable;
-use deltalake::kernel::Add;
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use futures_util::stream::BoxStream;
-use futures_util::{StreamExt, TryStreamExt};
+use datafusion::arrow::array::BooleanArray;
+use futures_util::TryStreamExt;
 use pinpipe_model::Kind;
 use pinpipe_store::TableLocation;
 use pinpipe_store::lease::Lease;
@@ -30,13 +30,10 @@ use pinpipe_transform::DeadLetter;
 use serde::Serialize;
 
 use crate::delta::{self, PartitionIngest, RunInfo};
-use crate::read::{self, Busy, Chunk, ReadProgress, Reader, RunSets};
+use crate::read::{self, Busy, Chunk, Keep, ReadProgress, Reader, RunSets};
 use crate::spill::Buffer;
+use crate::write::TableWriter;
 use crate::{Error, Result, fingerprints};
-
-/// Parquet bytes per data file (each file gets its own fingerprint file). The writer holds a
-/// file's bytes until it is complete, so this is also what a table's writer holds.
-const FILE_BYTES: usize = 64 << 20;
 
 /// What the job gives every table's ingestion.
 pub(crate) struct Context<'a> {
@@ -114,31 +111,54 @@ pub(crate) async fn ingest(
     }
     let table = delta::ensure_table(table, location, name, kind).await?;
     let sets = Arc::new(RunSets::for_memory_limit(cx.memory_limit));
-    let mut writer = TableWriter::new(&table, &url, cx.busy)?;
     let mut read = ReadTally { nested: plan.nested, ..ReadTally::default() };
-    let mut chunks = read_chunks(cx, kind, plan.objects, &sets);
-    if full || state.files.is_empty() {
-        // Nothing in the table to compare with: rows go straight to the writer.
-        while let Some(mut c) = chunks.try_next().await? {
-            read.take(&mut c, &mut out, dead)?;
-            for (batch, fingerprints) in c.cleaned.into_parts()? {
-                writer.write(batch, fingerprints).await?;
-            }
+    let check_table = !(full || state.files.is_empty());
+    let (adds, rows) = match cx.reader {
+        Some(reader) => {
+            let keep = read_elsewhere(cx, reader, kind, plan.objects, &sets, &mut read, &mut out, dead).await?;
+            let repeated =
+                if check_table { held_already(cx, kind, &table, &url, &state, &sets).await? } else { HashSet::new() };
+            out.duplicates += repeated.len() as u64;
+            let keep = keep
+                .into_iter()
+                .map(|(unit, fps, new)| {
+                    let rows = fps.iter().zip(new).map(|(fp, new)| new && !repeated.contains(fp)).collect();
+                    Keep { unit, rows }
+                })
+                .collect();
+            let table_dir = pinpipe_store::warehouse::batch_table(name);
+            let written = reader.write(kind, &table_dir, keep).await?;
+            cx.busy.write_ns.fetch_add(written.write_ns, std::sync::atomic::Ordering::Relaxed);
+            (written.adds, written.rows)
         }
-    } else {
-        let mut buffer = Buffer::new(cx.buffer_budget, cx.spill_dir);
-        while let Some(mut c) = chunks.try_next().await? {
-            read.take(&mut c, &mut out, dead)?;
-            for (batch, fingerprints) in c.cleaned.into_parts()? {
-                buffer.push(batch, fingerprints)?;
+        None => {
+            let mut writer = TableWriter::new(&table, &url, cx.busy)?;
+            let mut chunks =
+                read::chunks(cx.input, kind, plan.objects, cx.read_concurrency, &sets, cx.progress, cx.busy);
+            if check_table {
+                let mut buffer = Buffer::new(cx.buffer_budget, cx.spill_dir);
+                while let Some(mut c) = chunks.try_next().await? {
+                    read.take(&mut c, &mut out, dead)?;
+                    for (batch, fingerprints) in c.cleaned.into_parts()? {
+                        buffer.push(batch, fingerprints)?;
+                    }
+                }
+                out.spilled = buffer.spilled();
+                let repeated = held_already(cx, kind, &table, &url, &state, &sets).await?;
+                out.duplicates += repeated.len() as u64;
+                write_unless(&mut writer, buffer, &repeated).await?;
+            } else {
+                // Nothing in the table to compare with: rows go straight to the writer.
+                while let Some(mut c) = chunks.try_next().await? {
+                    read.take(&mut c, &mut out, dead)?;
+                    for (batch, fingerprints) in c.cleaned.into_parts()? {
+                        writer.write(batch, fingerprints).await?;
+                    }
+                }
             }
+            writer.finish().await?
         }
-        out.spilled = buffer.spilled();
-        let repeated = held_already(cx, kind, &table, &url, &state, &sets).await?;
-        out.duplicates += repeated.len() as u64;
-        write_unless(&mut writer, buffer, &repeated).await?;
-    }
-    let (adds, rows) = writer.finish().await?;
+    };
     out.rows = rows;
     commit(cx, &table, adds, read.positions(), &state, full, topic, &mut out).await?;
     for (p, gaps) in &out.gaps {
@@ -147,32 +167,43 @@ pub(crate) async fn ingest(
     Ok(out)
 }
 
-/// The cleaned chunks of `objects`, in key order, with the run's duplicates dropped: read here,
-/// or by the job's [`Reader`] (whose chunks hold each unit's own duplicates only).
-fn read_chunks<'a>(
-    cx: &'a Context<'_>,
+/// Reads and cleans `objects` through the job's [`Reader`] (a cluster): counts, dead letters and
+/// positions as in one process, and per unit the rows' fingerprints with whether each is new to
+/// the run (the first occurrence in key order, as [`read::chunks`] keeps them).
+#[allow(clippy::too_many_arguments)]
+async fn read_elsewhere(
+    cx: &Context<'_>,
+    reader: &Arc<dyn Reader>,
     kind: Kind,
     objects: Vec<read::Planned>,
-    sets: &'a Arc<RunSets>,
-) -> BoxStream<'a, Result<Chunk>> {
-    let Some(reader) = cx.reader else {
-        return read::chunks(cx.input, kind, objects, cx.read_concurrency, sets, cx.progress, cx.busy).boxed();
-    };
+    sets: &RunSets,
+    read: &mut ReadTally,
+    out: &mut Ingested,
+    dead: &mut (dyn FnMut(&[DeadLetter]) -> Result<()> + Send),
+) -> Result<Vec<(u32, Vec<u128>, Vec<bool>)>> {
+    use std::sync::atomic::Ordering::Relaxed;
     let progress = cx.progress;
-    progress.objects_total.fetch_add(objects.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    progress.bytes_total.fetch_add(objects.iter().map(|o| o.meta.size).sum(), std::sync::atomic::Ordering::Relaxed);
-    reader
-        .chunks(cx.input, kind, objects)
-        .and_then(move |mut c| async move {
-            let t = Instant::now();
-            c.duplicates += c.cleaned.retain_new(&sets.rows)? as u64;
-            Busy::add(&cx.busy.dedup_ns, t);
-            cx.busy.clean_ns.fetch_add(c.cleaned_elsewhere_ns, std::sync::atomic::Ordering::Relaxed);
-            progress.objects_done.fetch_add(c.objects.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            progress.bytes_done.fetch_add(c.bytes, std::sync::atomic::Ordering::Relaxed);
-            Ok(c)
-        })
-        .boxed()
+    progress.objects_total.fetch_add(objects.len() as u64, Relaxed);
+    progress.bytes_total.fetch_add(objects.iter().map(|o| o.meta.size).sum(), Relaxed);
+    let mut chunks = reader.chunks(cx.input, kind, objects);
+    let mut units = Vec::new();
+    while let Some(mut c) = chunks.try_next().await? {
+        let unit = c.held_by_reader.ok_or_else(|| Error::Cluster {
+            scheduler: reader.describe(),
+            reason: "a unit came back without its number".into(),
+        })?;
+        let t = Instant::now();
+        let fps = std::mem::take(&mut c.cleaned.fingerprints);
+        let new = sets.rows.insert_all(&fps);
+        c.duplicates += new.iter().filter(|n| !**n).count() as u64;
+        Busy::add(&cx.busy.dedup_ns, t);
+        cx.busy.clean_ns.fetch_add(c.cleaned_elsewhere_ns, Relaxed);
+        progress.objects_done.fetch_add(c.objects.len() as u64, Relaxed);
+        progress.bytes_done.fetch_add(c.bytes, Relaxed);
+        read.take(&mut c, out, dead)?;
+        units.push((unit, fps, new));
+    }
+    Ok(units)
 }
 
 /// Whether the table must be rebuilt from every object although the run is incremental: it
@@ -319,66 +350,4 @@ async fn commit(
     out.committed = true;
     out.table_rows = if full { out.rows } else { state.rows() + out.rows };
     Ok(())
-}
-
-/// Writes Parquet files into the table's directory, each with its fingerprint file; nothing is
-/// committed here.
-struct TableWriter<'a> {
-    writer: RecordBatchWriter,
-    store: deltalake::logstore::ObjectStoreRef,
-    url: &'a str,
-    pending: Vec<u128>,
-    adds: Vec<Add>,
-    rows: u64,
-    busy: &'a Busy,
-}
-
-impl<'a> TableWriter<'a> {
-    fn new(table: &DeltaTable, url: &'a str, busy: &'a Busy) -> Result<Self> {
-        let writer = RecordBatchWriter::for_table(table)
-            .map_err(Error::delta(url))?
-            .with_writer_properties(pinpipe_store::delta::writer_properties());
-        Ok(TableWriter {
-            writer,
-            store: table.object_store(),
-            url,
-            pending: Vec::new(),
-            adds: Vec::new(),
-            rows: 0,
-            busy,
-        })
-    }
-
-    async fn write(&mut self, batch: RecordBatch, fps: Vec<u128>) -> Result<()> {
-        if batch.num_rows() == 0 {
-            return Ok(());
-        }
-        let t = Instant::now();
-        self.rows += batch.num_rows() as u64;
-        self.writer.write(batch).await.map_err(Error::delta(self.url))?;
-        self.pending.extend(fps);
-        Busy::add(&self.busy.write_ns, t);
-        if self.writer.buffer_len() >= FILE_BYTES {
-            self.flush().await?;
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> Result<()> {
-        let t = Instant::now();
-        let adds = self.writer.flush().await.map_err(Error::delta(self.url))?;
-        fingerprints::write_for(self.store.as_ref(), self.url, &adds, &self.pending).await?;
-        self.pending.clear();
-        self.adds.extend(adds);
-        Busy::add(&self.busy.write_ns, t);
-        Ok(())
-    }
-
-    /// The files written, and their rows.
-    async fn finish(mut self) -> Result<(Vec<Add>, u64)> {
-        if !self.pending.is_empty() {
-            self.flush().await?;
-        }
-        Ok((self.adds, self.rows))
-    }
 }

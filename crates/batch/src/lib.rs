@@ -9,7 +9,7 @@
 //!   `pinpipe_transform` rules, dropping the run's own duplicates as it goes.
 //! * [`ingest`]: one topic into its table, exactly once (rows and ingested positions in one
 //!   Delta commit), with [`fingerprints`] beside the tables for duplicates of older rows and a
-//!   [`spill`] buffer for the rows waiting on that check.
+//!   [`spill`] buffer for the rows waiting on that check; [`write`] writes the data files.
 //! * [`delta`]: the batch tables: checking that a table is ours, what it ingested, committing a
 //!   run (opening tables and their Parquet settings are the warehouse's, `pinpipe_store::delta`).
 //! * [`queries`]: the questions as SQL on DataFusion over the Delta tables, within a memory limit.
@@ -32,6 +32,7 @@ pub mod queries;
 pub mod read;
 pub mod report;
 pub mod spill;
+pub mod write;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

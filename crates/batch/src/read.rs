@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStoreExt};
@@ -175,20 +176,54 @@ pub struct Chunk {
     /// Objects that could not be decoded: partition, start offset. Their partition's position
     /// must not pass them (a whole copy uploaded later is read then).
     pub unreadable: Vec<(u32, u64)>,
+    /// The unit's number when a [`Reader`] cleaned it and keeps its rows for [`Reader::write`]
+    /// (`cleaned` then holds the fingerprints only); `None` when the rows are in `cleaned`.
+    pub held_by_reader: Option<u32>,
 }
 
-/// Reads and cleans units of objects elsewhere than in this process (a cluster's executors).
+/// Reads, cleans and writes units of objects elsewhere than in this process (a cluster's
+/// executors); the job decides which rows are new and commits.
 ///
-/// The job's own reading ([`chunks`]) drops the run's duplicates as it goes; a reader drops only
-/// each unit's own (its executors do not share the run's sets): the job drops the rest with
-/// [`RunSets`] as chunks arrive, so the rows kept are the same either way.
+/// The job's own reading ([`chunks`]) drops the run's duplicates as it goes and hands the rows
+/// to the job's writer. A reader's chunks hold each unit's fingerprints, dead letters and
+/// counts, not its rows ([`Chunk::held_by_reader`]); the job drops repeats across units and of
+/// the table by fingerprint, exactly as in one process, and [`Reader::write`] then writes the
+/// rows kept where the reader holds them. The rows kept, the files' contents and the commit are
+/// the same either way.
 pub trait Reader: Send + Sync {
     /// Where it reads, for the run's summary (e.g. `cluster df://10.0.0.5:50050`).
     fn describe(&self) -> String;
 
     /// Cleaned chunks of `objects` (in key order) of `store`, grouped into units as the reader
-    /// sees fit ([`units_of`]), one chunk per unit, in key order.
+    /// sees fit ([`units_of`]), one chunk per unit, in key order; each holds its unit's own
+    /// duplicates dropped, and fingerprints but no rows.
     fn chunks(&self, store: &Store, kind: Kind, objects: Vec<Planned>) -> BoxStream<'static, Result<Chunk>>;
+
+    /// Writes the rows of the units of `kind` that [`Reader::chunks`] returned last where `keep`
+    /// says so, as data files of the table at `table` (its path in the warehouse, as
+    /// `pinpipe_store::warehouse::batch_table` names it) with their fingerprint files; commits
+    /// nothing. Then, and when the run fails, forgets the units.
+    fn write<'a>(&'a self, kind: Kind, table: &'a str, keep: Vec<Keep>) -> BoxFuture<'a, Result<Written>>;
+}
+
+/// Which rows of a unit held by a [`Reader`] to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keep {
+    /// The unit ([`Chunk::held_by_reader`]).
+    pub unit: u32,
+    /// One flag per row of the unit, in its order.
+    pub rows: Vec<bool>,
+}
+
+/// What a [`Reader`] wrote.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// The data files, as Delta `add` actions (not committed).
+    pub adds: Vec<deltalake::kernel::Add>,
+    /// Rows written.
+    pub rows: u64,
+    /// Nanoseconds spent writing, where it wrote.
+    pub write_ns: u64,
 }
 
 /// Groups `objects` (in key order) into cleaning units of about [`UNIT_BYTES`] of records or
@@ -340,6 +375,7 @@ fn clean_unit(
         dead_letters,
         objects: per_object,
         unreadable,
+        held_by_reader: None,
     })
 }
 

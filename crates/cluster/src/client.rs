@@ -1,10 +1,12 @@
-//! The job's side of a cluster: `batch --cluster df://HOST:PORT` hands the reading and cleaning
-//! of every topic's new objects to the cluster's executors and takes the cleaned units back, in
-//! key order ([`ClusterReader`], the batch job's `Reader` port).
+//! The job's side of a cluster: `batch --cluster df://HOST:PORT` hands the reading, cleaning and
+//! writing of every topic's new objects to the cluster's executors ([`ClusterReader`], the batch
+//! job's `Reader` port).
 //!
-//! The job de-duplicates against the run and the tables, writes the Parquet files and commits
-//! them with the ingested positions exactly as in one process: a cluster job that fails leaves
-//! the tables untouched, and the next run reads the same objects again.
+//! Per topic, a first Ballista job cleans the units and stages them; the job reads their keys
+//! (fingerprints, dead letters, counts) in key order and de-duplicates against the run and the
+//! table exactly as in one process; a second Ballista job writes each unit's kept rows as the
+//! table's Parquet files; the job commits them with the ingested positions. A cluster job that
+//! fails leaves the tables untouched, and the next run reads the same objects again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,18 +14,19 @@ use std::time::Duration;
 
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use datafusion::arrow::array::AsArray;
-use datafusion::arrow::datatypes::UInt32Type;
+use datafusion::arrow::datatypes::{UInt32Type, UInt64Type};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
-use pinpipe_batch::read::{self, Chunk, Planned, Reader};
+use pinpipe_batch::read::{self, Chunk, Keep, Planned, Reader, Written};
 use pinpipe_model::Kind;
 use pinpipe_store::{Store, StoreConfig};
 
-use crate::plan::{Object, RawObjects, Task, codec};
+use crate::plan::{Object, Task, UnitKeep, Units, Work, WriteTask, codec, keys_key};
 use crate::{Error, SchedulerAddr, wire};
 
 /// How long the job waits for the scheduler to accept a connection before saying it is not there.
@@ -90,10 +93,13 @@ impl ClusterReader {
         pinpipe_batch::Error::Cluster { scheduler: self.scheduler.to_string(), reason: reason.to_string() }
     }
 
-    /// Submits `task` as a job and returns its output.
-    async fn submit(&self, task: Task) -> pinpipe_batch::Result<SendableRecordBatchStream> {
+    /// Submits `work` as a job and returns its output.
+    async fn submit(&self, work: Work) -> pinpipe_batch::Result<SendableRecordBatchStream> {
         self.check().await.map_err(|e| self.err(e))?;
-        let name = format!("pinpipe batch: read and clean {:?} ({} units)", task.kind, task.units.len());
+        let name = match &work {
+            Work::Clean(t) => format!("pinpipe batch: read and clean {:?} ({} units)", t.kind, t.units.len()),
+            Work::Write(t) => format!("pinpipe batch: write {:?} to {} ({} units)", t.kind, t.table, t.units.len()),
+        };
         let config = SessionConfig::new_with_ballista()
             .with_ballista_logical_extension_codec(codec())
             .with_ballista_physical_extension_codec(codec())
@@ -108,7 +114,7 @@ impl ClusterReader {
             .upgrade_for_ballista(format!("http://{}", self.scheduler))
             .map_err(|e| self.err(e))?;
         let ctx = SessionContext::new_with_state(state);
-        let df = ctx.read_table(Arc::new(RawObjects::new(task))).map_err(|e| self.err(e))?;
+        let df = ctx.read_table(Arc::new(Units::new(work))).map_err(|e| self.err(e))?;
         df.execute_stream().await.map_err(|e| self.err(e))
     }
 }
@@ -131,7 +137,7 @@ impl ClusterReader {
     /// Runs `task` on the cluster; returns where each unit's output was left, in unit order.
     async fn run(&self, task: Task) -> pinpipe_batch::Result<Vec<(u32, String)>> {
         let units = task.units.len();
-        let mut batches = self.submit(task).await?;
+        let mut batches = self.submit(Work::Clean(task)).await?;
         let mut staged = Vec::with_capacity(units);
         while let Some(b) = batches.next().await {
             let b = b.map_err(|e| self.err(e))?;
@@ -149,16 +155,87 @@ impl ClusterReader {
         Ok(staged)
     }
 
-    /// Reads, decodes and removes the staged output of unit `unit`.
+    /// Reads and decodes the staged keys of unit `unit` (its rows stay where they are, for
+    /// [`Reader::write`]).
     async fn take(&self, kind: Kind, unit: u32, key: String) -> pinpipe_batch::Result<Chunk> {
+        let key = keys_key(&key);
         let location = self.stage.key(&key);
         let read = async { self.stage.inner.get(&location).await?.bytes().await };
         let bytes = read.await.map_err(|e| self.err(format!("cannot read the cleaned unit {key}: {e}")))?;
-        let chunk = wire::from_ipc(kind, unit, bytes).map_err(|e| self.err(e))?;
-        if let Err(e) = self.stage.inner.delete(&location).await {
-            tracing::warn!(key, error = %e, "cannot remove a cleaned unit the job has read");
-        }
+        let mut chunk = wire::from_ipc(kind, unit, bytes).map_err(|e| self.err(e))?;
+        chunk.held_by_reader = Some(unit);
         Ok(chunk)
+    }
+
+    /// Key prefix of `kind`'s staged units.
+    fn kind_prefix(&self, kind: Kind) -> String {
+        format!("{}/{}", self.stage_prefix, kind.as_str())
+    }
+
+    /// Removes `kind`'s staged units.
+    async fn forget(&self, kind: Kind) {
+        let prefix = self.stage.key(&self.kind_prefix(kind));
+        let staged: Vec<object_store::path::Path> =
+            match self.stage.inner.list(Some(&prefix)).try_collect::<Vec<_>>().await {
+                Ok(objects) => objects.into_iter().map(|o| o.location).collect(),
+                Err(e) => {
+                    tracing::warn!(prefix = %prefix, error = %e, "cannot list the cleaned units to remove them");
+                    return;
+                }
+            };
+        for l in staged {
+            if let Err(e) = self.stage.inner.delete(&l).await {
+                tracing::warn!(key = %l, error = %e, "cannot remove a cleaned unit the job has written");
+            }
+        }
+    }
+
+    /// Has the executors write the kept rows of `kind`'s staged units to the table at `table`.
+    async fn write_units(&self, kind: Kind, table: &str, keep: Vec<Keep>) -> pinpipe_batch::Result<Written> {
+        let units: Vec<UnitKeep> =
+            keep.iter().filter(|k| k.rows.iter().any(|r| *r)).map(|k| UnitKeep::new(k.unit, &k.rows)).collect();
+        if units.is_empty() {
+            return Ok(Written::default());
+        }
+        let expected: Vec<u32> = units.iter().map(|u| u.unit).collect();
+        let task = WriteTask {
+            kind,
+            stage: self.stage_config.clone(),
+            stage_prefix: self.kind_prefix(kind),
+            table: table.to_owned(),
+            units,
+        };
+        let mut batches = self.submit(Work::Write(task)).await?;
+        let mut written: Vec<(u32, Vec<deltalake::kernel::Add>, u64, u64)> = Vec::new();
+        while let Some(b) = batches.next().await {
+            let b = b.map_err(|e| self.err(e))?;
+            let (Some(u), Some(a), Some(r), Some(w)) = (
+                b.column_by_name("unit"),
+                b.column_by_name("adds"),
+                b.column_by_name("rows"),
+                b.column_by_name("write_ns"),
+            ) else {
+                return Err(self.err("a write task returned no unit, files and rows"));
+            };
+            let (u, a) = (u.as_primitive::<UInt32Type>(), a.as_string::<i32>());
+            let (r, w) = (r.as_primitive::<UInt64Type>(), w.as_primitive::<UInt64Type>());
+            for i in 0..b.num_rows() {
+                let adds = serde_json::from_str(a.value(i))
+                    .map_err(|e| self.err(format!("unit {} came back with unreadable files: {e}", u.value(i))))?;
+                written.push((u.value(i), adds, r.value(i), w.value(i)));
+            }
+        }
+        written.sort_by_key(|(u, ..)| *u);
+        if written.iter().map(|(u, ..)| *u).collect::<Vec<_>>() != expected {
+            return Err(self.err(format!("the write job returned {} of {} units", written.len(), expected.len())));
+        }
+        let mut out = Written::default();
+        for (_, adds, rows, write_ns) in written {
+            out.adds.extend(adds);
+            out.rows += rows;
+            out.write_ns += write_ns;
+        }
+        Ok(out)
     }
 
     /// Removes what interrupted runs left in the staging area (the job holds the warehouse's
@@ -207,7 +284,7 @@ impl Reader for ClusterReader {
             memory_limit: self.memory_limit,
             units: units.iter().map(|u| u.iter().map(Object::of).collect()).collect(),
             stage: self.stage_config.clone(),
-            stage_prefix: format!("{}/{}", self.stage_prefix, kind.as_str()),
+            stage_prefix: self.kind_prefix(kind),
         };
         let reader = self.clone();
         futures_util::stream::once(async move {
@@ -224,5 +301,18 @@ impl Reader for ClusterReader {
         })
         .try_flatten()
         .boxed()
+    }
+
+    fn write<'a>(
+        &'a self,
+        kind: Kind,
+        table: &'a str,
+        keep: Vec<Keep>,
+    ) -> BoxFuture<'a, pinpipe_batch::Result<Written>> {
+        Box::pin(async move {
+            let written = self.write_units(kind, table, keep).await;
+            self.forget(kind).await;
+            written
+        })
     }
 }

@@ -1,15 +1,22 @@
 //! The batch job's reading and cleaning as a DataFusion plan that Ballista distributes.
 //!
 //! The job lists the objects to ingest and groups them into units (`pinpipe_batch::read::units_of`);
-//! [`RawObjects`] is a table whose scan is a [`CleanExec`] over an in-memory scan with one
-//! partition per unit (one row: the unit's number). Ballista's scheduler plans it and sends each
-//! task its share of that scan (it restricts the scans it knows to a task's partitions); the
-//! executor fetches the unit's objects from the shared store (credentials from its own
-//! environment), cleans them with the same code as a run in one process
-//! (`pinpipe_batch::read::read_unit`: the shared `pinpipe_transform` rules, fingerprints, the
-//! unit's own duplicates dropped), leaves the cleaned unit as a [`crate::wire`] Arrow IPC object
-//! in the warehouse's staging area and returns one row saying where. A task that is re-run (an
-//! executor lost) writes the same object again.
+//! each topic is then two Ballista jobs of one task per unit ([`Work`]). [`Units`] is a table
+//! whose scan is a [`UnitsExec`] over an in-memory scan with one partition per unit (one row: the
+//! unit's number). Ballista's scheduler plans it and sends each task its share of that scan (it
+//! restricts the scans it knows to a task's partitions).
+//!
+//! 1. [`Work::Clean`]: the executor fetches the unit's objects from the shared store
+//!    (credentials from its own environment), cleans them with the same code as a run in one
+//!    process (`pinpipe_batch::read::read_unit`: the shared `pinpipe_transform` rules,
+//!    fingerprints, the unit's own duplicates dropped), leaves the cleaned unit as a
+//!    [`crate::wire`] Arrow IPC object in the warehouse's staging area, and its keys
+//!    (fingerprints, dead letters, counts) beside it, and returns one row saying where. A task
+//!    that is re-run (an executor lost) writes the same objects again.
+//! 2. The job reads the keys and decides which rows are new, as in one process.
+//! 3. [`Work::Write`]: the executor writes the unit's kept rows as Parquet data files of the
+//!    table with their fingerprint files (`pinpipe_batch::write`), and returns their Delta `add`
+//!    actions; the job commits them. A task re-run writes other files, never committed.
 //!
 //! [`Codec`] carries both nodes over the wire (JSON of [`Task`] behind a tag) and hands every
 //! other node to Ballista's own codecs.
@@ -42,6 +49,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use pinpipe_batch::read::{self, Busy, Planned, ReadProgress, RunSets};
+use pinpipe_batch::write::TableWriter;
 use pinpipe_model::Kind;
 use pinpipe_store::StoreConfig;
 use pinpipe_store::layout::Format;
@@ -82,6 +90,109 @@ pub fn result_schema() -> SchemaRef {
         Field::new("key", DataType::Utf8, false),
         Field::new("bytes", DataType::UInt64, false),
     ]))
+}
+
+/// What executors write for one topic: the rows of each unit they cleaned that the job keeps,
+/// as data files of the topic's table (with fingerprint files); the job commits them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteTask {
+    /// The kind of record.
+    pub kind: Kind,
+    /// The warehouse, as configured: where the units are staged and the table is.
+    pub stage: StoreConfig,
+    /// Key prefix of the staged units ([`unit_key`]), as the clean task left them.
+    pub stage_prefix: String,
+    /// The table's directory in the warehouse.
+    pub table: String,
+    /// The units to write, each with the rows to keep.
+    pub units: Vec<UnitKeep>,
+}
+
+/// A unit to write and which of its rows to keep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitKeep {
+    /// The unit's number.
+    pub unit: u32,
+    /// Its rows.
+    pub rows: usize,
+    /// One bit per row (the first row in the lowest bit of the first byte), in hex.
+    pub keep: String,
+}
+
+impl UnitKeep {
+    /// The unit `unit` keeping the rows where `keep` is true.
+    pub fn new(unit: u32, keep: &[bool]) -> UnitKeep {
+        let mut bytes = vec![0u8; keep.len().div_ceil(8)];
+        for (i, k) in keep.iter().enumerate() {
+            if *k {
+                bytes[i / 8] |= 1 << (i % 8);
+            }
+        }
+        UnitKeep { unit, rows: keep.len(), keep: bytes.iter().map(|b| format!("{b:02x}")).collect() }
+    }
+
+    /// The flags, one per row; `None` when the text is not what [`UnitKeep::new`] writes.
+    pub fn flags(&self) -> Option<Vec<bool>> {
+        let text = self.keep.as_bytes();
+        if text.len() != self.rows.div_ceil(8) * 2 {
+            return None;
+        }
+        let bytes = text
+            .chunks(2)
+            .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        Some((0..self.rows).map(|i| bytes[i / 8] & (1 << (i % 8)) != 0).collect())
+    }
+}
+
+/// The schema of what a write task returns: one row per unit, the files written (Delta `add`
+/// actions as a JSON array), their rows and the time spent.
+pub fn written_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("unit", DataType::UInt32, false),
+        Field::new("adds", DataType::Utf8, false),
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("write_ns", DataType::UInt64, false),
+    ]))
+}
+
+/// A job for the cluster: one task per unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "work", rename_all = "snake_case")]
+pub enum Work {
+    /// Read and clean units of raw objects, and stage them.
+    Clean(Task),
+    /// Write the kept rows of staged units to a table.
+    Write(WriteTask),
+}
+
+impl Work {
+    fn units(&self) -> usize {
+        match self {
+            Work::Clean(t) => t.units.len(),
+            Work::Write(t) => t.units.len(),
+        }
+    }
+
+    fn schema(&self) -> SchemaRef {
+        match self {
+            Work::Clean(_) => result_schema(),
+            Work::Write(_) => written_schema(),
+        }
+    }
+
+    /// Does the work of the unit at `index`: one row of [`Work::schema`].
+    async fn run(&self, index: u32) -> DfResult<RecordBatch> {
+        match self {
+            Work::Clean(t) => clean(t, index).await,
+            Work::Write(t) => {
+                let unit = t.units.get(index as usize).ok_or_else(|| {
+                    DataFusionError::Execution(format!("unit {index} of {} does not exist", t.units.len()))
+                })?;
+                write(t, unit).await
+            }
+        }
+    }
 }
 
 /// An object of a unit.
@@ -127,22 +238,23 @@ impl Object {
     }
 }
 
-/// The raw objects of a [`Task`] as a table of cleaned units ([`result_schema`]).
+/// The units of a [`Work`] as a table of what each unit's task returns ([`Work::schema`]).
 #[derive(Debug)]
-pub struct RawObjects {
-    task: Arc<Task>,
+pub struct Units {
+    work: Arc<Work>,
     schema: SchemaRef,
 }
 
-impl RawObjects {
-    /// The table of `task`.
-    pub fn new(task: Task) -> RawObjects {
-        RawObjects { task: Arc::new(task), schema: result_schema() }
+impl Units {
+    /// The table of `work`.
+    pub fn new(work: Work) -> Units {
+        let schema = work.schema();
+        Units { work: Arc::new(work), schema }
     }
 }
 
 #[async_trait]
-impl TableProvider for RawObjects {
+impl TableProvider for Units {
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
     }
@@ -158,25 +270,25 @@ impl TableProvider for RawObjects {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(CleanExec::new(Arc::clone(&self.task), units_scan(&self.task)?, projection.cloned())?))
+        Ok(Arc::new(UnitsExec::new(Arc::clone(&self.work), units_scan(&self.work)?, projection.cloned())?))
     }
 }
 
-/// The schema of [`CleanExec`]'s input: one row per unit, its number.
+/// The schema of [`UnitsExec`]'s input: one row per unit, its number.
 fn units_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new("unit", DataType::UInt32, false)]))
 }
 
-/// The input of [`CleanExec`] for `task`: an in-memory scan with one partition per unit, each one
+/// The input of [`UnitsExec`] for `work`: an in-memory scan with one partition per unit, each one
 /// row holding the unit's number.
 ///
 /// Ballista's scheduler restricts the scans it knows (files, memory, shuffle readers) to the
 /// partitions of each task before sending a stage to an executor; a leaf it does not know is sent
 /// whole, and every task would run every partition. Above this scan, a task cleans exactly the
 /// units it was given.
-fn units_scan(task: &Task) -> DfResult<Arc<dyn ExecutionPlan>> {
+fn units_scan(work: &Work) -> DfResult<Arc<dyn ExecutionPlan>> {
     let schema = units_schema();
-    let partitions = (0..task.units.len())
+    let partitions = (0..work.units())
         .map(|u| {
             let unit = u32::try_from(u).map_err(|_| DataFusionError::Execution("too many units".into()))?;
             let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(UInt32Array::from(vec![unit]))])?;
@@ -187,20 +299,20 @@ fn units_scan(task: &Task) -> DfResult<Arc<dyn ExecutionPlan>> {
     Ok(scan)
 }
 
-/// Reads and cleans the units its input names: one unit per input partition (a task's share
-/// of [`units_scan`]).
+/// Does the work of the units its input names: one unit per input partition (a task's share of
+/// [`units_scan`]).
 #[derive(Debug)]
-pub struct CleanExec {
-    task: Arc<Task>,
+pub struct UnitsExec {
+    work: Arc<Work>,
     input: Arc<dyn ExecutionPlan>,
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
 
-impl CleanExec {
-    fn new(task: Arc<Task>, input: Arc<dyn ExecutionPlan>, projection: Option<Vec<usize>>) -> DfResult<CleanExec> {
-        let full = result_schema();
+impl UnitsExec {
+    fn new(work: Arc<Work>, input: Arc<dyn ExecutionPlan>, projection: Option<Vec<usize>>) -> DfResult<UnitsExec> {
+        let full = work.schema();
         let schema = match &projection {
             Some(p) => Arc::new(full.project(p)?),
             None => full,
@@ -212,19 +324,22 @@ impl CleanExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
-        Ok(CleanExec { task, input, projection, schema, properties: Arc::new(properties) })
+        Ok(UnitsExec { work, input, projection, schema, properties: Arc::new(properties) })
     }
 }
 
-impl DisplayAs for CleanExec {
+impl DisplayAs for UnitsExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "PinpipeCleanExec: {:?}, {} units of objects", self.task.kind, self.task.units.len())
+        match self.work.as_ref() {
+            Work::Clean(t) => write!(f, "PinpipeUnitsExec: clean {:?}, {} units of objects", t.kind, t.units.len()),
+            Work::Write(t) => write!(f, "PinpipeUnitsExec: write {:?} to {}, {} units", t.kind, t.table, t.units.len()),
+        }
     }
 }
 
-impl ExecutionPlan for CleanExec {
+impl ExecutionPlan for UnitsExec {
     fn name(&self) -> &'static str {
-        "PinpipeCleanExec"
+        "PinpipeUnitsExec"
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
@@ -244,12 +359,12 @@ impl ExecutionPlan for CleanExec {
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
         let [input] = <[_; 1]>::try_from(children)
-            .map_err(|c| DataFusionError::Internal(format!("PinpipeCleanExec has one input, not {}", c.len())))?;
-        Ok(Arc::new(CleanExec::new(Arc::clone(&self.task), input, self.projection.clone())?))
+            .map_err(|c| DataFusionError::Internal(format!("PinpipeUnitsExec has one input, not {}", c.len())))?;
+        Ok(Arc::new(UnitsExec::new(Arc::clone(&self.work), input, self.projection.clone())?))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
-        let task = Arc::clone(&self.task);
+        let work = Arc::clone(&self.work);
         let projection = self.projection.clone();
         let units = self.input.execute(partition, context)?;
         let batches = units
@@ -258,15 +373,15 @@ impl ExecutionPlan for CleanExec {
                 let column = b
                     .column_by_name("unit")
                     .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
-                    .ok_or_else(|| DataFusionError::Internal("PinpipeCleanExec's input has no unit column".into()))?;
+                    .ok_or_else(|| DataFusionError::Internal("PinpipeUnitsExec's input has no unit column".into()))?;
                 Ok(column.values().to_vec())
             })
             .map_ok(|units| futures_util::stream::iter(units).map(Ok::<u32, DataFusionError>))
             .try_flatten()
             .and_then(move |unit| {
-                let (task, projection) = (Arc::clone(&task), projection.clone());
+                let (work, projection) = (Arc::clone(&work), projection.clone());
                 async move {
-                    let row = clean(&task, unit).await?;
+                    let row = work.run(unit).await?;
                     match &projection {
                         Some(p) => row.project(p).map_err(DataFusionError::from),
                         None => Ok(row),
@@ -278,7 +393,8 @@ impl ExecutionPlan for CleanExec {
 }
 
 /// Reads and cleans unit `unit` of `task`, leaves its [`wire`] batches in the stage store as an
-/// Arrow IPC file (a task run again writes the same object), and returns where.
+/// Arrow IPC file and its keys beside it ([`keys_key`]; a task run again writes the same
+/// objects), and returns where.
 async fn clean(task: &Task, unit: u32) -> DfResult<RecordBatch> {
     let external = |e: Box<dyn std::error::Error + Send + Sync>| DataFusionError::External(e);
     let objects = task
@@ -299,12 +415,16 @@ async fn clean(task: &Task, unit: u32) -> DfResult<RecordBatch> {
     tracing::debug!(unit, objects = objects.len(), seconds = started.elapsed().as_secs_f64(), "cleaned a unit");
     let (clean_ns, dedup_ns) = (busy.clean_ns.load(Ordering::Relaxed), busy.dedup_ns.load(Ordering::Relaxed));
     let batches = wire::encode(task.kind, unit, chunk, clean_ns, dedup_ns).map_err(|e| external(Box::new(e)))?;
-    let bytes = wire::to_ipc(task.kind, &batches).map_err(|e| external(Box::new(e)))?;
+    let keys = wire::keys(&batches).map_err(|e| external(Box::new(e)))?;
+    let bytes = wire::to_ipc(&batches).map_err(|e| external(Box::new(e)))?;
+    let keys = wire::to_ipc(&keys).map_err(|e| external(Box::new(e)))?;
     let size = bytes.len() as u64;
     let stage = task.stage.validate_or(std::env::temp_dir()).map_err(|e| external(Box::new(e)))?;
     let stage = stage.open().map_err(|e| external(Box::new(e)))?;
     let key = unit_key(&task.stage_prefix, unit);
+    // The rows first: the keys the job reads are there only once the rows are.
     stage.inner.put(&stage.key(&key), bytes.into()).await.map_err(|e| external(Box::new(e)))?;
+    stage.inner.put(&stage.key(&keys_key(&key)), keys.into()).await.map_err(|e| external(Box::new(e)))?;
     let row = RecordBatch::try_new(
         result_schema(),
         vec![
@@ -316,23 +436,74 @@ async fn clean(task: &Task, unit: u32) -> DfResult<RecordBatch> {
     Ok(row)
 }
 
-/// Tag in front of the nodes this codec encodes (Ballista's own start otherwise).
-const TAG: &[u8] = b"pinpipe-clean/1\n";
+/// Writes the rows to keep of `unit` (staged by the clean task) as data files of the task's
+/// table, with their fingerprint files, and returns their `add` actions. Nothing is committed: a
+/// task run again writes other files, and only those the job commits are in the table.
+async fn write(task: &WriteTask, unit: &UnitKeep) -> DfResult<RecordBatch> {
+    let external = |e: Box<dyn std::error::Error + Send + Sync>| DataFusionError::External(e);
+    let started = Instant::now();
+    let warehouse = task.stage.validate_or(std::env::temp_dir()).map_err(|e| external(Box::new(e)))?;
+    let stage = warehouse.open().map_err(|e| external(Box::new(e)))?;
+    let key = unit_key(&task.stage_prefix, unit.unit);
+    let read = async { stage.inner.get(&stage.key(&key)).await?.bytes().await };
+    let bytes =
+        read.await.map_err(|e| DataFusionError::Execution(format!("cannot read the cleaned unit {key}: {e}")))?;
+    let mut chunk = wire::from_ipc(task.kind, unit.unit, bytes).map_err(|e| external(Box::new(e)))?;
+    let keep = unit
+        .flags()
+        .filter(|k| k.len() == chunk.cleaned.fingerprints.len())
+        .ok_or_else(|| DataFusionError::Execution(format!("the rows to keep of {key} do not match its rows")))?;
+    chunk.cleaned.retain(&keep).map_err(|e| external(Box::new(e)))?;
+    let location = warehouse.table_location(&task.table).map_err(|e| external(Box::new(e)))?;
+    let url = location.url.to_string();
+    let table = pinpipe_store::delta::open(&location).await.map_err(|e| external(Box::new(e)))?;
+    let busy = Busy::default();
+    let mut writer = TableWriter::new(&table, &url, &busy).map_err(|e| external(Box::new(e)))?;
+    for (batch, fingerprints) in chunk.cleaned.into_parts().map_err(|e| external(Box::new(e)))? {
+        writer.write(batch, fingerprints).await.map_err(|e| external(Box::new(e)))?;
+    }
+    let (adds, rows) = writer.finish().await.map_err(|e| external(Box::new(e)))?;
+    let adds = serde_json::to_string(&adds).map_err(|e| external(Box::new(e)))?;
+    tracing::debug!(unit = unit.unit, rows, seconds = started.elapsed().as_secs_f64(), "wrote a unit");
+    let row = RecordBatch::try_new(
+        written_schema(),
+        vec![
+            Arc::new(UInt32Array::from(vec![unit.unit])),
+            Arc::new(StringArray::from(vec![adds])),
+            Arc::new(UInt64Array::from(vec![rows])),
+            Arc::new(UInt64Array::from(vec![busy.write_ns.load(Ordering::Relaxed)])),
+        ],
+    )?;
+    Ok(row)
+}
 
-/// The logical and physical codec of a pinpipe cluster: [`RawObjects`] and [`CleanExec`], and
-/// everything else (Ballista's nodes, file formats, functions) through Ballista's codecs. The client, the scheduler and every executor use it.
+/// The key of a staged unit's keys (fingerprints and description, [`wire::keys`]), beside the
+/// unit at `key`.
+pub fn keys_key(key: &str) -> String {
+    match key.strip_suffix(".arrow") {
+        Some(stem) => format!("{stem}.keys.arrow"),
+        None => format!("{key}.keys"),
+    }
+}
+
+/// Tag in front of the nodes this codec encodes (Ballista's own start otherwise).
+const TAG: &[u8] = b"pinpipe-units/1\n";
+
+/// The logical and physical codec of a pinpipe cluster: [`Units`] and [`UnitsExec`], and
+/// everything else (Ballista's nodes, file formats, functions) through Ballista's codecs. The
+/// client, the scheduler and every executor use it.
 #[derive(Debug, Default)]
 pub struct Codec {
     logical: BallistaLogicalExtensionCodec,
     physical: BallistaPhysicalExtensionCodec,
 }
 
-fn encode_task(task: &Task, buf: &mut Vec<u8>) -> DfResult<()> {
+fn encode_work(work: &Work, buf: &mut Vec<u8>) -> DfResult<()> {
     buf.extend_from_slice(TAG);
-    serde_json::to_writer(buf, task).map_err(|e| DataFusionError::External(Box::new(e)))
+    serde_json::to_writer(buf, work).map_err(|e| DataFusionError::External(Box::new(e)))
 }
 
-fn decode_task(buf: &[u8]) -> Option<DfResult<Task>> {
+fn decode_work(buf: &[u8]) -> Option<DfResult<Work>> {
     let json = buf.strip_prefix(TAG)?;
     Some(serde_json::from_slice(json).map_err(|e| DataFusionError::External(Box::new(e))))
 }
@@ -353,8 +524,8 @@ impl LogicalExtensionCodec for Codec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> DfResult<Arc<dyn TableProvider>> {
-        match decode_task(buf) {
-            Some(task) => Ok(Arc::new(RawObjects::new(task?))),
+        match decode_work(buf) {
+            Some(work) => Ok(Arc::new(Units::new(work?))),
             None => self.logical.try_decode_table_provider(buf, table_ref, schema, ctx),
         }
     }
@@ -365,8 +536,8 @@ impl LogicalExtensionCodec for Codec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> DfResult<()> {
-        match node.downcast_ref::<RawObjects>() {
-            Some(raw) => encode_task(&raw.task, buf),
+        match node.downcast_ref::<Units>() {
+            Some(units) => encode_work(&units.work, buf),
             None => self.logical.try_encode_table_provider(table_ref, node, buf),
         }
     }
@@ -412,10 +583,10 @@ impl LogicalExtensionCodec for Codec {
     }
 }
 
-/// What [`CleanExec`] carries on the wire: the task and the projection.
+/// What [`UnitsExec`] carries on the wire: the work and the projection.
 #[derive(Serialize, Deserialize)]
 struct ExecWire {
-    task: Task,
+    work: Work,
     projection: Option<Vec<usize>>,
 }
 
@@ -432,9 +603,9 @@ impl PhysicalExtensionCodec for Codec {
         };
         let w: ExecWire = serde_json::from_slice(json).map_err(|e| DataFusionError::External(Box::new(e)))?;
         let [input] = inputs else {
-            return Err(DataFusionError::Internal(format!("PinpipeCleanExec has one input, not {}", inputs.len())));
+            return Err(DataFusionError::Internal(format!("PinpipeUnitsExec has one input, not {}", inputs.len())));
         };
-        Ok(Arc::new(CleanExec::new(Arc::new(w.task), Arc::clone(input), w.projection)?))
+        Ok(Arc::new(UnitsExec::new(Arc::new(w.work), Arc::clone(input), w.projection)?))
     }
 
     fn try_encode(
@@ -443,11 +614,11 @@ impl PhysicalExtensionCodec for Codec {
         buf: &mut Vec<u8>,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> DfResult<()> {
-        let Some(exec) = node.downcast_ref::<CleanExec>() else {
+        let Some(exec) = node.downcast_ref::<UnitsExec>() else {
             return self.physical.try_encode(node, buf, converter);
         };
         buf.extend_from_slice(TAG);
-        let w = ExecWire { task: exec.task.as_ref().clone(), projection: exec.projection.clone() };
+        let w = ExecWire { work: exec.work.as_ref().clone(), projection: exec.projection.clone() };
         serde_json::to_writer(buf, &w).map_err(|e| DataFusionError::External(Box::new(e)))
     }
 

@@ -51,7 +51,7 @@ async fn a_cleaned_unit_is_the_same_after_staging() {
     };
     let here = clean().await;
     let batches = wire::encode(Kind::Pin, 7, clean().await, 5, 6).unwrap();
-    let staged = wire::from_ipc(Kind::Pin, 7, wire::to_ipc(Kind::Pin, &batches).unwrap().into()).unwrap();
+    let staged = wire::from_ipc(Kind::Pin, 7, wire::to_ipc(&batches).unwrap().into()).unwrap();
     assert_eq!(staged.records, 7);
     assert_eq!((staged.records, staged.duplicates, staged.bytes), (here.records, here.duplicates, here.bytes));
     assert_eq!(staged.duplicates, 2, "the repeated pin 1 and pin 2");
@@ -62,18 +62,26 @@ async fn a_cleaned_unit_is_the_same_after_staging() {
     assert_eq!(staged.cleaned.fingerprints, here.cleaned.fingerprints);
     assert_eq!(staged.cleaned.batch().unwrap(), here.cleaned.batch().unwrap());
     assert_eq!(staged.cleaned.rows(), 3);
+    // Its keys, what the job reads: the same fingerprints, dead letters and counts, no rows.
+    let keys = wire::from_ipc(Kind::Pin, 7, wire::to_ipc(&wire::keys(&batches).unwrap()).unwrap().into()).unwrap();
+    assert_eq!(keys.cleaned.fingerprints, here.cleaned.fingerprints);
+    assert!(keys.cleaned.batches.is_empty());
+    assert_eq!((keys.records, keys.duplicates, keys.bytes, keys.cleaned_elsewhere_ns), (7, 2, here.bytes, 11));
+    assert_eq!((keys.dead_letters, keys.objects), (here.dead_letters, here.objects));
     // A unit's file read as another unit is refused, not taken for it.
-    assert!(wire::from_ipc(Kind::Pin, 8, wire::to_ipc(Kind::Pin, &batches).unwrap().into()).is_err());
+    assert!(wire::from_ipc(Kind::Pin, 8, wire::to_ipc(&batches).unwrap().into()).is_err());
 }
 
-/// A task cleans only the units of its partitions. Ballista's scheduler restricts the scans it
-/// knows to each task's partitions and sends other leaves whole, so the plan's units must come
-/// from such a scan: restricted to unit 1 and carried through the codec as the scheduler sends
-/// it, the plan cleans unit 1 alone (with a leaf of its own, every task cleaned every unit).
+/// A task cleans, and then writes, only the units of its partitions. Ballista's scheduler
+/// restricts the scans it knows to each task's partitions and sends other leaves whole, so the
+/// plan's units must come from such a scan: restricted to unit 1 and carried through the codec as
+/// the scheduler sends it, the plan cleans unit 1 alone (with a leaf of its own, every task
+/// cleaned every unit); the write task then writes that unit's kept rows, and only those, as a
+/// data file of the table with its fingerprint file.
 #[tokio::test]
-async fn a_task_restricted_to_one_unit_cleans_that_unit_only() {
+async fn a_task_restricted_to_one_unit_cleans_and_writes_that_unit_only() {
     use datafusion::arrow::array::AsArray;
-    use datafusion::arrow::datatypes::UInt32Type;
+    use datafusion::arrow::datatypes::{Int64Type, UInt32Type, UInt64Type};
     use datafusion::catalog::TableProvider;
     use datafusion::prelude::SessionContext;
     use futures_util::TryStreamExt;
@@ -115,31 +123,98 @@ async fn a_task_restricted_to_one_unit_cleans_that_unit_only() {
         stage_prefix: "staging/run/geo".into(),
     };
     let ctx = SessionContext::new();
-    let whole = plan::RawObjects::new(task).scan(&ctx.state(), None, &[], None).await.unwrap();
-    assert_eq!(whole.properties().output_partitioning().partition_count(), 3);
-    let mine = ballista_scheduler::state::task_builder::restrict_plan_to_partitions(whole, &[1]).unwrap();
-    let codec = plan::Codec::default();
-    let bytes = datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(mine, &codec).unwrap();
-    let sent = datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec)
-        .unwrap();
-    // What an executor's shuffle writer does: run every partition of the plan it was sent.
-    let partitions = sent.properties().output_partitioning().partition_count();
-    assert_eq!(partitions, 1);
-    let mut rows = Vec::new();
-    for p in 0..partitions {
-        let batches: Vec<_> = sent.execute(p, ctx.task_ctx()).unwrap().try_collect().await.unwrap();
-        for b in batches {
-            let (u, k) = (b.column(0).as_primitive::<UInt32Type>(), b.column(1).as_string::<i32>());
-            rows.extend((0..b.num_rows()).map(|i| (u.value(i), k.value(i).to_owned())));
+    // The plan of `work` as the executor of the task for partition 1 runs it: every partition of
+    // what the scheduler sends it.
+    let run_as_task_1 = |work: plan::Work| {
+        let ctx = &ctx;
+        async move {
+            let whole = plan::Units::new(work).scan(&ctx.state(), None, &[], None).await.unwrap();
+            assert_eq!(whole.properties().output_partitioning().partition_count(), 3);
+            let mine = ballista_scheduler::state::task_builder::restrict_plan_to_partitions(whole, &[1]).unwrap();
+            let codec = plan::Codec::default();
+            let bytes = datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(mine, &codec).unwrap();
+            let sent =
+                datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec)
+                    .unwrap();
+            let partitions = sent.properties().output_partitioning().partition_count();
+            assert_eq!(partitions, 1);
+            let mut out = Vec::new();
+            for p in 0..partitions {
+                let batches: Vec<_> = sent.execute(p, ctx.task_ctx()).unwrap().try_collect().await.unwrap();
+                out.extend(batches);
+            }
+            out
         }
+    };
+    let mut rows = Vec::new();
+    for b in run_as_task_1(plan::Work::Clean(task)).await {
+        let (u, k) = (b.column(0).as_primitive::<UInt32Type>(), b.column(1).as_string::<i32>());
+        rows.extend((0..b.num_rows()).map(|i| (u.value(i), k.value(i).to_owned())));
     }
     assert_eq!(rows, vec![(1, "staging/run/geo/unit-000001.arrow".to_owned())]);
-    let staged: Vec<_> = walk(stage.path());
-    assert_eq!(staged, vec!["staging/run/geo/unit-000001.arrow".to_owned()], "only unit 1 was cleaned");
-    let bytes = std::fs::read(stage.path().join(&staged[0])).unwrap();
+    let unit_1 = ["staging/run/geo/unit-000001.arrow", "staging/run/geo/unit-000001.keys.arrow"];
+    assert_eq!(walk(stage.path()), unit_1, "only unit 1 was cleaned");
+    let bytes = std::fs::read(stage.path().join(unit_1[0])).unwrap();
     let chunk = wire::from_ipc(Kind::Geo, 1, bytes.into()).unwrap();
     assert_eq!((chunk.records, chunk.cleaned.rows()), (2, 2));
     assert_eq!(chunk.objects, vec![(0, 2, 2)]);
+    let fingerprints = chunk.cleaned.fingerprints.clone();
+
+    // Writing: units 0 and 2 in the task too (nothing of them is staged: a task that touched them
+    // would fail); unit 1 keeps its second row only.
+    let table_dir = "batch/pinterest_geo_table";
+    let warehouse = url(&stage).validate(stage.path()).unwrap();
+    let location = warehouse.table_location(table_dir).unwrap();
+    let table = pinpipe_store::delta::open(&location).await.unwrap();
+    pinpipe_batch::delta::ensure_table(table, &location, "pinterest_geo_table", Kind::Geo).await.unwrap();
+    let write = plan::WriteTask {
+        kind: Kind::Geo,
+        stage: url(&stage),
+        stage_prefix: "staging/run/geo".into(),
+        table: table_dir.into(),
+        units: vec![
+            plan::UnitKeep::new(0, &[true, true]),
+            plan::UnitKeep::new(1, &[false, true]),
+            plan::UnitKeep::new(2, &[true, true]),
+        ],
+    };
+    let out = run_as_task_1(plan::Work::Write(write)).await;
+    assert_eq!(out.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    let b = &out[0];
+    assert_eq!(b.column(0).as_primitive::<UInt32Type>().value(0), 1);
+    assert_eq!(b.column(2).as_primitive::<UInt64Type>().value(0), 1, "one row kept");
+    let adds: Vec<deltalake::kernel::Add> = serde_json::from_str(b.column(1).as_string::<i32>().value(0)).unwrap();
+    assert_eq!(adds.len(), 1);
+    // The data file holds the kept row (ind 4, the unit's second); its fingerprint file, that
+    // row's fingerprint. Neither is committed.
+    let data = std::fs::File::open(stage.path().join(table_dir).join(&adds[0].path)).unwrap();
+    let batches: Vec<_> = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(data, 1024)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(batches.iter().map(|r| r.num_rows()).sum::<usize>(), 1);
+    assert_eq!(batches[0].column_by_name("ind").unwrap().as_primitive::<Int64Type>().value(0), 4);
+    let table = pinpipe_store::delta::open(&location).await.unwrap();
+    assert_eq!(table.version(), Some(0), "nothing committed");
+    let seen = std::sync::Mutex::new(Vec::new());
+    let file = pinpipe_batch::delta::DataFile { path: adds[0].path.clone(), size: adds[0].size as u64, rows: Some(1) };
+    pinpipe_batch::fingerprints::scan(table.object_store(), location.url.as_str(), Kind::Geo, &[file], &|fp: u128| {
+        seen.lock().unwrap().push(fp)
+    })
+    .await
+    .unwrap();
+    assert_eq!(seen.into_inner().unwrap(), vec![fingerprints[1]]);
+    // A keep list that does not match the unit's rows is refused.
+    let bad = plan::WriteTask {
+        kind: Kind::Geo,
+        stage: url(&stage),
+        stage_prefix: "staging/run/geo".into(),
+        table: table_dir.into(),
+        units: (0..3).map(|u| plan::UnitKeep::new(u, &[true; 3])).collect(),
+    };
+    let plan = plan::Units::new(plan::Work::Write(bad)).scan(&ctx.state(), None, &[], None).await.unwrap();
+    let e = plan.execute(1, ctx.task_ctx()).unwrap().try_collect::<Vec<_>>().await.unwrap_err().to_string();
+    assert!(e.contains("do not match its rows"), "{e}");
 }
 
 /// The files under `root`, as relative paths with `/`, sorted.

@@ -1,10 +1,11 @@
-//! A cleaned unit of objects as Arrow batches, the only thing a cluster's executors can hand
-//! back to the job: the clean rows with their fingerprints, then one row describing the unit
-//! (records read, dead letters, objects and their offsets).
+//! A cleaned unit of objects as Arrow batches, as an executor stages it in the warehouse: the
+//! clean rows with their fingerprints, then one row describing the unit (records read, dead
+//! letters, objects and their offsets).
 //!
-//! Every row carries its unit's number, so the job puts units back in key order whatever order
-//! the cluster returns its partitions in, and a batch the engine merged from several units is
-//! split again.
+//! An executor stages each unit twice: whole ([`schema`], the rows it later writes to the table)
+//! and as its keys ([`keys_schema`]: fingerprints and description, without the rows), which is
+//! all the job reads to decide which rows are new. Every row carries its unit's number, so a
+//! unit's file read as another's is refused.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,6 +43,27 @@ pub fn schema(kind: Kind) -> SchemaRef {
     fields.push(Field::new(FINGERPRINT, DataType::FixedSizeBinary(16), true));
     fields.push(Field::new(META, DataType::Utf8, true));
     Arc::new(Schema::new(fields))
+}
+
+/// The schema of a unit's keys: [`UNIT`], [`FINGERPRINT`] and [`META`], without the rows.
+pub fn keys_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(UNIT, DataType::UInt32, false),
+        Field::new(FINGERPRINT, DataType::FixedSizeBinary(16), true),
+        Field::new(META, DataType::Utf8, true),
+    ]))
+}
+
+/// The keys of a unit's batches (of [`schema`]): the same rows without the clean columns.
+pub fn keys(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+    batches
+        .iter()
+        .map(|b| {
+            let columns =
+                [UNIT, FINGERPRINT, META].iter().map(|c| column(b, c).cloned()).collect::<Result<Vec<_>>>()?;
+            Ok(RecordBatch::try_new(keys_schema(), columns)?)
+        })
+        .collect()
 }
 
 /// What a unit read besides its rows.
@@ -96,10 +118,13 @@ pub fn encode(kind: Kind, unit: u32, chunk: Chunk, clean_ns: u64, dedup_ns: u64)
     Ok(out)
 }
 
-/// A unit's batches as the bytes of an Arrow IPC file.
-pub fn to_ipc(kind: Kind, batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    let schema = schema(kind);
-    let mut w = FileWriter::try_new(Vec::new(), &schema)?;
+/// A unit's batches (all of one schema: [`schema`] or [`keys_schema`]) as the bytes of an
+/// Arrow IPC file.
+pub fn to_ipc(batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let Some(first) = batches.first() else {
+        return Err(Error::Wire("a unit has at least its description".into()));
+    };
+    let mut w = FileWriter::try_new(Vec::new(), &first.schema())?;
     for b in batches {
         w.write(b)?;
     }
@@ -107,7 +132,8 @@ pub fn to_ipc(kind: Kind, batches: &[RecordBatch]) -> Result<Vec<u8>> {
     Ok(w.into_inner()?)
 }
 
-/// Decodes unit `unit` of `kind` from the bytes [`to_ipc`] wrote.
+/// Decodes unit `unit` of `kind` from the bytes [`to_ipc`] wrote: with its rows, or from its
+/// [`keys`] with its fingerprints only.
 pub fn from_ipc(kind: Kind, unit: u32, bytes: bytes::Bytes) -> Result<Chunk> {
     let mut d = Decoder::new(kind);
     d.next = unit;
@@ -169,9 +195,10 @@ impl Decoder {
                 .collect::<std::result::Result<Vec<u128>, _>>()
                 .map_err(|_| Error::Wire("a fingerprint is not 16 bytes".into()))?;
             let data = self.clean.fields().len();
-            let batch = RecordBatch::try_new(Arc::clone(&self.clean), part.columns()[..data].to_vec())?;
             let p = self.partial.entry(unit).or_default();
-            p.batches.push(batch);
+            if part.num_columns() == data + 3 {
+                p.batches.push(RecordBatch::try_new(Arc::clone(&self.clean), part.columns()[..data].to_vec())?);
+            }
             p.fingerprints.extend(fingerprints);
         }
         Ok(())
@@ -201,6 +228,7 @@ impl Decoder {
                 dead_letters: m.dead_letters,
                 objects: m.objects,
                 unreadable: m.unreadable,
+                held_by_reader: None,
             });
         }
         out

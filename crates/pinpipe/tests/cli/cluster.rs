@@ -175,6 +175,22 @@ async fn a_scheduler_and_two_executors_answer_and_fill_the_tables_as_one_process
     let w = Workdir::new();
     let cluster = Cluster::start(&w, 2, "30s");
 
+    // The golden fixture on S3: the answers worked out by hand, in one process and on the cluster.
+    let fixture = w.path().join("golden");
+    pinpipe_testkit::golden::write_fixture(&fixture, "pinterest");
+    upload(&bucket, &fixture, "golden").await;
+    let raw = bucket.url("golden");
+    let (one, _) = batch(&w, &raw, &bucket.endpoint, "wh-golden-one", "golden-one", &[]);
+    let (many, _) = batch(&w, &raw, &bucket.endpoint, "wh-golden", "golden", &["--cluster", &cluster.url]);
+    for (q, expected) in pinpipe_testkit::golden::golden() {
+        assert_eq!(read_json(&many.join(format!("{q}.json"))), expected, "{q} on the cluster");
+        assert_eq!(read_json(&one.join(format!("{q}.json"))), expected, "{q} in one process");
+    }
+    let s = read_json(&many.join("summary.json"));
+    assert_eq!(s["clean_rows"], serde_json::json!({"pin": 10, "geo": 10, "user": 10}), "{s}");
+    assert_eq!(s["dead_letters"], serde_json::json!({"pin": 1, "geo": 0, "user": 0}), "{s}");
+    assert_same_runs(&w, &one, &many, ["wh-golden-one", "wh-golden"]);
+
     // Posts through the API and the sink (repeats and all), on S3 in the classic small objects.
     w.ok(&["source", "generate", "--rows", "120"]);
     let server = Server::start(&w, &[]);
@@ -190,6 +206,20 @@ async fn a_scheduler_and_two_executors_answer_and_fill_the_tables_as_one_process
     assert_same_runs(&w, &one, &many, ["wh-one", "wh-cluster"]);
     assert_eq!(read_json(&many.join("summary.json"))["raw_records"]["pin"], 300);
 
+    // More posts of the same 120 rows: an incremental run drops what repeats the tables' rows
+    // (their fingerprint files) on the cluster as in one process.
+    let server = Server::start(&w, &[]);
+    w.ok(&["emulate", "--api-url", &format!("http://{}", server.addr), "--count", "200", "--seed", "12"]);
+    drop(server);
+    w.ok(&["sink", "--once", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--flush-size", "3"]);
+    let (one, _) = batch(&w, &raw, &bucket.endpoint, "wh-one", "one-more", &[]);
+    let (many, _) = batch(&w, &raw, &bucket.endpoint, "wh-cluster", "cluster-more", &["--cluster", &cluster.url]);
+    assert_same_runs(&w, &one, &many, ["wh-one", "wh-cluster"]);
+    let s = read_json(&many.join("summary.json"));
+    assert_eq!(s["raw_records"]["pin"], 200, "{s}");
+    let (added, repeats) = (s["clean_rows"]["pin"].as_u64().unwrap(), s["duplicates_dropped"]["pin"].as_u64().unwrap());
+    assert!(repeats > 100 && added > 0, "200 posts of 120 rows, most in the table already: {s}");
+
     // 100,000 generated posts (a third of the records exact repeats), NDJSON objects.
     let data = w.path().join("generated");
     w.ok(&["bench", "batch-data", data.to_str().unwrap(), "--posts", "100000"]);
@@ -204,6 +234,22 @@ async fn a_scheduler_and_two_executors_answer_and_fill_the_tables_as_one_process
     // Both executors ran tasks of it.
     let after = cluster.task_files();
     assert!(after.iter().zip(&before).all(|(a, b)| a > b), "task output per executor: {before:?} → {after:?}");
+    // The executors wrote the tables' files, one per unit of objects (5 to 16 units here: at
+    // least 1 MiB of records each), where the job in one process writes one per table at this
+    // size; nothing is left in the staging area.
+    for k in ["pin", "geo", "user"] {
+        let parquet = |wh: &str| {
+            let dir = w.path().join(wh).join(format!("batch/pinterest_{k}_table"));
+            std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+                .count()
+        };
+        assert_eq!(parquet("wh-gen-one"), 1, "{k}");
+        assert!(parquet("wh-gen-cluster") >= 5, "{k}: {} files", parquet("wh-gen-cluster"));
+    }
+    assert_eq!(count_files(&w.path().join("wh-gen-cluster/batch/_pinpipe_staging")), 0);
 
     // An incremental run on the cluster with nothing new commits nothing and answers the same.
     let (again, _) = batch(&w, &raw, &bucket.endpoint, "wh-gen-cluster", "gen-again", &["--cluster", &cluster.url]);
