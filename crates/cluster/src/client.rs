@@ -162,7 +162,8 @@ impl ClusterReader {
         let location = self.stage.key(&key);
         let read = async { self.stage.inner.get(&location).await?.bytes().await };
         let bytes = read.await.map_err(|e| self.err(format!("cannot read the cleaned unit {key}: {e}")))?;
-        let mut chunk = wire::from_ipc(kind, unit, bytes).map_err(|e| self.err(e))?;
+        let mut chunk = wire::from_ipc(kind, unit, bytes)
+            .map_err(|e| self.err(format!("the cleaned unit {key} is not readable: {e}")))?;
         chunk.held_by_reader = Some(unit);
         Ok(chunk)
     }

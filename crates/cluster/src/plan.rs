@@ -448,7 +448,8 @@ async fn write(task: &WriteTask, unit: &UnitKeep) -> DfResult<RecordBatch> {
     let read = async { stage.inner.get(&stage.key(&key)).await?.bytes().await };
     let bytes =
         read.await.map_err(|e| DataFusionError::Execution(format!("cannot read the cleaned unit {key}: {e}")))?;
-    let mut chunk = wire::from_ipc(task.kind, unit.unit, bytes).map_err(|e| external(Box::new(e)))?;
+    let mut chunk = wire::from_ipc(task.kind, unit.unit, bytes)
+        .map_err(|e| DataFusionError::Execution(format!("the cleaned unit {key} is not readable: {e}")))?;
     let keep = unit
         .flags()
         .filter(|k| k.len() == chunk.cleaned.fingerprints.len())

@@ -204,6 +204,21 @@ async fn a_task_restricted_to_one_unit_cleans_and_writes_that_unit_only() {
     .await
     .unwrap();
     assert_eq!(seen.into_inner().unwrap(), vec![fingerprints[1]]);
+    // A staged unit cut short (a torn write, a full disk) is refused, naming it.
+    let staged = stage.path().join(unit_1[0]);
+    let whole = std::fs::read(&staged).unwrap();
+    std::fs::write(&staged, &whole[..whole.len() / 2]).unwrap();
+    let again = plan::WriteTask {
+        kind: Kind::Geo,
+        stage: url(&stage),
+        stage_prefix: "staging/run/geo".into(),
+        table: table_dir.into(),
+        units: (0..3).map(|u| plan::UnitKeep::new(u, &[true, true])).collect(),
+    };
+    let plan = plan::Units::new(plan::Work::Write(again)).scan(&ctx.state(), None, &[], None).await.unwrap();
+    let e = plan.execute(1, ctx.task_ctx()).unwrap().try_collect::<Vec<_>>().await.unwrap_err().to_string();
+    assert!(e.contains("the cleaned unit staging/run/geo/unit-000001.arrow is not readable"), "{e}");
+    std::fs::write(&staged, &whole).unwrap();
     // A keep list that does not match the unit's rows is refused.
     let bad = plan::WriteTask {
         kind: Kind::Geo,

@@ -101,18 +101,13 @@ fn batch(w: &Workdir, raw: &str, endpoint: &str, warehouse: &str, run: &str, ext
 const ANSWERS: [&str; 9] = ["q1", "q2", "q3", "q3b", "q4", "q5", "q6", "q7", "q8"];
 const COUNTS: [&str; 6] = ["objects", "raw_records", "clean_rows", "duplicates_dropped", "dead_letters", "table_rows"];
 
-/// The two runs answered alike, counted alike, and their tables (read by Python's `deltalake`)
-/// hold the same rows.
+/// The two runs answered alike, counted alike, refused the same records, and their tables (read
+/// by Python's `deltalake`) hold the same rows.
 fn assert_same_runs(w: &Workdir, one: &Path, many: &Path, warehouses: [&str; 2]) {
-    for q in ANSWERS {
-        let file = format!("{q}.json");
-        assert_eq!(read_json(&one.join(&file)), read_json(&many.join(&file)), "{q}");
-    }
     let (s1, s2) = (read_json(&one.join("summary.json")), read_json(&many.join("summary.json")));
     for k in COUNTS {
         assert_eq!(s1[k], s2[k], "{k}: {s1} vs {s2}");
     }
-    assert!(s1["clean_rows"]["pin"].as_u64().unwrap() > 0);
     let letters = |d: &Path| {
         let mut l: Vec<String> =
             std::fs::read_to_string(d.join("dead_letters.jsonl")).unwrap().lines().map(String::from).collect();
@@ -120,6 +115,25 @@ fn assert_same_runs(w: &Workdir, one: &Path, many: &Path, warehouses: [&str; 2])
         l
     };
     assert_eq!(letters(one), letters(many));
+    assert_same_tables(w, one, many, warehouses);
+}
+
+/// The two runs answered alike and left tables with the same rows (however many runs it took to
+/// fill them).
+fn assert_same_tables(w: &Workdir, one: &Path, many: &Path, warehouses: [&str; 2]) {
+    for q in ANSWERS {
+        let file = format!("{q}.json");
+        assert_eq!(read_json(&one.join(&file)), read_json(&many.join(&file)), "{q}");
+    }
+    let (s1, s2) = (read_json(&one.join("summary.json")), read_json(&many.join("summary.json")));
+    assert_eq!(s1["table_rows"], s2["table_rows"], "{s1} vs {s2}");
+    assert!(s1["clean_rows"]["pin"].as_u64().unwrap() > 0);
+    assert_same_rows(w, &s1, warehouses);
+}
+
+/// The tables of the two warehouses (read by Python's `deltalake`) hold the same rows, as many as
+/// `summary` says.
+fn assert_same_rows(w: &Workdir, summary: &Value, warehouses: [&str; 2]) {
     let tables = |wh: &str| {
         ["pin", "geo", "user"]
             .map(|k| w.path().join(wh).join(format!("batch/pinterest_{k}_table")).display().to_string())
@@ -139,7 +153,7 @@ fn assert_same_runs(w: &Workdir, one: &Path, many: &Path, warehouses: [&str; 2])
             r
         };
         assert_eq!(rows(&t1), rows(&t2), "{name}");
-        assert_eq!(rows(&t1).len() as u64, s1["table_rows"][k].as_u64().unwrap(), "{name}");
+        assert_eq!(rows(&t1).len() as u64, summary["table_rows"][k].as_u64().unwrap(), "{name}");
     }
 }
 
@@ -262,27 +276,37 @@ async fn a_scheduler_and_two_executors_answer_and_fill_the_tables_as_one_process
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_executor_killed_mid_job_still_leaves_exact_tables() {
-    let Some(bucket) = pinpipe_testkit::s3::TestBucket::create().await else { return };
-    let w = Workdir::new();
+/// 100,000 generated posts uploaded to the bucket as NDJSON objects, and the job run on them in
+/// one process (warehouse `wh-one`): their URL and that run's folder.
+async fn generated_on_s3(w: &Workdir, bucket: &pinpipe_testkit::s3::TestBucket) -> (String, PathBuf) {
     let data = w.path().join("generated");
     w.ok(&["bench", "batch-data", data.to_str().unwrap(), "--posts", "100000"]);
-    upload(&bucket, &data, "generated").await;
+    upload(bucket, &data, "generated").await;
     let raw = bucket.url("generated");
-    let (one, _) = batch(&w, &raw, &bucket.endpoint, "wh-one", "one", &[]);
+    let (one, _) = batch(w, &raw, &bucket.endpoint, "wh-one", "one", &[]);
+    (raw, one)
+}
 
-    let mut cluster = Cluster::start(&w, 2, "3s");
+/// Starts the job on the cluster at `cluster` (warehouse `wh-cluster`), its output piped.
+fn spawn_batch(w: &Workdir, raw: &str, endpoint: &str, run: &str, cluster: &str) -> Child {
     let wh = format!("file://{}", w.path().join("wh-cluster").display());
-    let args = ["batch", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--warehouse", &wh, "--quiet"];
-    let job = w
-        .cmd(&args)
-        .args(["--run-id", "killed", "--cluster", &cluster.url])
+    let args = ["batch", "--store", raw, "--s3-endpoint", endpoint, "--warehouse", &wh, "--quiet"];
+    w.cmd(&args)
+        .args(["--run-id", run, "--cluster", cluster])
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_killed_mid_job_still_leaves_exact_tables() {
+    let Some(bucket) = pinpipe_testkit::s3::TestBucket::create().await else { return };
+    let w = Workdir::new();
+    let (raw, one) = generated_on_s3(&w, &bucket).await;
+    let mut cluster = Cluster::start(&w, 2, "3s");
+    let job = spawn_batch(&w, &raw, &bucket.endpoint, "killed", &cluster.url);
     // SIGKILL the first executor as soon as it has written task output.
     let victim_dir = cluster.executors[0].1.clone();
     wait_for(300, "the first executor's task output", || count_files(&victim_dir) > 0);
@@ -301,7 +325,41 @@ async fn an_executor_killed_mid_job_still_leaves_exact_tables() {
     assert!(stderr.contains("the cluster at"), "{stderr}");
     eprintln!("the job failed cleanly after the executor was killed: {stderr}");
     let (rerun, _) = batch(&w, &raw, &bucket.endpoint, "wh-cluster", "rerun", &["--cluster", &cluster.url]);
-    assert_same_runs(&w, &one, &rerun, ["wh-one", "wh-cluster"]);
+    // The tables it committed before failing are not read again: compare tables and answers.
+    assert_same_tables(&w, &one, &rerun, ["wh-one", "wh-cluster"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduler_killed_mid_job_fails_the_run_and_a_rerun_is_exact() {
+    let Some(bucket) = pinpipe_testkit::s3::TestBucket::create().await else { return };
+    let w = Workdir::new();
+    let (raw, one) = generated_on_s3(&w, &bucket).await;
+    let mut cluster = Cluster::start(&w, 2, "30s");
+    let mut job = spawn_batch(&w, &raw, &bucket.endpoint, "orphaned", &cluster.url);
+    // SIGKILL the scheduler once an executor has run a task of the job.
+    let dirs: Vec<PathBuf> = cluster.executors.iter().map(|(_, d)| d.clone()).collect();
+    wait_for(300, "an executor's task output", || dirs.iter().any(|d| count_files(d) > 0));
+    cluster.scheduler.kill().unwrap();
+    cluster.scheduler.wait().unwrap();
+    // The job notices: it fails (within two minutes, not hanging on the lost scheduler).
+    let started = Instant::now();
+    while job.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = job.kill();
+            panic!("the job still runs two minutes after its scheduler was killed");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = job.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the job cannot finish without its scheduler");
+    assert!(stderr.contains("the cluster at") || stderr.contains("no Ballista scheduler answers"), "{stderr}");
+    // Nothing of it is left half-done: a run on a new cluster ingests the rest exactly once (what a
+    // table committed before the scheduler died is not read again).
+    let cluster = Cluster::start(&w, 2, "30s");
+    let (rerun, _) = batch(&w, &raw, &bucket.endpoint, "wh-cluster", "rerun", &["--cluster", &cluster.url]);
+    assert_same_tables(&w, &one, &rerun, ["wh-one", "wh-cluster"]);
+    assert_eq!(count_files(&w.path().join("wh-cluster/batch/_pinpipe_staging")), 0, "staged units left");
 }
 
 #[test]
