@@ -7,13 +7,12 @@
 //! all the job reads to decide which rows are new. Every row carries its unit's number, so a
 //! unit's file read as another's is refused.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, FixedSizeBinaryArray, RecordBatch, StringArray, UInt32Array, new_null_array,
 };
-use datafusion::arrow::compute::{filter_record_batch, is_not_null, is_null, partition};
+use datafusion::arrow::compute::{filter_record_batch, is_not_null, is_null};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use datafusion::arrow::ipc::reader::FileReader;
 use datafusion::arrow::ipc::writer::FileWriter;
@@ -133,106 +132,56 @@ pub fn to_ipc(batches: &[RecordBatch]) -> Result<Vec<u8>> {
 }
 
 /// Decodes unit `unit` of `kind` from the bytes [`to_ipc`] wrote: with its rows, or from its
-/// [`keys`] with its fingerprints only.
+/// [`keys`] with its fingerprints only. A row of another unit, a second description or none is
+/// refused.
 pub fn from_ipc(kind: Kind, unit: u32, bytes: bytes::Bytes) -> Result<Chunk> {
-    let mut d = Decoder::new(kind);
-    d.next = unit;
+    let clean = schema::clean(kind);
+    let data = clean.fields().len();
+    let (mut batches, mut fingerprints, mut meta) = (Vec::new(), Vec::new(), None::<UnitMeta>);
     for batch in FileReader::try_new(std::io::Cursor::new(bytes), None)? {
-        d.push(&batch?)?;
-    }
-    d.ready().pop().ok_or_else(|| Error::Wire(format!("unit {unit} is incomplete")))
-}
-
-/// A unit being received.
-#[derive(Default)]
-struct Partial {
-    batches: Vec<RecordBatch>,
-    fingerprints: Vec<u128>,
-    meta: Option<UnitMeta>,
-}
-
-/// Puts units back together from batches in any order, and hands them out in unit order.
-struct Decoder {
-    kind: Kind,
-    clean: SchemaRef,
-    partial: BTreeMap<u32, Partial>,
-    next: u32,
-}
-
-impl Decoder {
-    /// A decoder of `kind`'s batches, starting at unit 0.
-    fn new(kind: Kind) -> Decoder {
-        Decoder { kind, clean: schema::clean(kind), partial: BTreeMap::new(), next: 0 }
-    }
-
-    /// Takes one received batch (of [`schema`]).
-    fn push(&mut self, batch: &RecordBatch) -> Result<()> {
-        let meta = column(batch, META)?;
-        let rows = filter_record_batch(batch, &is_null(meta)?)?;
-        let metas = filter_record_batch(batch, &is_not_null(meta)?)?;
-        self.push_rows(&rows)?;
-        let units = column(&metas, UNIT)?.as_primitive::<UInt32Type>();
-        let texts = column(&metas, META)?.as_string::<i32>();
-        for i in 0..metas.num_rows() {
-            let m: UnitMeta = serde_json::from_str(texts.value(i))
-                .map_err(|e| Error::Wire(format!("a unit's description is not readable: {e}")))?;
-            self.partial.entry(units.value(i)).or_default().meta = Some(m);
+        let batch = batch?;
+        let units = column(&batch, UNIT)?.as_primitive::<UInt32Type>();
+        if let Some(other) = units.values().iter().find(|u| **u != unit) {
+            return Err(Error::Wire(format!("unit {unit} holds a row of unit {other}")));
         }
-        Ok(())
-    }
-
-    fn push_rows(&mut self, rows: &RecordBatch) -> Result<()> {
-        if rows.num_rows() == 0 {
-            return Ok(());
-        }
-        let units = Arc::clone(column(rows, UNIT)?);
-        for range in partition(&[Arc::clone(&units)])?.ranges() {
-            let part = rows.slice(range.start, range.end - range.start);
-            let unit = units.as_primitive::<UInt32Type>().value(range.start);
-            let fps = column(&part, FINGERPRINT)?.as_fixed_size_binary();
-            let fingerprints = (0..fps.len())
-                .map(|i| fps.value(i).try_into().map(u128::from_le_bytes))
-                .collect::<std::result::Result<Vec<u128>, _>>()
-                .map_err(|_| Error::Wire("a fingerprint is not 16 bytes".into()))?;
-            let data = self.clean.fields().len();
-            let p = self.partial.entry(unit).or_default();
-            if part.num_columns() == data + 3 {
-                p.batches.push(RecordBatch::try_new(Arc::clone(&self.clean), part.columns()[..data].to_vec())?);
+        let described = column(&batch, META)?;
+        let rows = filter_record_batch(&batch, &is_null(described)?)?;
+        if rows.num_rows() > 0 {
+            let fps = column(&rows, FINGERPRINT)?.as_fixed_size_binary();
+            for i in 0..fps.len() {
+                let fp: [u8; 16] =
+                    fps.value(i).try_into().map_err(|_| Error::Wire("a fingerprint is not 16 bytes".into()))?;
+                fingerprints.push(u128::from_le_bytes(fp));
             }
-            p.fingerprints.extend(fingerprints);
+            if rows.num_columns() == data + 3 {
+                batches.push(RecordBatch::try_new(Arc::clone(&clean), rows.columns()[..data].to_vec())?);
+            }
         }
-        Ok(())
-    }
-
-    /// The next units in order that are complete.
-    fn ready(&mut self) -> Vec<Chunk> {
-        let mut out = Vec::new();
-        while self.partial.get(&self.next).is_some_and(|p| p.meta.is_some()) {
-            let Some(p) = self.partial.remove(&self.next) else { break };
-            let Some(m) = p.meta else { break };
-            self.next += 1;
-            let rows = p.fingerprints.len() as u64;
-            let cleaned = Cleaned {
-                kind: self.kind,
-                batches: p.batches,
-                fingerprints: p.fingerprints,
-                dead_letters: Vec::new(),
-                records: rows,
-            };
-            out.push(Chunk {
-                cleaned,
-                records: m.records,
-                bytes: m.bytes,
-                cleaned_elsewhere_ns: m.clean_ns + m.dedup_ns,
-                duplicates: m.duplicates,
-                dead_letters: m.dead_letters,
-                objects: m.objects,
-                unreadable: m.unreadable,
-                held_by_reader: None,
-            });
+        let texts = filter_record_batch(&batch, &is_not_null(described)?)?;
+        let texts = column(&texts, META)?.as_string::<i32>();
+        for text in texts.iter().flatten() {
+            if meta.is_some() {
+                return Err(Error::Wire(format!("unit {unit} is described twice")));
+            }
+            meta = Some(
+                serde_json::from_str(text)
+                    .map_err(|e| Error::Wire(format!("a unit's description is not readable: {e}")))?,
+            );
         }
-        out
     }
+    let m = meta.ok_or_else(|| Error::Wire(format!("unit {unit} is incomplete")))?;
+    let rows = fingerprints.len() as u64;
+    Ok(Chunk {
+        cleaned: Cleaned { kind, batches, fingerprints, dead_letters: Vec::new(), records: rows },
+        records: m.records,
+        bytes: m.bytes,
+        cleaned_elsewhere_ns: m.clean_ns + m.dedup_ns,
+        duplicates: m.duplicates,
+        dead_letters: m.dead_letters,
+        objects: m.objects,
+        unreadable: m.unreadable,
+        held_by_reader: None,
+    })
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
