@@ -26,6 +26,23 @@ pub struct BatchConfig {
     /// objects (`pinpipe cluster`); unset means in this process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    /// With a cluster: where the questions' aggregates are recomputed over whole tables.
+    pub cluster_questions: ClusterQuestions,
+}
+
+/// Where a run on a cluster recomputes the questions' aggregates over whole tables (a first run,
+/// `--full`, many new rows; an update from a run's new rows is always computed by the job).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterQuestions {
+    /// On the cluster when the joins of the tables do not fit in the job's memory limit, else in
+    /// the job (faster for tables it can hold).
+    #[default]
+    Auto,
+    /// Always on the cluster.
+    Always,
+    /// Always in the job (joins that do not fit spill to its disk).
+    Never,
 }
 
 impl Default for BatchConfig {
@@ -37,6 +54,7 @@ impl Default for BatchConfig {
             memory_limit: ByteSize(DEFAULT_MEMORY_LIMIT),
             spill_dir: None,
             cluster: None,
+            cluster_questions: ClusterQuestions::Auto,
         }
     }
 }
@@ -119,6 +137,8 @@ pub struct Resolved {
     pub memory_limit: u64,
     /// Spill directory.
     pub spill_dir: PathBuf,
+    /// Where a run on a cluster recomputes the questions' aggregates.
+    pub cluster_questions: ClusterQuestions,
 }
 
 impl BatchConfig {
@@ -126,6 +146,12 @@ impl BatchConfig {
     pub fn validate(&self, data_dir: &Path) -> Result<Resolved, (&'static str, String)> {
         if !(1..=4096).contains(&self.read_concurrency) {
             return Err(("batch.read_concurrency", format!("must be 1..=4096, not {}", self.read_concurrency)));
+        }
+        if self.cluster.is_some() && !self.write_tables {
+            return Err((
+                "batch.write_tables",
+                "must be true with batch.cluster: the executors write the tables into the warehouse".into(),
+            ));
         }
         if self.memory_limit.0 < MIN_MEMORY_LIMIT {
             return Err(("batch.memory_limit", format!("must be at least 16MiB, not {}", self.memory_limit)));
@@ -144,6 +170,7 @@ impl BatchConfig {
             read_concurrency: self.read_concurrency,
             memory_limit: self.memory_limit.0,
             spill_dir,
+            cluster_questions: self.cluster_questions,
         })
     }
 }
@@ -198,6 +225,15 @@ mod tests {
         let bad = BatchConfig { memory_limit: ByteSize(1 << 20), ..Default::default() };
         assert_eq!(bad.validate(dd).unwrap_err().0, "batch.memory_limit");
         assert_eq!(BatchConfig::default().validate(dd).unwrap().spill_dir, PathBuf::from("/d/spill"));
+        // Executors write the tables into the warehouse: a cluster without tables is refused.
+        let bad = BatchConfig { cluster: Some("df://s:1".into()), write_tables: false, ..Default::default() };
+        let (key, message) = bad.validate(dd).unwrap_err();
+        assert_eq!(key, "batch.write_tables");
+        assert!(message.contains("batch.cluster"), "{message}");
+        let c: BatchConfig = serde_json::from_str(r#"{"cluster_questions": "always"}"#).unwrap();
+        assert_eq!(c.validate(dd).unwrap().cluster_questions, ClusterQuestions::Always);
+        assert_eq!(BatchConfig::default().cluster_questions, ClusterQuestions::Auto);
+        assert!(serde_json::from_str::<BatchConfig>(r#"{"cluster_questions": "sometimes"}"#).is_err());
     }
 
     #[test]

@@ -39,7 +39,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use config::{BatchConfig, run_folder};
+pub use config::{BatchConfig, ClusterQuestions, run_folder};
 use datafusion::prelude::SessionContext;
 pub use error::{Error, Result};
 pub use ingest::Ingested;
@@ -73,10 +73,13 @@ pub struct Job {
     pub spill_dir: PathBuf,
     /// Counters for a progress display.
     pub progress: Arc<ReadProgress>,
-    /// Where the raw objects are read and cleaned: `None` in this process, or elsewhere (the
-    /// executors of a cluster, `pinpipe-cluster`). De-duplication against the run and the
-    /// tables, writing and committing stay here either way.
+    /// Where the raw objects are read and cleaned and the tables' files written: `None` in this
+    /// process, or elsewhere (the executors of a cluster, `pinpipe-cluster`), which may also
+    /// recompute the questions' aggregates ([`ClusterQuestions`]). Deciding which rows are new
+    /// and committing stay here either way.
     pub reader: Option<Arc<dyn read::Reader>>,
+    /// With a reader: where the questions' aggregates are recomputed over whole tables.
+    pub cluster_questions: ClusterQuestions,
 }
 
 /// Counts per table.
@@ -153,8 +156,12 @@ pub struct Summary {
     pub run_dir: PathBuf,
     /// The input store.
     pub input: String,
-    /// Where the raw objects were read and cleaned: `this process`, or `cluster df://HOST:PORT`.
+    /// Where the raw objects were read and cleaned and the tables' files written: `this process`,
+    /// or `cluster df://HOST:PORT`.
     pub read_on: String,
+    /// Where the questions' aggregates were computed: `this process`, or `cluster df://HOST:PORT`
+    /// (recomputed over whole tables whose joins do not fit in the job's memory).
+    pub questions_on: String,
     /// `incremental` or `full` (per table in `ingested`: a table without positions is rebuilt).
     pub mode: String,
     /// Raw objects read by this run.
@@ -263,6 +270,7 @@ impl Summary {
             ingested: BTreeMap::new(),
             answers: BTreeMap::new(),
             answers_from: String::new(),
+            questions_on: "this process".to_owned(),
             phases: Phases::default(),
             memory_limit_bytes: job.memory_limit,
             joins_on_disk: false,
@@ -399,13 +407,26 @@ async fn answer_from_tables(
         }
         aggregates::Plan::Recompute => {
             let most_rows = [s.table_rows.pin, s.table_rows.geo, s.table_rows.user].into_iter().max().unwrap_or(0);
-            let ctx = queries::session(job.memory_limit, &job.spill_dir, most_rows)?;
-            for ((kind, location), (table, _)) in locations.iter().zip(&tables) {
-                register_table(&ctx, *kind, location, table).await?;
+            // Joins of whole tables that this process cannot hold run on the cluster, if there
+            // is one (`batch.cluster_questions`): the tables' files are read by its executors.
+            let on_cluster = match job.cluster_questions {
+                ClusterQuestions::Auto => !queries::joins_fit(most_rows, job.memory_limit),
+                ClusterQuestions::Always => true,
+                ClusterQuestions::Never => false,
+            };
+            // A table without files joins with nothing: no work to distribute.
+            let on_cluster = on_cluster && files.iter().all(|f| !f.is_empty());
+            if let Some(reader) = job.reader.as_ref().filter(|_| on_cluster) {
+                let ctx = reader.session()?;
+                for ((kind, location), files) in locations.iter().zip(&files) {
+                    register_files(&ctx, *kind, location, files)?;
+                }
+                queries::register_join_views(&ctx, false).await?;
+                s.questions_on = reader.describe();
+                aggregates::compute(&ctx, None, covers).await?
+            } else {
+                recompute_here(job, locations, &tables, most_rows, covers, s).await?
             }
-            let joins = queries::register_joins(&ctx, most_rows, job.memory_limit, &job.spill_dir, false).await?;
-            s.joins_on_disk = joins.on_disk();
-            aggregates::compute(&ctx, None, covers).await?
         }
     };
     if let Some(store) = &store
@@ -415,6 +436,54 @@ async fn answer_from_tables(
         tracing::warn!(error = %e, "cannot save the questions' aggregates");
     }
     Ok(result)
+}
+
+/// Recomputes the aggregates over the whole tables in this process (the joins held in memory, or
+/// written to the spill directory when they are too large).
+async fn recompute_here(
+    job: &Job,
+    locations: &[(Kind, pinpipe_store::TableLocation)],
+    tables: &[(deltalake::DeltaTable, String)],
+    most_rows: u64,
+    covers: BTreeMap<String, Vec<String>>,
+    s: &mut Summary,
+) -> Result<aggregates::Aggregates> {
+    let ctx = queries::session(job.memory_limit, &job.spill_dir, most_rows)?;
+    for ((kind, location), (table, _)) in locations.iter().zip(tables) {
+        register_table(&ctx, *kind, location, table).await?;
+    }
+    let joins = queries::register_joins(&ctx, most_rows, job.memory_limit, &job.spill_dir, false).await?;
+    s.joins_on_disk = joins.on_disk();
+    aggregates::compute(&ctx, None, covers).await
+}
+
+/// Registers the clean table of `kind` as `pin`, `geo` or `users` over its data files `files`
+/// (at least one: a Parquet listing of exactly those files, which a cluster's executors read
+/// themselves; Ballista cannot send an in-memory table).
+fn register_files(
+    ctx: &SessionContext,
+    kind: Kind,
+    location: &pinpipe_store::TableLocation,
+    files: &[delta::DataFile],
+) -> Result<()> {
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+    let name = queries::table_name(kind);
+    let err = |e: datafusion::error::DataFusionError| Error::Query { question: name.into(), source: e };
+    let urls = files
+        .iter()
+        .map(|f| {
+            let url =
+                location.url.join(&f.path).map_err(|e| Error::Config(format!("{}{}: {e}", location.url, f.path)))?;
+            ListingTableUrl::parse(url.as_str()).map_err(err)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config =
+        ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema::clean(kind));
+    let table = ListingTable::try_new(config).map_err(err)?;
+    ctx.register_table(name, Arc::new(table)).map_err(err)?;
+    Ok(())
 }
 
 /// Registers the clean table of `kind` as `pin`, `geo` or `users` (an empty table when it does
@@ -451,7 +520,8 @@ fn facts(s: &Summary) -> Vec<(String, String)> {
     let per = |p: &PerKind| format!("pin {}, geo {}, user {}", p.pin, p.geo, p.user);
     let mut f = vec![
         ("input".to_owned(), s.input.clone()),
-        ("read and cleaned on".to_owned(), s.read_on.clone()),
+        ("read, cleaned and written on".to_owned(), s.read_on.clone()),
+        ("questions' aggregates computed on".to_owned(), s.questions_on.clone()),
         ("mode".to_owned(), s.mode.clone()),
         ("raw records".to_owned(), per(&s.raw_records)),
         ("rows added".to_owned(), per(&s.clean_rows)),

@@ -343,7 +343,7 @@ pub async fn register_joins(
     spill_dir: &std::path::Path,
     flagged: bool,
 ) -> Result<Joins> {
-    let hold = rows.saturating_mul(JOINED_ROW_BYTES) <= memory_limit / 4;
+    let hold = joins_fit(rows, memory_limit);
     let dir = if hold {
         None
     } else {
@@ -393,6 +393,28 @@ pub async fn register_joins(
     let partitions = if hold { partitions } else { std::thread::available_parallelism().map_or(2, |n| n.get()) };
     set(ctx, "datafusion.execution.target_partitions", &partitions.to_string()).await?;
     Ok(Joins { dir })
+}
+
+/// Whether the joins of tables of `rows` rows at most fit in a quarter of `memory_limit` (and
+/// are held in memory by [`register_joins`]).
+pub fn joins_fit(rows: u64, memory_limit: u64) -> bool {
+    rows.saturating_mul(JOINED_ROW_BYTES) <= memory_limit / 4
+}
+
+/// Registers `pg`, `pgu`, `pg_delta` and `pgu_delta` as views over the tables `pin`, `geo` and
+/// `users` (already registered), as [`register_joins`] does but computing nothing now: each
+/// aggregate's plan joins the tables itself. For a session whose plans run on a cluster, where
+/// the joins are distributed (shuffled by `ind`) and nothing is held by this process.
+pub async fn register_join_views(ctx: &SessionContext, flagged: bool) -> Result<()> {
+    for (name, sql) in [("pg", pg_sql(flagged)), ("pgu", pgu_sql(flagged))] {
+        let err = |source| Error::Query { question: name.into(), source };
+        let view = ctx.sql(&sql).await.map_err(err)?.into_view();
+        ctx.register_table(name, view).map_err(err)?;
+        let filter = if flagged { " WHERE _new" } else { "" };
+        let delta = ctx.sql(&format!("SELECT * FROM {name}{filter}")).await.map_err(err)?;
+        ctx.register_table(format!("{name}_delta"), delta.into_view()).map_err(err)?;
+    }
+    Ok(())
 }
 
 /// `SET key = value` in the session.

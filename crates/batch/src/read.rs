@@ -204,6 +204,10 @@ pub trait Reader: Send + Sync {
     /// `pinpipe_store::warehouse::batch_table` names it) with their fingerprint files; commits
     /// nothing. Then, and when the run fails, forgets the units.
     fn write<'a>(&'a self, kind: Kind, table: &'a str, keep: Vec<Keep>) -> BoxFuture<'a, Result<Written>>;
+
+    /// A DataFusion session whose plans run where the reader works (a cluster's executors), for
+    /// questions over tables too large for the job: tables registered in it are read there.
+    fn session(&self) -> Result<datafusion::prelude::SessionContext>;
 }
 
 /// Which rows of a unit held by a [`Reader`] to write.

@@ -33,6 +33,7 @@ pub(crate) fn job(dir: &Path, run: &str, full: bool) -> Job {
         spill_dir: dir.join("spill"),
         progress: Arc::new(ReadProgress::default()),
         reader: None,
+        cluster_questions: crate::ClusterQuestions::Auto,
     }
 }
 

@@ -100,22 +100,27 @@ impl ClusterReader {
             Work::Clean(t) => format!("pinpipe batch: read and clean {:?} ({} units)", t.kind, t.units.len()),
             Work::Write(t) => format!("pinpipe batch: write {:?} to {} ({} units)", t.kind, t.table, t.units.len()),
         };
+        // One stage: each unit's task hands its output straight to the job (no round-robin
+        // shuffle between the scan and the result).
+        let ctx = self.context(&name, false)?;
+        let df = ctx.read_table(Arc::new(Units::new(work))).map_err(|e| self.err(e))?;
+        df.execute_stream().await.map_err(|e| self.err(e))
+    }
+
+    /// A session whose plans run on the cluster, as jobs named `name`.
+    fn context(&self, name: &str, round_robin: bool) -> pinpipe_batch::Result<SessionContext> {
         let config = SessionConfig::new_with_ballista()
             .with_ballista_logical_extension_codec(codec())
             .with_ballista_physical_extension_codec(codec())
-            .with_ballista_job_name(&name)
-            // One stage: each unit's task hands its output straight to the job (no round-robin
-            // shuffle between the scan and the result).
-            .set_bool("datafusion.optimizer.enable_round_robin_repartition", false);
+            .with_ballista_job_name(name)
+            .set_bool("datafusion.optimizer.enable_round_robin_repartition", round_robin);
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
             .build()
             .upgrade_for_ballista(format!("http://{}", self.scheduler))
             .map_err(|e| self.err(e))?;
-        let ctx = SessionContext::new_with_state(state);
-        let df = ctx.read_table(Arc::new(Units::new(work))).map_err(|e| self.err(e))?;
-        df.execute_stream().await.map_err(|e| self.err(e))
+        Ok(SessionContext::new_with_state(state))
     }
 }
 
@@ -302,6 +307,10 @@ impl Reader for ClusterReader {
         })
         .try_flatten()
         .boxed()
+    }
+
+    fn session(&self) -> pinpipe_batch::Result<SessionContext> {
+        self.context("pinpipe batch: the questions' aggregates", true)
     }
 
     fn write<'a>(

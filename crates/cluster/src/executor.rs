@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 
 use crate::plan::codec;
 use crate::{Error, Result, SchedulerAddr};
@@ -63,9 +64,22 @@ impl ExecutorConfig {
             executor_heartbeat_interval_seconds: self.heartbeat.as_secs().max(1),
             override_logical_codec: Some(codec()),
             override_physical_codec: Some(codec()),
+            override_runtime_producer: Some(runtime_producer(self.work_dir.clone())),
             ..ExecutorProcessConfig::default()
         }
     }
+}
+
+/// Ballista's runtime for a task (temporary files in the work directory) with the stores of
+/// [`crate::stores`]: Ballista sizes its memory pool on top of it.
+fn runtime_producer(work_dir: Option<std::path::PathBuf>) -> ballista_core::RuntimeProducer {
+    Arc::new(move |_| {
+        let mut b = RuntimeEnvBuilder::new().with_object_store_registry(crate::stores::registry());
+        if let Some(dir) = &work_dir {
+            b = b.with_temp_file_path(dir);
+        }
+        Ok(Arc::new(b.build()?))
+    })
 }
 
 /// Runs the executor until the process ends.

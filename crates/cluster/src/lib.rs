@@ -18,6 +18,7 @@ pub mod client;
 pub mod executor;
 pub mod plan;
 pub mod scheduler;
+pub mod stores;
 pub mod wire;
 
 use std::fmt;

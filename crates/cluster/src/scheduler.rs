@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig as BallistaConfig;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionState;
+use datafusion::prelude::SessionConfig;
 
 use crate::plan::codec;
 use crate::{Error, Result};
@@ -46,9 +50,20 @@ impl SchedulerConfig {
             expire_dead_executor_interval_seconds: (self.executor_timeout.as_secs() / 2).max(1),
             override_logical_codec: Some(codec()),
             override_physical_codec: Some(codec()),
+            override_session_builder: Some(Arc::new(session_builder)),
             ..BallistaConfig::default()
         }
     }
+}
+
+/// Ballista's session for planning a job, with the stores of [`crate::stores`] (it lists the
+/// files of the scans it plans).
+fn session_builder(config: SessionConfig) -> datafusion::error::Result<SessionState> {
+    let state = ballista_core::utils::default_session_builder(config)?;
+    let runtime = RuntimeEnvBuilder::from_runtime_env(state.runtime_env())
+        .with_object_store_registry(crate::stores::registry())
+        .build_arc()?;
+    Ok(SessionStateBuilder::new_from_existing(state).with_runtime_env(runtime).build())
 }
 
 /// Runs the scheduler until the process ends.

@@ -260,10 +260,15 @@ pub struct BatchArgs {
     /// Print only the summary, not the answer tables.
     #[arg(long)]
     pub quiet: bool,
-    /// Read and clean the raw objects on a Ballista cluster (`pinpipe cluster`), e.g.
-    /// df://10.0.0.5:50050; the job still de-duplicates, writes and commits [config: batch.cluster].
+    /// Read, clean and write on a Ballista cluster (`pinpipe cluster`), e.g. df://10.0.0.5:50050;
+    /// the job still decides which rows are new and commits [config: batch.cluster].
     #[arg(long, value_name = "df://HOST:PORT")]
     pub cluster: Option<String>,
+    /// With --cluster: where the questions' aggregates are recomputed over whole tables: auto
+    /// (on the cluster when the joins do not fit in --memory-limit), always, never
+    /// [config: batch.cluster_questions, default auto].
+    #[arg(long, value_name = "WHERE", value_parser = ["auto", "always", "never"])]
+    pub cluster_questions: Option<String>,
 }
 
 impl BatchArgs {
@@ -275,6 +280,7 @@ impl BatchArgs {
         o.set("batch.write_tables", "--no-tables", self.no_tables.then_some(Value::from(false)));
         o.set("batch.memory_limit", "--memory-limit", self.memory_limit.clone().map(Value::from));
         o.set("batch.cluster", "--cluster", self.cluster.clone().map(Value::from));
+        o.set("batch.cluster_questions", "--cluster-questions", self.cluster_questions.clone().map(Value::from));
     }
 }
 

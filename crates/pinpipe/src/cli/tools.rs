@@ -190,6 +190,9 @@ pub enum BenchCommand {
         /// and two executors on 127.0.0.1, or df://HOST:PORT of a running one.
         #[arg(long, value_name = "local|df://HOST:PORT")]
         cluster: Option<String>,
+        /// With --cluster: the cluster runs' `--cluster-questions` (auto, always, never).
+        #[arg(long, value_name = "WHERE", value_parser = ["auto", "always", "never"], requires = "cluster")]
+        cluster_questions: Option<String>,
     },
     /// Writes the raw objects `bench batch` generates into DIR (for tests and other tools).
     #[command(hide = true)]

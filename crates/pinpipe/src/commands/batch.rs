@@ -91,6 +91,7 @@ pub async fn run_job(loaded: &Loaded, run: &Run) -> anyhow::Result<std::path::Pa
         spill_dir: r.batch.spill_dir.clone(),
         progress: Arc::clone(&progress),
         reader,
+        cluster_questions: r.batch.cluster_questions,
     };
     let bar_task = tokio::spawn(show_progress(progress));
     let outcome = pinpipe_batch::run(&job).await;
@@ -121,7 +122,10 @@ fn print_outcome(outcome: &pinpipe_batch::Outcome, run_dir: &std::path::Path, qu
         s.phases.total_s
     ))?;
     if s.read_on != "this process" {
-        line(&format!("  read and cleaned on {}", s.read_on))?;
+        line(&format!("  read, cleaned and written on {}", s.read_on))?;
+    }
+    if s.questions_on != "this process" {
+        line(&format!("  questions' aggregates computed on {}", s.questions_on))?;
     }
     line(&format!("  raw records:        {}", per(&s.raw_records)))?;
     line(&format!("  rows added:         {}", per(&s.clean_rows)))?;

@@ -33,10 +33,14 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn start(w: &Workdir, executors: usize, executor_timeout: &str) -> Cluster {
+    /// A scheduler and `executors` one-slot executors; `s3` the endpoint of the S3 server their
+    /// environment names (`AWS_ENDPOINT_URL`), for the tables' files on it.
+    fn start(w: &Workdir, executors: usize, executor_timeout: &str, s3: Option<&str>) -> Cluster {
         let bind = format!("127.0.0.1:{}", free_port());
+        let env: Vec<(&str, &str)> = s3.map(|e| vec![("AWS_ENDPOINT_URL", e)]).unwrap_or_default();
         let scheduler = w
             .cmd(&["cluster", "scheduler", "--bind", &bind, "--executor-timeout", executor_timeout])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -50,6 +54,7 @@ impl Cluster {
                 .cmd(&["cluster", "executor", "--scheduler", &bind, "--slots", "1", "--port", &port])
                 .args(["--grpc-port", &grpc, "--heartbeat", "1s", "--work-dir"])
                 .arg(&dir)
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -187,7 +192,7 @@ async fn upload(bucket: &pinpipe_testkit::s3::TestBucket, dir: &Path, prefix: &s
 async fn a_scheduler_and_two_executors_answer_and_fill_the_tables_as_one_process_does() {
     let Some(bucket) = pinpipe_testkit::s3::TestBucket::create().await else { return };
     let w = Workdir::new();
-    let cluster = Cluster::start(&w, 2, "30s");
+    let cluster = Cluster::start(&w, 2, "30s", Some(&bucket.endpoint));
 
     // The golden fixture on S3: the answers worked out by hand, in one process and on the cluster.
     let fixture = w.path().join("golden");
@@ -196,8 +201,13 @@ async fn a_scheduler_and_two_executors_answer_and_fill_the_tables_as_one_process
     let raw = bucket.url("golden");
     let (one, _) = batch(&w, &raw, &bucket.endpoint, "wh-golden-one", "golden-one", &[]);
     let (many, _) = batch(&w, &raw, &bucket.endpoint, "wh-golden", "golden", &["--cluster", &cluster.url]);
+    let all = ["--cluster", cluster.url.as_str(), "--cluster-questions", "always"];
+    let (all_on, _) = batch(&w, &raw, &bucket.endpoint, "wh-golden-all", "golden-all", &all);
+    assert_eq!(read_json(&all_on.join("summary.json"))["questions_on"], format!("cluster {}", cluster.url));
+    assert_eq!(read_json(&many.join("summary.json"))["questions_on"], "this process");
     for (q, expected) in pinpipe_testkit::golden::golden() {
         assert_eq!(read_json(&many.join(format!("{q}.json"))), expected, "{q} on the cluster");
+        assert_eq!(read_json(&all_on.join(format!("{q}.json"))), expected, "{q}, its aggregates on the cluster");
         assert_eq!(read_json(&one.join(format!("{q}.json"))), expected, "{q} in one process");
     }
     let s = read_json(&many.join("summary.json"));
@@ -214,7 +224,7 @@ async fn a_scheduler_and_two_executors_answer_and_fill_the_tables_as_one_process
     w.ok(&["sink", "--once", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--flush-size", "3"]);
     let (one, _) = batch(&w, &raw, &bucket.endpoint, "wh-one", "one", &[]);
     let (many, out) = batch(&w, &raw, &bucket.endpoint, "wh-cluster", "cluster", &["--cluster", &cluster.url]);
-    assert!(out.contains(&format!("read and cleaned on cluster {}", cluster.url)), "{out}");
+    assert!(out.contains(&format!("read, cleaned and written on cluster {}", cluster.url)), "{out}");
     assert_eq!(read_json(&many.join("summary.json"))["read_on"], format!("cluster {}", cluster.url));
     assert_eq!(read_json(&one.join("summary.json"))["read_on"], "this process");
     assert_same_runs(&w, &one, &many, ["wh-one", "wh-cluster"]);
@@ -265,6 +275,29 @@ async fn a_scheduler_and_two_executors_answer_and_fill_the_tables_as_one_process
     }
     assert_eq!(count_files(&w.path().join("wh-gen-cluster/batch/_pinpipe_staging")), 0);
 
+    assert_eq!(s["questions_on"], "this process", "joins this size fit in the job's memory: {s}");
+    // With a job too small to hold the joins of the whole tables, the questions' aggregates are
+    // computed on the cluster (its executors read the tables' files): the same answers.
+    let small = ["--cluster", cluster.url.as_str(), "--memory-limit", "16MiB"];
+    let (tight, out) = batch(&w, &raw, &bucket.endpoint, "wh-gen-small", "gen-small", &small);
+    let s3 = read_json(&tight.join("summary.json"));
+    assert_eq!(s3["questions_on"], format!("cluster {}", cluster.url), "{s3}");
+    assert!(out.contains(&format!("questions' aggregates computed on cluster {}", cluster.url)), "{out}");
+    assert_eq!(s3["joins_on_disk"], false);
+    assert_same_runs(&w, &one, &tight, ["wh-gen-one", "wh-gen-small"]);
+    // The same with the tables on S3: the scheduler and the executors open the bucket themselves.
+    let wh = bucket.url("wh-gen-s3");
+    let args = ["batch", "--store", &raw, "--s3-endpoint", &bucket.endpoint, "--warehouse", &wh, "--quiet"];
+    let env = [("AWS_EC2_METADATA_DISABLED", "true"), ("PINPIPE_WAREHOUSE__S3_ENDPOINT", bucket.endpoint.as_str())];
+    let r = w.run_with(&[&args[..], &["--run-id", "gen-s3"], &small[..]].concat(), &env);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let on_s3 = w.path().join(".pinpipe/results/gen-s3");
+    assert_eq!(read_json(&on_s3.join("summary.json"))["questions_on"], format!("cluster {}", cluster.url));
+    for q in ANSWERS {
+        let file = format!("{q}.json");
+        assert_eq!(read_json(&on_s3.join(&file)), read_json(&one.join(&file)), "{q} with the tables on S3");
+    }
+
     // An incremental run on the cluster with nothing new commits nothing and answers the same.
     let (again, _) = batch(&w, &raw, &bucket.endpoint, "wh-gen-cluster", "gen-again", &["--cluster", &cluster.url]);
     let s2 = read_json(&again.join("summary.json"));
@@ -305,7 +338,7 @@ async fn an_executor_killed_mid_job_still_leaves_exact_tables() {
     let Some(bucket) = pinpipe_testkit::s3::TestBucket::create().await else { return };
     let w = Workdir::new();
     let (raw, one) = generated_on_s3(&w, &bucket).await;
-    let mut cluster = Cluster::start(&w, 2, "3s");
+    let mut cluster = Cluster::start(&w, 2, "3s", None);
     let job = spawn_batch(&w, &raw, &bucket.endpoint, "killed", &cluster.url);
     // SIGKILL the first executor as soon as it has written task output.
     let victim_dir = cluster.executors[0].1.clone();
@@ -334,7 +367,7 @@ async fn a_scheduler_killed_mid_job_fails_the_run_and_a_rerun_is_exact() {
     let Some(bucket) = pinpipe_testkit::s3::TestBucket::create().await else { return };
     let w = Workdir::new();
     let (raw, one) = generated_on_s3(&w, &bucket).await;
-    let mut cluster = Cluster::start(&w, 2, "30s");
+    let mut cluster = Cluster::start(&w, 2, "30s", None);
     let mut job = spawn_batch(&w, &raw, &bucket.endpoint, "orphaned", &cluster.url);
     // SIGKILL the scheduler once an executor has run a task of the job.
     let dirs: Vec<PathBuf> = cluster.executors.iter().map(|(_, d)| d.clone()).collect();
@@ -356,7 +389,7 @@ async fn a_scheduler_killed_mid_job_fails_the_run_and_a_rerun_is_exact() {
     assert!(stderr.contains("the cluster at") || stderr.contains("no Ballista scheduler answers"), "{stderr}");
     // Nothing of it is left half-done: a run on a new cluster ingests the rest exactly once (what a
     // table committed before the scheduler died is not read again).
-    let cluster = Cluster::start(&w, 2, "30s");
+    let cluster = Cluster::start(&w, 2, "30s", None);
     let (rerun, _) = batch(&w, &raw, &bucket.endpoint, "wh-cluster", "rerun", &["--cluster", &cluster.url]);
     assert_same_tables(&w, &one, &rerun, ["wh-one", "wh-cluster"]);
     assert_eq!(count_files(&w.path().join("wh-cluster/batch/_pinpipe_staging")), 0, "staged units left");
@@ -371,6 +404,11 @@ fn a_scheduler_that_is_not_there_is_named_in_one_line() {
     assert!(e.contains("pinpipe cluster scheduler"), "{e}");
     let e = w.fails(&["batch", "--cluster", "http://x:1"], &[]);
     assert!(e.contains("batch.cluster") && e.contains("df://HOST:PORT"), "{e}");
+    let e = w.fails(&["batch", "--cluster", &format!("df://127.0.0.1:{port}"), "--no-tables"], &[]);
+    assert!(e.contains("batch.write_tables") && e.contains("executors write the tables"), "{e}");
+    let r = w.run(&["batch", "--cluster-questions", "sometimes"]);
+    assert_eq!(r.code, 2, "a usage error");
+    assert!(r.stderr.contains("auto") && r.stderr.contains("always") && r.stderr.contains("never"), "{}", r.stderr);
     let e = w.fails(&["cluster", "executor", "--scheduler", "127.0.0.1:1", "--slots", "0"], &[]);
     assert!(e.contains("--slots must be at least 1"), "{e}");
     let e = w.fails(&["cluster", "scheduler", "--executor-timeout", "soon"], &[]);

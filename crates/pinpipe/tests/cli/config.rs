@@ -27,7 +27,9 @@ fn config_shows_values_and_their_origin() {
     assert!(out.stdout.contains("listen = \"127.0.0.1:8082\"  # default"), "{}", out.stdout);
     assert!(out.stdout.contains("[warehouse]\n# url unset: file://"), "{}", out.stdout);
     assert!(
-        out.stdout.contains("[batch]\nmemory_limit = \"1GiB\"  # default\nread_concurrency = 64  # default"),
+        out.stdout.contains(
+            "[batch]\ncluster_questions = \"auto\"  # default\nmemory_limit = \"1GiB\"  # default\nread_concurrency = 64  # default"
+        ),
         "{}",
         out.stdout
     );

@@ -35,7 +35,18 @@ pub async fn run(loaded: &Loaded, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Source { rows, runs, source_url } => source(loaded, rows, runs.max(1), source_url).await,
         BenchCommand::Log { records, runs } => log::run(loaded, records, runs.max(1)).await,
         BenchCommand::Sink { records, runs } => sink::run(loaded, records, runs.max(1)).await,
-        BenchCommand::Batch { posts, layout, runs, keep_data, source_rows, loss, new, format, cluster } => {
+        BenchCommand::Batch {
+            posts,
+            layout,
+            runs,
+            keep_data,
+            source_rows,
+            loss,
+            new,
+            format,
+            cluster,
+            cluster_questions,
+        } => {
             let options = batch::Options {
                 posts,
                 layout,
@@ -46,6 +57,7 @@ pub async fn run(loaded: &Loaded, cmd: BenchCommand) -> anyhow::Result<()> {
                 new,
                 formats: format,
                 cluster,
+                cluster_questions,
             };
             batch::run(loaded, options).await
         }

@@ -69,15 +69,26 @@ impl LocalCluster {
     }
 }
 
-/// Runs the job on `data` in one process and on the cluster at `url`, `runs` times each,
-/// alternating; checks the answers are the same and prints medians and their ratio.
-pub fn compare(loaded: &crate::config::Loaded, data: &Path, url: &str, runs: u32) -> anyhow::Result<()> {
+/// Runs the job on `data` in one process and on the cluster at `url` (with `--cluster-questions
+/// questions`, if given), `runs` times each, alternating; checks the answers are the same and
+/// prints medians and their ratio.
+pub fn compare(
+    loaded: &crate::config::Loaded,
+    data: &Path,
+    url: &str,
+    questions: Option<&str>,
+    runs: u32,
+) -> anyhow::Result<()> {
+    let mut args = vec!["--cluster", url];
+    if let Some(q) = questions {
+        args.extend(["--cluster-questions", q]);
+    }
     let (mut single, mut cluster) = (Vec::new(), Vec::new());
     for run in 1..=runs {
         let s = super::super::Scratch::new(loaded, "batch-single")?;
         let one = run_job_with(data, &s.0, &format!("single-{run}"), &[])?;
         let c = super::super::Scratch::new(loaded, "batch-cluster")?;
-        let many = run_job_with(data, &c.0, &format!("cluster-{run}"), &["--cluster", url])?;
+        let many = run_job_with(data, &c.0, &format!("cluster-{run}"), &args)?;
         same_answers(&s.0.join(format!("results/single-{run}")), &c.0.join(format!("results/cluster-{run}")))?;
         for k in ["raw_records", "clean_rows", "duplicates_dropped", "dead_letters", "table_rows"] {
             anyhow::ensure!(one.summary[k] == many.summary[k], "{k} differ: {} vs {}", one.summary[k], many.summary[k]);
@@ -90,8 +101,10 @@ pub fn compare(loaded: &crate::config::Loaded, data: &Path, url: &str, runs: u32
     let m = |v: &[JobRun], f: &dyn Fn(&JobRun) -> f64| median(v.iter().map(f).collect());
     let (s, c) = (m(&single, &|r| r.wall), m(&cluster, &|r| r.wall));
     let (si, ci) = (m(&single, &|r| r.phase("ingest_s")), m(&cluster, &|r| r.phase("ingest_s")));
+    let (sq, cq) = (m(&single, &|r| r.phase("queries_s")), m(&cluster, &|r| r.phase("queries_s")));
+    let on = cluster.last().and_then(|r| r.summary["questions_on"].as_str()).unwrap_or("?").to_owned();
     line(&format!(
-        "median: one process {s:.2} s (ingest {si:.2} s), cluster {c:.2} s (ingest {ci:.2} s): cluster/one process {:.2}x (goal <= 2x); answers identical in every run",
+        "median: one process {s:.2} s (ingest {si:.2} s, queries {sq:.2} s), cluster {c:.2} s (ingest {ci:.2} s, queries {cq:.2} s on {on}): cluster/one process {:.2}x (goal <= 2x); answers identical in every run",
         c / s.max(1e-9)
     ))?;
     Ok(())

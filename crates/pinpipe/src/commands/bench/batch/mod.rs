@@ -290,6 +290,8 @@ pub struct Options {
     /// Compare the job in one process with the job on a cluster: `local` (started for the
     /// benchmark) or `df://HOST:PORT`.
     pub cluster: Option<String>,
+    /// The cluster runs' `--cluster-questions`.
+    pub cluster_questions: Option<String>,
 }
 
 /// Runs the benchmark.
@@ -359,7 +361,7 @@ async fn scenario(
         };
         let url = local.as_ref().map_or(target.as_str(), |l| l.url.as_str());
         line(&format!("the job in one process against the job on the cluster at {url}"))?;
-        cluster::compare(loaded, &base_dir, url, o.runs)?;
+        cluster::compare(loaded, &base_dir, url, o.cluster_questions.as_deref(), o.runs)?;
         if !o.keep {
             let _ = std::fs::remove_dir_all(&base_dir);
         }
