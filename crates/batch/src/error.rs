@@ -98,6 +98,14 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// What the job's reader (a cluster) returned does not add up.
+    #[error("{reader}: {reason}")]
+    Reader {
+        /// The reader ([`crate::read::Reader::describe`]).
+        reader: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A worker task panicked or was cancelled.
     #[error("a worker task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

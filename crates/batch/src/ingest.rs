@@ -9,9 +9,9 @@
 //!    while those are scanned. A table without rows (a first run, `--full`) needs no check, and
 //!    the rows go straight to the writer.
 //! 4. Rows are written as Parquet files with their fingerprint files ([`crate::write`]), and
-//!    committed in ONE Delta commit with the positions of the objects read. Nothing is visible before that commit; a
-//!    run killed at any point leaves the table as it was (files it wrote are unreferenced and
-//!    removed by `VACUUM`), and the next run ingests the same objects again.
+//!    committed in ONE Delta commit with the positions of the objects read. Nothing is visible
+//!    before that commit; a run killed at any point leaves the table as it was (files it wrote
+//!    are unreferenced and removed by `VACUUM`), and the next run ingests the same objects again.
 //!
 //! On a cluster (the job's [`Reader`]) steps 2 and 4 run on its executors, which keep each
 //! unit's rows: the job receives fingerprints, decides in steps 2–3 which rows are new exactly as
@@ -119,15 +119,23 @@ pub(crate) async fn ingest(
             let repeated =
                 if check_table { held_already(cx, kind, &table, &url, &state, &sets).await? } else { HashSet::new() };
             out.duplicates += repeated.len() as u64;
-            let keep = keep
+            let keep: Vec<Keep> = keep
                 .into_iter()
                 .map(|(unit, fps, new)| {
                     let rows = fps.iter().zip(new).map(|(fp, new)| new && !repeated.contains(fp)).collect();
                     Keep { unit, rows }
                 })
                 .collect();
+            let kept: usize = keep.iter().map(|k| k.rows.iter().filter(|r| **r).count()).sum();
             let table_dir = pinpipe_store::warehouse::batch_table(name);
             let written = reader.write(kind, &table_dir, keep).await?;
+            if written.rows != kept as u64 {
+                // Nothing is committed: the next run reads the same objects again.
+                return Err(Error::Reader {
+                    reader: reader.describe(),
+                    reason: format!("{} rows were written to {url}, not the {kept} kept", written.rows),
+                });
+            }
             cx.busy.write_ns.fetch_add(written.write_ns, std::sync::atomic::Ordering::Relaxed);
             (written.adds, written.rows)
         }
@@ -188,8 +196,8 @@ async fn read_elsewhere(
     let mut chunks = reader.chunks(cx.input, kind, objects);
     let mut units = Vec::new();
     while let Some(mut c) = chunks.try_next().await? {
-        let unit = c.held_by_reader.ok_or_else(|| Error::Cluster {
-            scheduler: reader.describe(),
+        let unit = c.held_by_reader.ok_or_else(|| Error::Reader {
+            reader: reader.describe(),
             reason: "a unit came back without its number".into(),
         })?;
         let t = Instant::now();

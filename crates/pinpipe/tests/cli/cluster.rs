@@ -307,6 +307,13 @@ async fn a_scheduler_and_two_executors_answer_and_fill_the_tables_as_one_process
         let file = format!("{q}.json");
         assert_eq!(read_json(&again.join(&file)), read_json(&many.join(&file)), "{q}");
     }
+    // `--full` on the cluster rebuilds the same tables from every object.
+    let full = ["--cluster", cluster.url.as_str(), "--full"];
+    let (rebuilt, _) = batch(&w, &raw, &bucket.endpoint, "wh-gen-cluster", "gen-full", &full);
+    let s4 = read_json(&rebuilt.join("summary.json"));
+    assert_eq!(s4["mode"], "full", "{s4}");
+    assert_eq!(s4["objects"], s["objects"], "{s4}");
+    assert_same_tables(&w, &one, &rebuilt, ["wh-gen-one", "wh-gen-cluster"]);
 }
 
 /// 100,000 generated posts uploaded to the bucket as NDJSON objects, and the job run on them in
