@@ -40,6 +40,10 @@ const MIN_UNIT_BYTES: u64 = 1 << 20;
 /// The largest unit (bytes of records): what an executor's slot holds at once.
 const MAX_UNIT_BYTES: u64 = 64 << 20;
 
+/// Tasks per stage of the questions' plans (scans of the tables' files, the joins' shuffles by
+/// `ind`, the aggregates): enough for the slots of a few executors.
+const QUESTION_PARTITIONS: usize = 8;
+
 /// Reads and cleans through a Ballista cluster.
 #[derive(Clone)]
 pub struct ClusterReader {
@@ -102,18 +106,23 @@ impl ClusterReader {
         };
         // One stage: each unit's task hands its output straight to the job (no round-robin
         // shuffle between the scan and the result).
-        let ctx = self.context(&name, false)?;
+        let ctx = self.context(&name, None)?;
         let df = ctx.read_table(Arc::new(Units::new(work))).map_err(|e| self.err(e))?;
         df.execute_stream().await.map_err(|e| self.err(e))
     }
 
     /// A session whose plans run on the cluster, as jobs named `name`.
-    fn context(&self, name: &str, round_robin: bool) -> pinpipe_batch::Result<SessionContext> {
-        let config = SessionConfig::new_with_ballista()
+    /// With `partitions`, its scans and joins split into that many tasks per stage; no
+    /// round-robin shuffles (Ballista's scheduler turns them off anyway).
+    fn context(&self, name: &str, partitions: Option<usize>) -> pinpipe_batch::Result<SessionContext> {
+        let mut config = SessionConfig::new_with_ballista()
             .with_ballista_logical_extension_codec(codec())
             .with_ballista_physical_extension_codec(codec())
             .with_ballista_job_name(name)
-            .set_bool("datafusion.optimizer.enable_round_robin_repartition", round_robin);
+            .set_bool("datafusion.optimizer.enable_round_robin_repartition", false);
+        if let Some(n) = partitions {
+            config = config.with_target_partitions(n.max(1));
+        }
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
@@ -310,7 +319,7 @@ impl Reader for ClusterReader {
     }
 
     fn session(&self) -> pinpipe_batch::Result<SessionContext> {
-        self.context("pinpipe batch: the questions' aggregates", true)
+        self.context("pinpipe batch: the questions' aggregates", Some(QUESTION_PARTITIONS))
     }
 
     fn write<'a>(
