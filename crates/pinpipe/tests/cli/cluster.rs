@@ -342,14 +342,34 @@ fn spawn_batch(w: &Workdir, raw: &str, endpoint: &str, run: &str, cluster: &str)
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_executor_killed_mid_job_still_leaves_exact_tables() {
+    // As soon as the first executor has written task output (cleaning the first topic's units).
+    executor_killed_when(|_, victim| count_files(victim) > 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_killed_while_writing_still_leaves_exact_tables() {
+    // As soon as the first data file of the pin table is written (the executors' write job).
+    executor_killed_when(|w, _| {
+        let table = w.path().join("wh-cluster/batch/pinterest_pin_table");
+        std::fs::read_dir(table)
+            .map(|d| d.flatten().any(|e| e.path().extension().is_some_and(|x| x == "parquet")))
+            .unwrap_or(false)
+    })
+    .await;
+}
+
+/// Runs the job on 100,000 posts on a cluster and SIGKILLs its first executor (whose work
+/// directory is the second argument) once `now` says so. The run either completes (Ballista ran
+/// the lost tasks again elsewhere) with the tables and counts of a run in one process, or fails
+/// naming the cluster, and a run after it leaves the same tables and answers.
+async fn executor_killed_when(now: impl Fn(&Workdir, &Path) -> bool) {
     let Some(bucket) = pinpipe_testkit::s3::TestBucket::create().await else { return };
     let w = Workdir::new();
     let (raw, one) = generated_on_s3(&w, &bucket).await;
     let mut cluster = Cluster::start(&w, 2, "3s", None);
     let job = spawn_batch(&w, &raw, &bucket.endpoint, "killed", &cluster.url);
-    // SIGKILL the first executor as soon as it has written task output.
     let victim_dir = cluster.executors[0].1.clone();
-    wait_for(300, "the first executor's task output", || count_files(&victim_dir) > 0);
+    wait_for(300, "the moment to kill an executor", || now(&w, &victim_dir));
     let (mut victim, _) = cluster.executors.remove(0);
     victim.kill().unwrap();
     victim.wait().unwrap();
@@ -357,11 +377,9 @@ async fn an_executor_killed_mid_job_still_leaves_exact_tables() {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if out.status.success() {
         eprintln!("the job completed after the executor was killed");
-        // Ballista ran the lost tasks again on the other executor.
         assert_same_runs(&w, &one, &w.path().join(".pinpipe/results/killed"), ["wh-one", "wh-cluster"]);
         return;
     }
-    // Or it failed cleanly, naming the cluster, having committed nothing of the topic it was reading.
     assert!(stderr.contains("the cluster at"), "{stderr}");
     eprintln!("the job failed cleanly after the executor was killed: {stderr}");
     let (rerun, _) = batch(&w, &raw, &bucket.endpoint, "wh-cluster", "rerun", &["--cluster", &cluster.url]);
