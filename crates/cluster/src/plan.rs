@@ -21,9 +21,10 @@
 //! [`Codec`] carries both nodes over the wire (JSON of [`Task`] behind a tag) and hands every
 //! other node to Ballista's own codecs.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -51,8 +52,8 @@ use object_store::{ObjectMeta, ObjectStoreExt};
 use pinpipe_batch::read::{self, Busy, Planned, ReadProgress, RunSets};
 use pinpipe_batch::write::TableWriter;
 use pinpipe_model::Kind;
-use pinpipe_store::StoreConfig;
 use pinpipe_store::layout::Format;
+use pinpipe_store::{Store, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::wire;
@@ -392,6 +393,20 @@ impl ExecutionPlan for UnitsExec {
     }
 }
 
+/// The store of `config`, opened once per process: the tasks an executor runs share one client
+/// per store (its connections, and credentials fetched once from the instance or container role).
+fn open(config: &StoreConfig) -> pinpipe_store::Result<Store> {
+    static OPEN: OnceLock<Mutex<HashMap<String, Store>>> = OnceLock::new();
+    let key = format!("{config:?}");
+    let open = OPEN.get_or_init(Default::default);
+    if let Some(store) = open.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+        return Ok(store.clone());
+    }
+    let store = config.validate_or(std::env::temp_dir())?.open()?;
+    open.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, store.clone());
+    Ok(store)
+}
+
 /// Reads and cleans unit `unit` of `task`, leaves its [`wire`] batches in the stage store as an
 /// Arrow IPC file and its keys beside it ([`keys_key`]; a task run again writes the same
 /// objects), and returns where.
@@ -401,9 +416,7 @@ async fn clean(task: &Task, unit: u32) -> DfResult<RecordBatch> {
         .units
         .get(unit as usize)
         .ok_or_else(|| DataFusionError::Execution(format!("unit {unit} of {} does not exist", task.units.len())))?;
-    let scratch = std::env::temp_dir();
-    let store = task.store.validate_or(scratch).map_err(|e| external(Box::new(e)))?;
-    let store = store.open().map_err(|e| external(Box::new(e)))?;
+    let store = open(&task.store).map_err(|e| external(Box::new(e)))?;
     let sets = Arc::new(RunSets::for_memory_limit(task.memory_limit));
     let busy = Arc::new(Busy::default());
     let progress = Arc::new(ReadProgress::default());
@@ -419,8 +432,7 @@ async fn clean(task: &Task, unit: u32) -> DfResult<RecordBatch> {
     let bytes = wire::to_ipc(&batches).map_err(|e| external(Box::new(e)))?;
     let keys = wire::to_ipc(&keys).map_err(|e| external(Box::new(e)))?;
     let size = bytes.len() as u64;
-    let stage = task.stage.validate_or(std::env::temp_dir()).map_err(|e| external(Box::new(e)))?;
-    let stage = stage.open().map_err(|e| external(Box::new(e)))?;
+    let stage = open(&task.stage).map_err(|e| external(Box::new(e)))?;
     let key = unit_key(&task.stage_prefix, unit);
     // The rows first: the keys the job reads are there only once the rows are.
     stage.inner.put(&stage.key(&key), bytes.into()).await.map_err(|e| external(Box::new(e)))?;
@@ -443,7 +455,7 @@ async fn write(task: &WriteTask, unit: &UnitKeep) -> DfResult<RecordBatch> {
     let external = |e: Box<dyn std::error::Error + Send + Sync>| DataFusionError::External(e);
     let started = Instant::now();
     let warehouse = task.stage.validate_or(std::env::temp_dir()).map_err(|e| external(Box::new(e)))?;
-    let stage = warehouse.open().map_err(|e| external(Box::new(e)))?;
+    let stage = open(&task.stage).map_err(|e| external(Box::new(e)))?;
     let key = unit_key(&task.stage_prefix, unit.unit);
     let read = async { stage.inner.get(&stage.key(&key)).await?.bytes().await };
     let bytes =
