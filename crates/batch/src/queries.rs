@@ -383,9 +383,7 @@ pub async fn register_joins(
             }
         }
         tracing::debug!(join = name, in_memory = hold, seconds = t.elapsed().as_secs_f64(), "computed a join once");
-        let filter = if flagged { " WHERE _new" } else { "" };
-        let delta = ctx.sql(&format!("SELECT * FROM {name}{filter}")).await.map_err(err)?;
-        ctx.register_table(format!("{name}_delta"), delta.into_view()).map_err(err)?;
+        register_delta(ctx, name, flagged).await?;
     }
     set(ctx, "datafusion.optimizer.prefer_hash_join", "true").await?;
     // Joins on disk are scanned by the aggregates with one stream per core: each stream holds a
@@ -410,10 +408,18 @@ pub async fn register_join_views(ctx: &SessionContext, flagged: bool) -> Result<
         let err = |source| Error::Query { question: name.into(), source };
         let view = ctx.sql(&sql).await.map_err(err)?.into_view();
         ctx.register_table(name, view).map_err(err)?;
-        let filter = if flagged { " WHERE _new" } else { "" };
-        let delta = ctx.sql(&format!("SELECT * FROM {name}{filter}")).await.map_err(err)?;
-        ctx.register_table(format!("{name}_delta"), delta.into_view()).map_err(err)?;
+        register_delta(ctx, name, flagged).await?;
     }
+    Ok(())
+}
+
+/// Registers `<join>_delta`: the rows of the join `join` the aggregates do not cover yet (with
+/// `flagged`, those with a new side; else all of them).
+async fn register_delta(ctx: &SessionContext, join: &str, flagged: bool) -> Result<()> {
+    let err = |source| Error::Query { question: join.into(), source };
+    let filter = if flagged { " WHERE _new" } else { "" };
+    let delta = ctx.sql(&format!("SELECT * FROM {join}{filter}")).await.map_err(err)?;
+    ctx.register_table(format!("{join}_delta"), delta.into_view()).map_err(err)?;
     Ok(())
 }
 

@@ -26,8 +26,8 @@ use pinpipe_batch::read::{self, Chunk, Keep, Planned, Reader, Written};
 use pinpipe_model::Kind;
 use pinpipe_store::{Store, StoreConfig};
 
-use crate::plan::{Object, Task, UnitKeep, Units, Work, WriteTask, codec, keys_key};
-use crate::{Error, SchedulerAddr, wire};
+use crate::plan::{Object, Task, UnitKeep, Units, Work, WriteTask, codec, keys_key, read_staged};
+use crate::{Error, SchedulerAddr};
 
 /// How long the job waits for the scheduler to accept a connection before saying it is not there.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -172,12 +172,7 @@ impl ClusterReader {
     /// Reads and decodes the staged keys of unit `unit` (its rows stay where they are, for
     /// [`Reader::write`]).
     async fn take(&self, kind: Kind, unit: u32, key: String) -> pinpipe_batch::Result<Chunk> {
-        let key = keys_key(&key);
-        let location = self.stage.key(&key);
-        let read = async { self.stage.inner.get(&location).await?.bytes().await };
-        let bytes = read.await.map_err(|e| self.err(format!("cannot read the cleaned unit {key}: {e}")))?;
-        let mut chunk = wire::from_ipc(kind, unit, bytes)
-            .map_err(|e| self.err(format!("the cleaned unit {key} is not readable: {e}")))?;
+        let mut chunk = read_staged(&self.stage, kind, unit, &keys_key(&key)).await.map_err(|e| self.err(e))?;
         chunk.held_by_reader = Some(unit);
         Ok(chunk)
     }

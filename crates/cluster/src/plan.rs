@@ -1,4 +1,4 @@
-//! The batch job's reading and cleaning as a DataFusion plan that Ballista distributes.
+//! The batch job's reading, cleaning and writing as DataFusion plans that Ballista distributes.
 //!
 //! The job lists the objects to ingest and groups them into units (`pinpipe_batch::read::units_of`);
 //! each topic is then two Ballista jobs of one task per unit ([`Work`]). [`Units`] is a table
@@ -18,7 +18,7 @@
 //!    table with their fingerprint files (`pinpipe_batch::write`), and returns their Delta `add`
 //!    actions; the job commits them. A task re-run writes other files, never committed.
 //!
-//! [`Codec`] carries both nodes over the wire (JSON of [`Task`] behind a tag) and hands every
+//! [`Codec`] carries both nodes over the wire (JSON of [`Work`] behind a tag) and hands every
 //! other node to Ballista's own codecs.
 
 use std::collections::HashMap;
@@ -457,11 +457,7 @@ async fn write(task: &WriteTask, unit: &UnitKeep) -> DfResult<RecordBatch> {
     let warehouse = task.stage.validate_or(std::env::temp_dir()).map_err(|e| external(Box::new(e)))?;
     let stage = open(&task.stage).map_err(|e| external(Box::new(e)))?;
     let key = unit_key(&task.stage_prefix, unit.unit);
-    let read = async { stage.inner.get(&stage.key(&key)).await?.bytes().await };
-    let bytes =
-        read.await.map_err(|e| DataFusionError::Execution(format!("cannot read the cleaned unit {key}: {e}")))?;
-    let mut chunk = wire::from_ipc(task.kind, unit.unit, bytes)
-        .map_err(|e| DataFusionError::Execution(format!("the cleaned unit {key} is not readable: {e}")))?;
+    let mut chunk = read_staged(&stage, task.kind, unit.unit, &key).await.map_err(DataFusionError::Execution)?;
     let keep = unit
         .flags()
         .filter(|k| k.len() == chunk.cleaned.fingerprints.len())
@@ -488,6 +484,14 @@ async fn write(task: &WriteTask, unit: &UnitKeep) -> DfResult<RecordBatch> {
         ],
     )?;
     Ok(row)
+}
+
+/// Reads and decodes unit `unit` of `kind` staged at `key` in `stage` (whole or its keys); the
+/// error names the object.
+pub async fn read_staged(stage: &Store, kind: Kind, unit: u32, key: &str) -> Result<read::Chunk, String> {
+    let read = async { stage.inner.get(&stage.key(key)).await?.bytes().await };
+    let bytes = read.await.map_err(|e| format!("cannot read the cleaned unit {key}: {e}"))?;
+    wire::from_ipc(kind, unit, bytes).map_err(|e| format!("the cleaned unit {key} is not readable: {e}"))
 }
 
 /// The key of a staged unit's keys (fingerprints and description, [`wire::keys`]), beside the
