@@ -1,11 +1,17 @@
 //! Row fingerprints: 128 bits of XXH3 over a clean row's Arrow row encoding (`arrow-row`), in
-//! the clean table's types (other types are cast first; text as string views is encoded as is,
-//! since the row format encodes it byte for byte as plain strings), so a row has the same
-//! fingerprint whether it was just cleaned, from JSON or Parquet, read back from a table's
-//! Parquet files, or cleaned by the other job. Rows are encoded a slice at a time into one reused
-//! buffer. Exact duplicates are found by fingerprint: two different rows share one
-//! with probability about n²/2¹²⁹, 10⁻²⁵ at ten million rows (far below the rate of undetected
-//! disk errors).
+//! the clean table's types (other types are cast first; text as plain strings, large strings or
+//! string views is encoded alike, since the row format encodes them byte for byte the same), so
+//! a row has the same fingerprint whether it was just cleaned, from JSON or Parquet, read back
+//! from a table's Parquet files, or cleaned by the other job. Exact duplicates are found by
+//! fingerprint: two different rows share one with probability about n²/2¹²⁹, 10⁻²⁵ at ten
+//! million rows (far below the rate of undetected disk errors).
+//!
+//! The encoding is the row format's, byte for byte, but built one row at a time into a small
+//! buffer that stays in the cache while it is hashed ([`Fingerprinter`]): integers, timestamps,
+//! floats and text are encoded here; any other column (e.g. the coordinates' list) is encoded
+//! by `arrow-row` itself a slice at a time and its bytes spliced in. The two give the same bytes
+//! (tested against `RowConverter` in `crate::tests::fingerprints`), so fingerprints stored beside
+//! tables stay valid.
 //!
 //! * [`Fingerprinter`]: fingerprints of the rows of a batch.
 //! * [`raw_fingerprint`]: a raw record's bytes, for skipping a repeated record before parsing it.
@@ -15,31 +21,73 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_row::{RowConverter, SortField};
-use arrow_schema::{Schema, SchemaRef};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_buffer::NullBuffer;
+use arrow_row::{RowConverter, Rows, SortField};
+use arrow_schema::{DataType, SchemaRef};
 use pinpipe_model::{Kind, schema};
 use twox_hash::XxHash3_128;
 
 use crate::Result;
 
 /// Seed of row fingerprints (fixed: fingerprints are stored beside tables).
-const ROW_SEED: u64 = 0x7069_6e70_6970_6531;
+pub(crate) const ROW_SEED: u64 = 0x7069_6e70_6970_6531;
 /// Seed of raw record fingerprints (another seed: a raw record never equals a row encoding by
 /// construction, but the two kinds live in different sets anyway).
 const RAW_SEED: u64 = 0x7261_775f_6c69_6e65;
 
-/// Rows encoded at a time.
+/// Rows of a column `arrow-row` encodes for us, encoded at a time.
 const ENCODE_ROWS: usize = 4096;
 
-/// Computes row fingerprints for one clean table.
+/// Computes row fingerprints for rows of one schema.
 pub struct Fingerprinter {
     schema: SchemaRef,
-    converter: RowConverter,
-    view_schema: SchemaRef,
-    /// The same columns with text as string views, which the row format encodes exactly as
-    /// plain strings: batches in these types are encoded without a cast.
-    views: RowConverter,
+    /// Per column: `None` when encoded here, else `arrow-row`'s converter for it alone.
+    converters: Vec<Option<RowConverter>>,
+    /// XXH3's secret derived from [`ROW_SEED`], which it uses for rows over 240 bytes: derived
+    /// once here instead of for every such row (the hashes are the same).
+    secret: Box<[u8]>,
+}
+
+/// How a column of a batch is encoded.
+enum Column<'a> {
+    /// 64-bit integers and timestamps (the row format encodes them alike).
+    Int(&'a [i64], Option<&'a NullBuffer>),
+    Float(&'a [f64], Option<&'a NullBuffer>),
+    Text(&'a arrow_array::StringArray),
+    LargeText(&'a arrow_array::LargeStringArray),
+    Views(&'a arrow_array::StringViewArray),
+    /// A list of elements encoded here.
+    List(&'a arrow_array::ListArray, Box<Column<'a>>),
+    /// Encoded by `arrow-row` (column `i`'s converter).
+    Rows(usize),
+}
+
+/// Whether the row format encodes a column of type `t` the same as one of `field`'s type, and
+/// the encoder here knows it.
+fn encoded_here(t: &DataType) -> bool {
+    match t {
+        DataType::List(element) => {
+            !matches!(element.data_type(), DataType::List(_)) && encoded_here(element.data_type())
+        }
+        t => matches!(
+            t,
+            DataType::Int64
+                | DataType::Timestamp(..)
+                | DataType::Float64
+                | DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+        ),
+    }
+}
+
+/// Whether a column of type `t` needs no cast to be encoded as a column of `field`'s type.
+fn same_encoding(t: &DataType, field: &DataType) -> bool {
+    let text = |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    t == field || (text(t) && text(field))
 }
 
 impl Fingerprinter {
@@ -50,44 +98,222 @@ impl Fingerprinter {
 
     /// A fingerprinter for rows of `schema` (any columns, e.g. a few of a table's).
     pub fn for_schema(schema: SchemaRef) -> Result<Self> {
-        let fields = |s: &Schema| s.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
-        let view_schema = crate::columns::with_string_views(&schema);
-        Ok(Fingerprinter {
-            converter: RowConverter::new(fields(&schema))?,
-            views: RowConverter::new(fields(&view_schema))?,
-            view_schema,
-            schema,
-        })
+        let converters = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let t = f.data_type();
+                (!encoded_here(t)).then(|| RowConverter::new(vec![SortField::new(t.clone())])).transpose()
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(Fingerprinter { schema, converters, secret: XxHash3_128::with_seed(ROW_SEED).into_secret() })
     }
 
-    /// The fingerprint of every row of `batch`: any batch whose columns, in order, cast to the
-    /// clean schema (e.g. strings read back as views).
+    /// The fingerprint of every row of `batch`: any batch whose first columns, in order, cast to
+    /// the schema (e.g. strings read back as views); columns after those are not part of it.
     pub fn fingerprints(&self, batch: &RecordBatch) -> Result<Vec<u128>> {
-        if batch.num_rows() == 0 {
+        let total = batch.num_rows();
+        if total == 0 {
             return Ok(Vec::new());
         }
-        let fields = self.view_schema.fields();
-        let as_views = batch.num_columns() == fields.len()
-            && batch.columns().iter().zip(fields).all(|(c, f)| c.data_type() == f.data_type());
-        let (converter, columns) = if as_views {
-            (&self.views, batch.columns().to_vec())
-        } else {
-            (&self.converter, crate::cast_to(&self.schema, batch)?)
-        };
-        // Encoded a slice at a time into one reused buffer: fresh memory for every row of a
-        // large batch costs more (page faults, zeroing) than the encoding itself.
-        let total = batch.num_rows();
-        let mut rows = converter.empty_rows(ENCODE_ROWS.min(total), ENCODE_ROWS.min(total) * 128);
+        let fields = self.schema.fields();
+        if batch.num_columns() < fields.len() {
+            return Err(crate::Error::Schema(format!(
+                "{} columns to fingerprint, {} expected",
+                batch.num_columns(),
+                fields.len()
+            )));
+        }
+        let columns: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .zip(fields)
+            .map(|(c, f)| {
+                if same_encoding(c.data_type(), f.data_type()) {
+                    Ok(std::sync::Arc::clone(c))
+                } else {
+                    Ok(arrow_cast::cast(c, f.data_type())?)
+                }
+            })
+            .collect::<Result<_>>()?;
+        let encoders: Vec<Column<'_>> =
+            columns.iter().enumerate().map(|(i, c)| column(i, c, &self.converters)).collect::<Result<_>>()?;
+        // The columns arrow-row encodes, a slice of rows at a time.
+        let mut encoded: Vec<Option<Rows>> = self
+            .converters
+            .iter()
+            .map(|c| c.as_ref().map(|c| c.empty_rows(ENCODE_ROWS.min(total), ENCODE_ROWS.min(total) * 32)))
+            .collect();
+        let (mut row, mut scratch) = (Vec::with_capacity(1024), Vec::with_capacity(64));
         let mut fingerprints = Vec::with_capacity(total);
         for start in (0..total).step_by(ENCODE_ROWS) {
             let len = ENCODE_ROWS.min(total - start);
-            let slice: Vec<ArrayRef> = columns.iter().map(|c| c.slice(start, len)).collect();
-            rows.clear();
-            converter.append(&mut rows, &slice)?;
-            fingerprints.extend(rows.iter().map(|r| XxHash3_128::oneshot_with_seed(ROW_SEED, r.as_ref())));
+            for (i, rows) in encoded.iter_mut().enumerate() {
+                if let (Some(rows), Some(Some(converter))) = (rows.as_mut(), self.converters.get(i)) {
+                    rows.clear();
+                    converter.append(rows, &[columns[i].slice(start, len)])?;
+                }
+            }
+            for r in start..start + len {
+                row.clear();
+                for c in &encoders {
+                    match c {
+                        Column::Rows(i) => {
+                            if let Some(Some(rows)) = encoded.get(*i) {
+                                row.extend_from_slice(rows.row(r - start).as_ref());
+                            }
+                        }
+                        Column::List(list, element) => push_list(&mut row, list, r, element, &mut scratch),
+                        c => push_value(&mut row, c, r),
+                    }
+                }
+                fingerprints.push(self.hash(&row));
+            }
         }
         Ok(fingerprints)
     }
+}
+
+impl Fingerprinter {
+    /// `XxHash3_128::oneshot_with_seed(ROW_SEED, row)`, with the seed's secret derived once.
+    fn hash(&self, row: &[u8]) -> u128 {
+        XxHash3_128::oneshot_with_seed_and_secret(ROW_SEED, &self.secret, row)
+            .unwrap_or_else(|_| XxHash3_128::oneshot_with_seed(ROW_SEED, row))
+    }
+}
+
+/// How column `i` (`c`, of its field's type or, for text, of another text type) is encoded.
+fn column<'a>(i: usize, c: &'a ArrayRef, converters: &[Option<RowConverter>]) -> Result<Column<'a>> {
+    if matches!(converters.get(i), Some(Some(_))) {
+        return Ok(Column::Rows(i));
+    }
+    column_of(c)
+        .ok_or_else(|| crate::Error::Schema(format!("column {i} of type {} cannot be fingerprinted", c.data_type())))
+}
+
+/// How `c` is encoded here, if it is.
+fn column_of(c: &ArrayRef) -> Option<Column<'_>> {
+    use arrow_array::types::{
+        TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    };
+    use arrow_schema::TimeUnit;
+    let nulls = c.nulls().filter(|n| n.null_count() > 0);
+    Some(match c.data_type() {
+        DataType::Int64 => Column::Int(c.as_primitive::<Int64Type>().values(), nulls),
+        // The row format encodes a timestamp as its 64-bit value, whatever its unit and zone.
+        DataType::Timestamp(unit, _) => Column::Int(
+            match unit {
+                TimeUnit::Second => c.as_primitive::<TimestampSecondType>().values(),
+                TimeUnit::Millisecond => c.as_primitive::<TimestampMillisecondType>().values(),
+                TimeUnit::Microsecond => c.as_primitive::<TimestampMicrosecondType>().values(),
+                TimeUnit::Nanosecond => c.as_primitive::<TimestampNanosecondType>().values(),
+            },
+            nulls,
+        ),
+        DataType::Float64 => Column::Float(c.as_primitive::<Float64Type>().values(), nulls),
+        DataType::Utf8 => Column::Text(c.as_string::<i32>()),
+        DataType::LargeUtf8 => Column::LargeText(c.as_string::<i64>()),
+        DataType::Utf8View => Column::Views(c.as_string_view()),
+        DataType::List(_) => {
+            let list = c.as_list::<i32>();
+            match column_of(list.values())? {
+                Column::List(..) => return None,
+                element => Column::List(list, Box::new(element)),
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Appends the encoding of value `r` of `c` (a column encoded here, not a list).
+fn push_value(row: &mut Vec<u8>, c: &Column<'_>, r: usize) {
+    match *c {
+        Column::Int(values, nulls) => push_int(row, values[r], nulls.is_none_or(|n| n.is_valid(r))),
+        Column::Float(values, nulls) => push_int(row, float_bits(values[r]), nulls.is_none_or(|n| n.is_valid(r))),
+        Column::Text(a) => push_bytes(row, a.is_valid(r).then(|| a.value(r).as_bytes())),
+        Column::LargeText(a) => push_bytes(row, a.is_valid(r).then(|| a.value(r).as_bytes())),
+        Column::Views(a) => push_bytes(row, a.is_valid(r).then(|| a.value(r).as_bytes())),
+        Column::List(..) | Column::Rows(_) => {}
+    }
+}
+
+/// A 64-bit integer as the row format encodes it: a validity byte (1; a null is 0 followed by
+/// zeros), then big-endian with the sign bit flipped, so that bytes sort as numbers.
+fn push_int(row: &mut Vec<u8>, v: i64, valid: bool) {
+    let mut out = [0u8; 9];
+    if valid {
+        out[0] = 1;
+        out[1..].copy_from_slice(&v.to_be_bytes());
+        out[1] ^= 0x80;
+    }
+    row.extend_from_slice(&out);
+}
+
+/// A float's bits as the row format orders them (then encoded as an integer).
+fn float_bits(v: f64) -> i64 {
+    let s = v.to_bits() as i64;
+    s ^ (((s >> 63) as u64) >> 1) as i64
+}
+
+/// Text as the row format encodes it: 0 for null, 1 for empty, else 2 then the bytes in
+/// four mini-blocks of 8 and then blocks of 32, each block zero-padded and followed by 0xFF
+/// when another block follows, else by the number of bytes it holds.
+fn push_bytes(row: &mut Vec<u8>, v: Option<&[u8]>) {
+    match v {
+        None => row.push(0),
+        Some([]) => row.push(1),
+        Some(v) => {
+            // At most the bytes, a ninth more for the mini-blocks' markers, and a block's padding.
+            row.reserve(v.len() + v.len() / 8 + 48);
+            row.push(2);
+            let (first, rest) = v.split_at(v.len().min(32));
+            push_blocks::<8>(row, first);
+            if !rest.is_empty() {
+                if let Some(last) = row.last_mut() {
+                    *last = 0xFF;
+                }
+                push_blocks::<32>(row, rest);
+            }
+        }
+    }
+}
+
+/// `v` (not empty) in blocks of `N`.
+fn push_blocks<const N: usize>(row: &mut Vec<u8>, v: &[u8]) {
+    let (blocks, rest) = v.as_chunks::<N>();
+    for b in blocks {
+        row.extend_from_slice(b);
+        row.push(0xFF);
+    }
+    if rest.is_empty() {
+        if let Some(last) = row.last_mut() {
+            *last = N as u8;
+        }
+    } else {
+        let mut block = [0u8; N];
+        block[..rest.len()].copy_from_slice(rest);
+        row.extend_from_slice(&block);
+        row.push(rest.len() as u8);
+    }
+}
+
+/// A list as the row format encodes it: 0 for null, 1 for empty, else each element's own
+/// encoding as text (see [`push_bytes`]), then 1.
+fn push_list(row: &mut Vec<u8>, list: &arrow_array::ListArray, r: usize, element: &Column<'_>, scratch: &mut Vec<u8>) {
+    if list.is_null(r) {
+        row.push(0);
+        return;
+    }
+    let offsets = list.value_offsets();
+    let (start, end) = (offsets[r] as usize, offsets[r + 1] as usize);
+    if start < end {
+        for i in start..end {
+            scratch.clear();
+            push_value(scratch, element, i);
+            push_bytes(row, Some(scratch));
+        }
+    }
+    row.push(1);
 }
 
 /// The fingerprint of a raw record's bytes (trimmed as the cleaner trims them).

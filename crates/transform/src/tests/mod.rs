@@ -232,3 +232,4 @@ fn inserting_many_at_once_marks_only_first_occurrences_new() {
 }
 
 mod columns;
+mod fingerprints;
