@@ -36,7 +36,7 @@ use crate::Result;
 pub(crate) const ROW_SEED: u64 = 0x7069_6e70_6970_6531;
 /// Seed of raw record fingerprints (another seed: a raw record never equals a row encoding by
 /// construction, but the two kinds live in different sets anyway).
-const RAW_SEED: u64 = 0x7261_775f_6c69_6e65;
+pub(crate) const RAW_SEED: u64 = 0x7261_775f_6c69_6e65;
 
 /// Rows of a column `arrow-row` encodes for us, encoded at a time.
 const ENCODE_ROWS: usize = 4096;

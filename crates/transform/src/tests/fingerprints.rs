@@ -15,7 +15,7 @@ use pinpipe_model::{Kind, schema};
 use twox_hash::XxHash3_128;
 
 use crate::Fingerprinter;
-use crate::fingerprint::ROW_SEED;
+use crate::fingerprint::{RAW_SEED, ROW_SEED};
 
 /// What fingerprints were before the fingerprinter encoded rows itself: `arrow-row`'s rows of
 /// the columns cast to `schema`, hashed.
@@ -211,5 +211,17 @@ fn fingerprints_of_cast_columns_and_of_every_clean_table_match_the_row_format() 
         let out = c.finish().unwrap();
         let batch = out.batch().unwrap();
         assert_eq!(out.fingerprints, reference(&schema::clean(kind), &batch), "{kind}");
+    }
+}
+
+#[test]
+fn raw_fingerprints_are_seeded_xxh3_of_the_trimmed_bytes_at_every_length() {
+    // Lengths on both sides of XXH3's thresholds (16, 128, 240 bytes; above 240 the seed's
+    // derived secret is used), surrounded by the whitespace the cleaner trims.
+    for len in [0, 1, 3, 4, 8, 9, 16, 17, 128, 129, 240, 241, 242, 1000, 5000] {
+        let record: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let padded = [b"  ".as_slice(), &record, b"\r\n"].concat();
+        let expected = XxHash3_128::oneshot_with_seed(RAW_SEED, &record);
+        assert_eq!(crate::raw_fingerprint(&padded), expected, "{len} bytes");
     }
 }
