@@ -65,8 +65,8 @@ enum Column<'a> {
     Rows(usize),
 }
 
-/// Whether the row format encodes a column of type `t` the same as one of `field`'s type, and
-/// the encoder here knows it.
+/// Whether columns of type `t` are encoded here (else by arrow-row): text, 64-bit integers,
+/// timestamps, floats, and lists of those.
 fn encoded_here(t: &DataType) -> bool {
     match t {
         DataType::List(element) => {
@@ -159,9 +159,11 @@ impl Fingerprinter {
                 for c in &encoders {
                     match c {
                         Column::Rows(i) => {
-                            if let Some(Some(rows)) = encoded.get(*i) {
-                                row.extend_from_slice(rows.row(r - start).as_ref());
-                            }
+                            let rows = encoded
+                                .get(*i)
+                                .and_then(Option::as_ref)
+                                .ok_or_else(|| crate::Error::Schema(format!("column {i} has no row encoding")))?;
+                            row.extend_from_slice(rows.row(r - start).as_ref());
                         }
                         Column::List(list, element) => push_list(&mut row, list, r, element, &mut scratch),
                         c => push_value(&mut row, c, r),
@@ -172,9 +174,7 @@ impl Fingerprinter {
         }
         Ok(fingerprints)
     }
-}
 
-impl Fingerprinter {
     /// `XxHash3_128::oneshot_with_seed(ROW_SEED, row)`, with the seed's secret derived once.
     fn hash(&self, row: &[u8]) -> u128 {
         XxHash3_128::oneshot_with_seed_and_secret(ROW_SEED, &self.secret, row)
