@@ -109,6 +109,9 @@ pub enum Error {
     /// A worker task panicked or was cancelled.
     #[error("a worker task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// A job of the cleaning threads ([`crate::pool`]) panicked or could not be queued.
+    #[error("a cleaning thread failed: {0}")]
+    Worker(String),
 }
 
 impl Error {

@@ -6,7 +6,8 @@
 //! answers the questions over the whole tables. `--full` rebuilds the tables from every object.
 //!
 //! * [`read`]: plans what to read from the store and cleans it in parallel with the shared
-//!   `pinpipe_transform` rules, dropping the run's own duplicates as it goes.
+//!   `pinpipe_transform` rules on [`pool`]'s threads, dropping the run's own duplicates as it
+//!   goes.
 //! * [`ingest`]: one topic into its table, exactly once (rows and ingested positions in one
 //!   Delta commit), with [`fingerprints`] beside the tables for duplicates of older rows and a
 //!   [`spill`] buffer for the rows waiting on that check; [`write`] writes the data files.
@@ -28,6 +29,7 @@ pub mod fingerprints;
 pub mod ingest;
 pub mod lookup;
 pub mod output;
+pub mod pool;
 pub mod queries;
 pub mod read;
 pub mod report;

@@ -3,8 +3,8 @@
 //! [`plan`] lists, per partition, the objects the table has not ingested yet (a "start after"
 //! listing from the partition's position, so a run lists only what is new). [`chunks`] groups
 //! them into units of about [`UNIT_BYTES`] or [`UNIT_OBJECTS`], fetches each unit with
-//! `read_concurrency` requests in flight and cleans it on the blocking pool, as many units at
-//! once as there are cores, yielding cleaned chunks in key order.
+//! `read_concurrency` requests in flight and cleans it on the cleaning threads ([`crate::pool`]),
+//! as many units at once as there are cores, yielding cleaned chunks in key order.
 //!
 //! Duplicates cost little: a record whose exact bytes were already cleaned in this run is
 //! recognised by its raw fingerprint and skipped before it is parsed (the classic emulator posts
@@ -283,7 +283,8 @@ pub fn chunks<'a>(
         .buffered(cores + 1)
 }
 
-/// Fetches one unit of objects (`requests` in flight) and cleans it on the blocking pool,
+/// Fetches one unit of objects (`requests` in flight) and cleans it on a cleaning thread
+/// ([`crate::pool`]),
 /// keeping only rows new to `sets`.
 pub async fn read_unit(
     store: &Store,
@@ -304,7 +305,7 @@ pub async fn read_unit(
         .await
         .map_err(|source| Error::Read { store: store.url.clone(), source })?;
     let store = store.clone();
-    tokio::task::spawn_blocking(move || clean_unit(kind, &fetched, &store, &sets, &progress, &busy)).await?
+    crate::pool::run(move || clean_unit(kind, &fetched, &store, &sets, &progress, &busy)).await?
 }
 
 /// Bytes of records in `objects` (their sizes times their format's expansion).

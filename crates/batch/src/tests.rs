@@ -12,6 +12,7 @@ use crate::{Job, Outcome, read::ReadProgress};
 
 mod incremental;
 mod layouts;
+mod pool;
 
 /// A job over the objects under `<dir>/objects` with its warehouse under `<dir>/warehouse`.
 pub(crate) fn job(dir: &Path, run: &str, full: bool) -> Job {
