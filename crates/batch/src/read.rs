@@ -137,10 +137,10 @@ impl RunSets {
         }
     }
 
-    /// Sets for a job whose memory limit is `memory_limit` bytes: the raw cache takes up to a
-    /// twentieth of an eighth of it (about 20 bytes a fingerprint).
+    /// Sets for a job whose memory limit is `memory_limit` bytes: the raw cache takes up to an
+    /// eighth of it (at most 46 bytes a fingerprint, [`FingerprintSet`]).
     pub fn for_memory_limit(memory_limit: u64) -> Self {
-        Self::new(usize::try_from(memory_limit / 8 / 20).unwrap_or(usize::MAX))
+        Self::new(usize::try_from(memory_limit / 8 / 46).unwrap_or(usize::MAX))
     }
 
     fn remember_raw(&self, fp: u128) {

@@ -231,5 +231,51 @@ fn inserting_many_at_once_marks_only_first_occurrences_new() {
     assert_eq!(set.insert_all(&[]), Vec::<bool>::new());
 }
 
+#[test]
+fn the_set_agrees_with_a_hash_set_through_growth_collisions_and_zero() {
+    use std::collections::HashSet;
+    let set = crate::FingerprintSet::default();
+    let mut reference = HashSet::new();
+    assert!(!set.contains(0) && !set.contains(u128::MAX));
+    // Uniform fingerprints (a fixed xorshift), and adversarial ones: all in one shard with the
+    // same low bits, so they share a first slot, the table's last, and probing wraps around; and 0,
+    // which marks empty slots inside a table.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut fps: Vec<u128> = (0..20_000).map(|_| (u128::from(next()) << 64) | u128::from(next())).collect();
+    fps.extend((1..2_000u128).map(|k| (k << 64) | u128::from(u64::MAX)));
+    fps.push(0);
+    // Every fingerprint offered three times, singly and in batches, in a shuffled order.
+    let mut offers: Vec<u128> = fps.iter().chain(&fps).chain(&fps).copied().collect();
+    for i in (1..offers.len()).rev() {
+        offers.swap(i, next() as usize % (i + 1));
+    }
+    for (n, batch) in offers.chunks(997).enumerate() {
+        if n % 2 == 0 {
+            let expected: Vec<bool> = batch.iter().map(|fp| reference.insert(*fp)).collect();
+            assert_eq!(set.insert_all(batch), expected);
+        } else {
+            for fp in batch {
+                assert_eq!(set.insert(*fp), reference.insert(*fp), "{fp:#x}");
+            }
+        }
+    }
+    assert_eq!(set.len(), fps.len());
+    assert!(fps.iter().all(|fp| set.contains(*fp)));
+    // Absent ones: same first slot as present ones, or anywhere.
+    assert!(!set.contains((5_000u128 << 64) | u128::from(u64::MAX)));
+    assert!((0..1_000).all(|_| {
+        let fp = (u128::from(next()) << 64) | u128::from(next());
+        set.contains(fp) == reference.contains(&fp)
+    }));
+    // At most seven slots in ten full.
+    assert!(set.allocated_bytes() >= (fps.len() - 1) * 16 * 10 / 7, "{} bytes", set.allocated_bytes());
+}
+
 mod columns;
 mod fingerprints;
