@@ -257,43 +257,54 @@ fn float_bits(v: f64) -> i64 {
 /// Text as the row format encodes it: 0 for null, 1 for empty, else 2 then the bytes in
 /// four mini-blocks of 8 and then blocks of 32, each block zero-padded and followed by 0xFF
 /// when another block follows, else by the number of bytes it holds.
+///
+/// The encoding's room is zeroed first and the blocks copied into it: the padding is then
+/// already there (copying a short tail into a zeroed block on the stack and that block into the
+/// row made the processor wait for the first copy to reach memory).
 fn push_bytes(row: &mut Vec<u8>, v: Option<&[u8]>) {
     match v {
         None => row.push(0),
         Some([]) => row.push(1),
         Some(v) => {
-            // At most the bytes, a ninth more for the mini-blocks' markers, and a block's padding.
-            row.reserve(v.len() + v.len() / 8 + 48);
-            row.push(2);
             let (first, rest) = v.split_at(v.len().min(32));
-            push_blocks::<8>(row, first);
+            let start = row.len();
+            row.resize(start + 1 + blocks_len::<8>(first.len()) + blocks_len::<32>(rest.len()), 0);
+            let out = &mut row[start..];
+            out[0] = 2;
+            let at = 1 + put_blocks::<8>(&mut out[1..], first);
             if !rest.is_empty() {
-                if let Some(last) = row.last_mut() {
-                    *last = 0xFF;
-                }
-                push_blocks::<32>(row, rest);
+                out[at - 1] = 0xFF;
+                put_blocks::<32>(&mut out[at..], rest);
             }
         }
     }
 }
 
-/// `v` (not empty) in blocks of `N`.
-fn push_blocks<const N: usize>(row: &mut Vec<u8>, v: &[u8]) {
+/// Bytes that `len` bytes take in blocks of `N`, each with its marker.
+fn blocks_len<const N: usize>(len: usize) -> usize {
+    len.div_ceil(N) * (N + 1)
+}
+
+/// Writes `v` in blocks of `N` into `out` (zeroed, at least [`blocks_len`] long); returns the
+/// bytes written.
+fn put_blocks<const N: usize>(out: &mut [u8], v: &[u8]) -> usize {
     let (blocks, rest) = v.as_chunks::<N>();
+    let mut at = 0;
     for b in blocks {
-        row.extend_from_slice(b);
-        row.push(0xFF);
+        out[at..at + N].copy_from_slice(b);
+        out[at + N] = 0xFF;
+        at += N + 1;
     }
     if rest.is_empty() {
-        if let Some(last) = row.last_mut() {
-            *last = N as u8;
+        if at > 0 {
+            out[at - 1] = N as u8;
         }
     } else {
-        let mut block = [0u8; N];
-        block[..rest.len()].copy_from_slice(rest);
-        row.extend_from_slice(&block);
-        row.push(rest.len() as u8);
+        out[at..at + rest.len()].copy_from_slice(rest);
+        out[at + N] = rest.len() as u8;
+        at += N + 1;
     }
+    at
 }
 
 /// A list as the row format encodes it: 0 for null, 1 for empty, else each element's own
