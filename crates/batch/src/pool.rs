@@ -20,7 +20,7 @@ use crate::{Error, Result};
 type Job = Box<dyn FnOnce() + Send>;
 
 /// Where jobs are queued (`None`: no thread could be started; jobs go to tokio's blocking pool).
-static POOL: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
+static POOL: OnceLock<Option<Sender<Job>>> = OnceLock::new();
 
 /// Runs `f` on one of the cleaning threads and waits for its result without blocking the
 /// runtime.
@@ -33,8 +33,7 @@ pub async fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> R
         // The receiver may be gone (the run was cancelled): nothing waits for the result then.
         let _ = done.send(f());
     });
-    let queued = jobs.lock().map_err(|_| Error::Worker("the cleaning pool's queue is poisoned".into()))?.send(job);
-    if queued.is_err() {
+    if jobs.send(job).is_err() {
         return Err(Error::Worker("the cleaning threads have stopped".into()));
     }
     // The sender is dropped unsent only when `f` panicked.
@@ -42,7 +41,7 @@ pub async fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> R
 }
 
 /// Starts one thread per core; `None` if not even one could be started.
-fn start() -> Option<Mutex<Sender<Job>>> {
+fn start() -> Option<Sender<Job>> {
     let (jobs, queue) = channel::<Job>();
     let queue = Arc::new(Mutex::new(queue));
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -56,7 +55,7 @@ fn start() -> Option<Mutex<Sender<Job>>> {
         tracing::warn!("no cleaning thread could be started; cleaning on the runtime's blocking pool");
         return None;
     }
-    Some(Mutex::new(jobs))
+    Some(jobs)
 }
 
 /// A cleaning thread: runs jobs until the queue is gone.

@@ -332,7 +332,7 @@ pub fn raw_fingerprint(record: &[u8]) -> u128 {
 /// Number of shards of a [`FingerprintSet`]: enough that threads rarely wait for each other.
 const SHARDS: usize = 64;
 
-/// The shard of a fingerprint: its high bits (the tables use the low ones).
+/// The shard of a fingerprint: its high bits (the tables use the low 64).
 fn shard_of(fp: u128) -> usize {
     (fp >> 122) as usize % SHARDS
 }
@@ -346,15 +346,22 @@ pub struct FingerprintSet {
     shards: Vec<Mutex<Table>>,
 }
 
-/// One shard: open addressing with linear probing over the fingerprints themselves (they are
-/// uniformly distributed, so their low bits are the slot), 0 marking an empty slot and the
-/// fingerprint 0 kept aside. A lookup touches one slot, usually one cache line, where a general
-/// hash set touches a control byte and then the entry; growing re-inserts in slot order, which
-/// keeps to two sequential streams.
-#[derive(Default)]
+/// One shard: open addressing with linear probing over the fingerprints themselves, 0 marking
+/// an empty slot and the fingerprint 0 kept aside. A lookup touches one slot, usually one cache
+/// line, where a general hash set touches a control byte and then the entry.
+///
+/// A fingerprint's first slot is the top bits of its 64 low bits times a random odd number
+/// drawn for each set: records can be crafted offline so that their fingerprints share low
+/// bits (the seeds are public), and would then pile up in one run of slots, but not so that
+/// they share a slot under a multiplier they cannot know. Doubling the table maps slot `i` to
+/// `2i` or `2i + 1`, so growing re-inserts in order, one sequential stream.
 struct Table {
     /// A power of two of slots (none until the first insert).
     slots: Vec<u128>,
+    /// 64 minus the number of bits of a slot's index.
+    shift: u32,
+    /// The set's random odd multiplier.
+    multiplier: u64,
     /// Fingerprints in `slots`.
     len: usize,
     /// Whether the fingerprint 0 is in the set.
@@ -362,6 +369,15 @@ struct Table {
 }
 
 impl Table {
+    fn new(multiplier: u64) -> Self {
+        Table { slots: Vec::new(), shift: 64, multiplier, len: 0, zero: false }
+    }
+
+    /// The slot probing for `fp` starts from (the table has slots).
+    fn home(&self, fp: u128) -> usize {
+        ((fp as u64).wrapping_mul(self.multiplier) >> self.shift) as usize
+    }
+
     /// Adds `fp`; true if it was not there.
     fn insert(&mut self, fp: u128) -> bool {
         if fp == 0 {
@@ -369,7 +385,7 @@ impl Table {
         }
         self.reserve(1);
         let mask = self.slots.len() - 1;
-        let mut i = fp as usize & mask;
+        let mut i = self.home(fp);
         loop {
             match self.slots[i] {
                 0 => {
@@ -392,7 +408,7 @@ impl Table {
             return false;
         }
         let mask = self.slots.len() - 1;
-        let mut i = fp as usize & mask;
+        let mut i = self.home(fp);
         loop {
             match self.slots[i] {
                 0 => return false,
@@ -405,8 +421,10 @@ impl Table {
     /// The slot `fp` probing starts from (0 when there are no slots), loaded so that it is in
     /// the cache when `fp` is inserted.
     fn first_slot(&self, fp: u128) -> u128 {
-        let mask = self.slots.len().wrapping_sub(1);
-        self.slots.get(fp as usize & mask).copied().unwrap_or(0)
+        if self.slots.is_empty() {
+            return 0;
+        }
+        self.slots[self.home(fp)]
     }
 
     /// Makes room for `more` fingerprints, keeping at most seven slots in ten full (linear
@@ -418,6 +436,7 @@ impl Table {
         }
         let slots = (needed * 10 / 7 + 1).next_power_of_two().max(16).max(self.slots.len() * 2);
         let old = std::mem::replace(&mut self.slots, vec![0; slots]);
+        self.shift = 64 - slots.trailing_zeros();
         self.len = 0;
         for fp in old.into_iter().filter(|&fp| fp != 0) {
             self.insert(fp);
@@ -427,11 +446,22 @@ impl Table {
     fn len(&self) -> usize {
         self.len + usize::from(self.zero)
     }
+
+    /// The farthest any fingerprint sits from its first slot.
+    #[cfg(test)]
+    fn longest_probe(&self) -> usize {
+        let mask = self.slots.len().wrapping_sub(1);
+        let at = |(i, fp): (usize, &u128)| (*fp != 0).then(|| i.wrapping_sub(self.home(*fp)) & mask);
+        self.slots.iter().enumerate().filter_map(at).max().unwrap_or(0)
+    }
 }
 
 impl Default for FingerprintSet {
     fn default() -> Self {
-        FingerprintSet { shards: (0..SHARDS).map(|_| Mutex::new(Table::default())).collect() }
+        use std::hash::{BuildHasher, Hasher};
+        // Randomly keyed by the standard library (from the operating system's randomness).
+        let multiplier = std::hash::RandomState::new().build_hasher().finish() | 1;
+        FingerprintSet { shards: (0..SHARDS).map(|_| Mutex::new(Table::new(multiplier))).collect() }
     }
 }
 
@@ -490,39 +520,15 @@ impl FingerprintSet {
         self.len() == 0
     }
 
+    /// The farthest any fingerprint sits from its first slot, in any shard.
+    #[cfg(test)]
+    pub(crate) fn longest_probe(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().map_or(0, |s| s.longest_probe())).max().unwrap_or(0)
+    }
+
     /// Approximate bytes held (for memory accounting).
     pub fn allocated_bytes(&self) -> usize {
         let slots: usize = self.shards.iter().map(|s| s.lock().map_or(0, |s| s.slots.len())).sum();
         slots * std::mem::size_of::<u128>()
-    }
-}
-
-/// Fingerprints are uniformly distributed already: hash tables use their low 64 bits as is.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Identity;
-
-impl std::hash::BuildHasher for Identity {
-    type Hasher = IdentityHasher;
-    fn build_hasher(&self) -> IdentityHasher {
-        IdentityHasher(0)
-    }
-}
-
-pub(crate) struct IdentityHasher(u64);
-
-impl std::hash::Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes.iter().take(8) {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64;
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }

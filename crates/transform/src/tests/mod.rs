@@ -237,9 +237,9 @@ fn the_set_agrees_with_a_hash_set_through_growth_collisions_and_zero() {
     let set = crate::FingerprintSet::default();
     let mut reference = HashSet::new();
     assert!(!set.contains(0) && !set.contains(u128::MAX));
-    // Uniform fingerprints (a fixed xorshift), and adversarial ones: all in one shard with the
-    // same low bits, so they share a first slot, the table's last, and probing wraps around; and 0,
-    // which marks empty slots inside a table.
+    // Uniform fingerprints (a fixed xorshift), and colliding ones: all in one shard with the same
+    // 64 low bits, so they share a first slot and probe past each other (and around the table's
+    // end); and 0, which marks empty slots inside a table.
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = || {
         x ^= x << 13;
@@ -273,8 +273,24 @@ fn the_set_agrees_with_a_hash_set_through_growth_collisions_and_zero() {
         let fp = (u128::from(next()) << 64) | u128::from(next());
         set.contains(fp) == reference.contains(&fp)
     }));
+    // The colliding ones sit in one run of slots; nothing else is displaced far.
+    assert!(set.longest_probe() >= 1_998, "{}", set.longest_probe());
     // At most seven slots in ten full.
     assert!(set.allocated_bytes() >= (fps.len() - 1) * 16 * 10 / 7, "{} bytes", set.allocated_bytes());
+}
+
+#[test]
+fn fingerprints_crafted_to_share_low_bits_do_not_pile_up() {
+    // What an attacker can make offline from public seeds: 20,000 fingerprints in one shard
+    // whose low 24 bits are equal (about 2^24 tries each), as a table indexed by low bits would
+    // put in one run of slots. The set's random multiplier spreads them.
+    let set = crate::FingerprintSet::default();
+    let crafted = (1..=20_000u128).map(|k| (k << 24) | 0xAB_CDEF);
+    assert!(crafted.clone().all(|fp| set.insert(fp)));
+    assert_eq!(set.len(), 20_000);
+    assert!(set.longest_probe() < 64, "a run of {} slots", set.longest_probe());
+    assert!(crafted.clone().all(|fp| set.contains(fp)));
+    assert!(!set.contains(0xAB_CDEF));
 }
 
 mod columns;
