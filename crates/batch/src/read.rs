@@ -284,8 +284,7 @@ pub fn chunks<'a>(
 }
 
 /// Fetches one unit of objects (`requests` in flight) and cleans it on a cleaning thread
-/// ([`crate::pool`]),
-/// keeping only rows new to `sets`.
+/// ([`crate::pool`]), keeping only rows new to `sets`.
 pub async fn read_unit(
     store: &Store,
     kind: Kind,

@@ -383,36 +383,35 @@ impl Table {
         if fp == 0 {
             return !std::mem::replace(&mut self.zero, true);
         }
-        self.reserve(1);
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(fp);
-        loop {
-            match self.slots[i] {
-                0 => {
-                    self.slots[i] = fp;
-                    self.len += 1;
-                    return true;
-                }
-                s if s == fp => return false,
-                _ => i = (i + 1) & mask,
-            }
+        let Err(mut empty) = self.find(fp) else {
+            return false;
+        };
+        // Room is made only for a fingerprint that is new; growing moves every slot.
+        if self.reserve(1) {
+            empty = self.find(fp).err().unwrap_or(empty);
         }
+        self.slots[empty] = fp;
+        self.len += 1;
+        true
     }
 
     /// Whether `fp` is there.
     fn contains(&self, fp: u128) -> bool {
-        if fp == 0 {
-            return self.zero;
-        }
+        if fp == 0 { self.zero } else { self.find(fp).is_ok() }
+    }
+
+    /// The slot holding `fp` (not 0), or else the empty slot where probing for it stopped
+    /// (`Err(0)` in a table without slots).
+    fn find(&self, fp: u128) -> std::result::Result<usize, usize> {
         if self.slots.is_empty() {
-            return false;
+            return Err(0);
         }
         let mask = self.slots.len() - 1;
         let mut i = self.home(fp);
         loop {
             match self.slots[i] {
-                0 => return false,
-                s if s == fp => return true,
+                0 => return Err(i),
+                s if s == fp => return Ok(i),
                 _ => i = (i + 1) & mask,
             }
         }
@@ -428,11 +427,12 @@ impl Table {
     }
 
     /// Makes room for `more` fingerprints, keeping at most seven slots in ten full (linear
-    /// probing then looks at about two slots for a fingerprint that is not there).
-    fn reserve(&mut self, more: usize) {
+    /// probing then looks at about two slots for a fingerprint that is not there); true if the
+    /// table grew.
+    fn reserve(&mut self, more: usize) -> bool {
         let needed = self.len + more;
         if needed * 10 <= self.slots.len() * 7 {
-            return;
+            return false;
         }
         let slots = (needed * 10 / 7 + 1).next_power_of_two().max(16).max(self.slots.len() * 2);
         let old = std::mem::replace(&mut self.slots, vec![0; slots]);
@@ -441,6 +441,7 @@ impl Table {
         for fp in old.into_iter().filter(|&fp| fp != 0) {
             self.insert(fp);
         }
+        true
     }
 
     fn len(&self) -> usize {
